@@ -1,0 +1,1 @@
+"""Argument parsing and output for each subcommand; the work is done by the capability modules."""
