@@ -14,7 +14,7 @@ EXIT_UNUSABLE = 2
 
 
 class ProvguardError(Exception):
-    """An input or condition provguard cannot work with (exit 2 unless a subclass says otherwise)."""
+    """An input or condition provguard cannot work with (exit 2 unless a subclass says so)."""
 
     exit_code = EXIT_UNUSABLE
 
@@ -39,7 +39,7 @@ class UsageError(ProvguardError):
     """Options that contradict each other or are missing."""
 
 
-class CheckFailed(ProvguardError):
-    """The work was refused because the inputs have problems (exit 1); the problems were reported."""
+class ProblemsFoundError(ProvguardError):
+    """Work refused because the inputs have problems (exit 1); the problems were reported."""
 
     exit_code = EXIT_PROBLEMS
