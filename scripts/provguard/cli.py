@@ -19,7 +19,9 @@ from provguard import __version__
 from provguard.errors import EXIT_UNUSABLE, ProvguardError
 
 #: Subcommands in the order `--help` lists them. Adding a module here is all a new command needs.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "check",
+)
 
 EXIT_INTERRUPTED = 130
 
