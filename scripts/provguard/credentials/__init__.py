@@ -9,6 +9,7 @@ from provguard.credentials.checks import (
     describe_key,
 )
 from provguard.credentials.loading import (
+    cert_fingerprint,
     fingerprint,
     key_fingerprint,
     load_certificates,
@@ -37,6 +38,7 @@ __all__ = [
     "Problem",
     "Severity",
     "Slot",
+    "cert_fingerprint",
     "check",
     "describe_key",
     "fingerprint",

@@ -20,7 +20,7 @@ from provguard.credentials.loading import (
     Item,
     ItemKind,
     ParsedFile,
-    fingerprint,
+    cert_fingerprint,
     key_fingerprint,
     parse_file,
     public_key_der,
@@ -119,7 +119,7 @@ def check(
     if key is not None:
         _check_key_type(out, key_name, None, key.public_key(), "private key")
 
-    summaries = _summaries(credentials, cas, client_certs, key, contents)
+    summaries = _summaries(cas, client_certs, key, contents)
     return CheckReport(tuple(out.problems), contents, sec_tag, summaries)
 
 
@@ -607,7 +607,6 @@ def describe_key(key: PublicKeyTypes) -> str:
 
 
 def _summaries(
-    creds: CredentialSet,
     cas: list[tuple[int | None, x509.Certificate]],
     certs: list[tuple[int | None, x509.Certificate]],
     key: PrivateKeyTypes | None,
@@ -616,10 +615,9 @@ def _summaries(
     out: dict[Slot, str] = {}
 
     def cert_line(cert: x509.Certificate) -> str:
-        der = cert.public_bytes(encoding=_DER)
         return (
             f"{_cn(cert)}, {describe_key(cert.public_key())}, valid until "
-            f"{cert.not_valid_after_utc:%Y-%m-%d}, {fingerprint(der)}"
+            f"{cert.not_valid_after_utc:%Y-%m-%d}, {cert_fingerprint(cert)}"
         )
 
     for slot, certs_of in ((Slot.CA, cas), (Slot.CERT, certs)):
@@ -631,10 +629,4 @@ def _summaries(
     for slot in out:
         if slot in contents:
             out[slot] += f", {len(contents[slot])} bytes"
-    del creds
     return out
-
-
-from cryptography.hazmat.primitives.serialization import Encoding as _Encoding  # noqa: E402
-
-_DER = _Encoding.DER

@@ -335,6 +335,10 @@ def fingerprint(der: bytes) -> str:
     return "SHA256:" + hashlib.sha256(der).hexdigest()
 
 
+def cert_fingerprint(cert: x509.Certificate) -> str:
+    return fingerprint(cert.public_bytes(serialization.Encoding.DER))
+
+
 def public_key_der(key: PublicKeyTypes) -> bytes:
     return key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
