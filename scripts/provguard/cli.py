@@ -21,6 +21,8 @@ from provguard.errors import EXIT_UNUSABLE, ProvguardError
 #: Subcommands in the order `--help` lists them. Adding a module here is all a new command needs.
 COMMAND_MODULES: tuple[str, ...] = (
     "check",
+    "render",
+    "dev_pki",
 )
 
 EXIT_INTERRUPTED = 130
