@@ -5,6 +5,7 @@ Shared by every test module: keys, certificates and PEM/DER encodings built with
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass
@@ -132,3 +133,21 @@ def device_pki(*, same_ca: bool = True) -> DevicePki:
         "nrf-352656100000000", device_key, issuer=(device_ca_cert, device_ca_key)
     )
     return DevicePki(ca_key, ca_cert, device_ca_key, device_ca_cert, device_key, device_cert)
+
+
+def secret_fragments(key: PrivateKey) -> list[str]:
+    """Pieces of a key's encodings that must never appear in any output."""
+    pieces: list[str] = []
+    for pkcs8 in (True, False):
+        der = key_der(key, pkcs8=pkcs8)
+        body = base64.b64encode(der).decode()
+        pieces += [body[i : i + 24] for i in range(0, len(body) - 24, 24)]
+        pieces.append(der.hex()[40:80])
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        pieces.append(f"{key.private_numbers().private_value:064x}"[:32])
+    return pieces
+
+
+def assert_no_key_material(text: str, key: PrivateKey) -> None:
+    leaked = [p for p in secret_fragments(key) if p in text or p.lower() in text.lower()]
+    assert not leaked, "key material appeared in output"

@@ -1,0 +1,332 @@
+"""provguard check: each diagnosis, on credentials generated at test time."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from provguard.credentials import (
+    CredentialFile,
+    CredentialSet,
+    Severity,
+    Slot,
+    check,
+    load_credential_set,
+    load_private_key,
+)
+from provguard.errors import InputError
+from tests import factories as f
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pki() -> f.DevicePki:
+    return f.device_pki()
+
+
+@pytest.fixture
+def files(tmp_path: Path, pki: f.DevicePki) -> dict[str, Path]:
+    return {
+        "ca": write(tmp_path / "ca.pem", f.cert_pem(pki.ca_cert)),
+        "cert": write(tmp_path / "client.pem", f.cert_pem(pki.device_cert)),
+        "key": write(tmp_path / "client.key", f.key_pem(pki.device_key)),
+    }
+
+
+def run(files: dict[str, Path], sec_tag: int = 24, **kwargs: object):  # type: ignore[no-untyped-def]
+    creds = load_credential_set(ca=files.get("ca"), cert=files.get("cert"), key=files.get("key"))
+    return check(creds, sec_tag, **kwargs)  # type: ignore[arg-type]
+
+
+def codes(report, severity: Severity | None = None) -> set[str]:  # type: ignore[no-untyped-def]
+    return {p.code for p in report.problems if severity is None or p.severity is severity}
+
+
+def the(report, code: str):  # type: ignore[no-untyped-def]
+    found = [p for p in report.problems if p.code == code]
+    assert found, f"expected {code}, got {[str(p) for p in report.problems]}"
+    return found[0]
+
+
+def test_good_set_is_ok_and_normalised(files: dict[str, Path], pki: f.DevicePki) -> None:
+    report = run(files)
+    assert report.ok, [str(p) for p in report.problems]
+    assert codes(report, Severity.ERROR) == set()
+    assert codes(report, Severity.WARNING) == set()
+    assert report.contents[Slot.CA] == f.cert_pem(pki.ca_cert)
+    assert report.contents[Slot.KEY] == f.key_pem(pki.device_key)
+    assert "EC P-256" in report.summaries[Slot.KEY]
+
+
+def test_root_with_overwritten_signature_bytes_is_an_error(
+    files: dict[str, Path], pki: f.DevicePki
+) -> None:
+    der = bytearray(f.cert_der(pki.ca_cert))
+    der[-8:] = b"\x00" * 8  # the last bytes of a certificate are its signature value
+    cert = base64.encodebytes(bytes(der)).decode()
+    write(files["ca"], f"-----BEGIN CERTIFICATE-----\n{cert}-----END CERTIFICATE-----\n")
+    report = run(files)
+    problem = the(report, "ca-signature-invalid")
+    assert problem.severity is Severity.ERROR
+    assert "modem does not check" in problem.message
+    assert "signatureValue" in problem.message
+    assert not report.ok
+
+
+def test_rsa_root_with_altered_content_says_the_signed_part_changed(tmp_path: Path) -> None:
+    key = f.rsa_key()
+    root = f.make_cert("RSA root", key, ca=True)
+    der = bytearray(f.cert_der(root))
+    not_after = root.not_valid_after_utc.strftime("%y%m%d%H%M%SZ").encode()
+    index = der.index(not_after)
+    der[index + 1] = ord("9") if der[index + 1] != ord("9") else ord("8")  # "extend" the expiry
+    path = write(tmp_path / "ca.der", bytes(der))
+    report = run({"ca": path})
+    problem = the(report, "ca-signature-invalid")
+    assert "signature itself is intact" in problem.message
+    assert "tbsCertificate" in problem.message
+
+
+def test_damaged_base64_says_where(files: dict[str, Path]) -> None:
+    lines = files["ca"].read_text().splitlines()
+    lines[3] = lines[3][:7] + "!" + lines[3][8:]
+    write(files["ca"], "\n".join(lines) + "\n")
+    problem = the(run(files), "pem-base64")
+    assert problem.line == 4
+    assert "column 8" in problem.message
+    assert "'!'" in problem.message
+
+
+def test_truncated_pem_names_the_missing_end(files: dict[str, Path]) -> None:
+    lines = files["ca"].read_text().splitlines()
+    write(files["ca"], "\n".join(lines[:4]) + "\n")
+    report = run(files)
+    framing = the(report, "pem-framing")
+    assert "no END line" in framing.message
+    assert framing.severity is Severity.ERROR
+
+
+def test_body_length_not_multiple_of_four(files: dict[str, Path]) -> None:
+    lines = files["ca"].read_text().splitlines()
+    lines[2] = lines[2][:-1]
+    write(files["ca"], "\n".join(lines) + "\n")
+    assert "not a multiple of 4" in the(run(files), "pem-base64").message
+
+
+def test_mismatched_end_label(files: dict[str, Path]) -> None:
+    text = files["ca"].read_text().replace("END CERTIFICATE", "END PRIVATE KEY")
+    write(files["ca"], text)
+    assert "does not match BEGIN" in the(run(files), "pem-framing").message
+
+
+@pytest.mark.parametrize(
+    ("slot", "content", "expected"),
+    [
+        ("key", "cert", "a certificate, but the private key slot"),
+        ("cert", "key", "a private key, but the client certificate slot"),
+        ("key", "public", "a public key, not a private key"),
+    ],
+)
+def test_wrong_slot(
+    files: dict[str, Path], pki: f.DevicePki, slot: str, content: str, expected: str
+) -> None:
+    data = {
+        "cert": f.cert_pem(pki.device_cert),
+        "key": f.key_pem(pki.device_key),
+        "public": pki.device_key.public_key().public_bytes(
+            f.serialization.Encoding.PEM, f.serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    }[content]
+    write(files[slot], data)
+    assert expected in the(run(files), "wrong-slot").message
+
+
+def test_key_that_does_not_match_certificate(files: dict[str, Path]) -> None:
+    other = f.ec_key()
+    write(files["key"], f.key_pem(other))
+    problem = the(run(files), "key-mismatch")
+    assert problem.severity is Severity.ERROR
+    assert "SHA256:" in problem.message
+
+
+def test_expired_and_not_yet_valid_and_expiring(files: dict[str, Path], pki: f.DevicePki) -> None:
+    issuer = (pki.ca_cert, pki.ca_key)
+    cases = {
+        "cert-expired": {
+            "not_before": f.NOW - dt.timedelta(days=30),
+            "not_after": f.NOW - dt.timedelta(days=1),
+        },
+        "cert-not-yet-valid": {"not_before": f.NOW + dt.timedelta(days=2)},
+        "cert-expires-soon": {"not_after": f.NOW + dt.timedelta(days=10)},
+    }
+    for code, dates in cases.items():
+        cert = f.make_cert("dev", pki.device_key, issuer=issuer, **dates)  # type: ignore[arg-type]
+        write(files["cert"], f.cert_pem(cert))
+        problem = the(run(files), code)
+        expected = Severity.WARNING if code == "cert-expires-soon" else Severity.ERROR
+        assert problem.severity is expected
+    assert f"{(f.NOW + dt.timedelta(days=10)):%Y-%m-%d}" in problem.message
+
+
+def test_encrypted_key_is_an_error_for_the_firmware_and_a_warning_otherwise(
+    files: dict[str, Path], pki: f.DevicePki
+) -> None:
+    write(files["key"], f.key_pem(pki.device_key, password=b"correct horse"))
+    assert the(run(files), "key-encrypted").severity is Severity.WARNING
+    assert the(run(files, for_modem_write=True), "key-encrypted").severity is Severity.ERROR
+
+
+def test_crlf_is_normalised_with_a_warning(files: dict[str, Path], pki: f.DevicePki) -> None:
+    write(files["ca"], f.cert_pem(pki.ca_cert).replace(b"\n", b"\r\n"))
+    report = run(files)
+    assert the(report, "crlf-line-endings").severity is Severity.WARNING
+    assert report.ok
+    assert report.contents[Slot.CA] == f.cert_pem(pki.ca_cert)
+
+
+def test_surrounding_whitespace_and_text_are_dropped(
+    files: dict[str, Path], pki: f.DevicePki
+) -> None:
+    pem = f.cert_pem(pki.ca_cert)
+    write(files["ca"], b'\n\nBag Attributes: friendlyName: "root"\n  ' + pem + b"\n\n")
+    report = run(files)
+    assert report.contents[Slot.CA] == pem
+    assert "'\"'" in the(report, "text-outside-blocks").message
+
+
+def test_der_inputs_are_converted_to_pem(files: dict[str, Path], pki: f.DevicePki) -> None:
+    write(files["ca"], f.cert_der(pki.ca_cert))
+    write(files["key"], f.key_der(pki.device_key, pkcs8=False))
+    report = run(files)
+    assert report.ok
+    assert report.contents[Slot.CA] == f.cert_pem(pki.ca_cert)
+    assert report.contents[Slot.KEY] == f.key_pem(pki.device_key, pkcs8=False)
+    assert "der-converted" in codes(report)
+
+
+def test_json_export_with_sec_tag(tmp_path: Path, pki: f.DevicePki) -> None:
+    bundle = {
+        "caCert": f.cert_pem(pki.ca_cert).decode().replace("\n", "\r\n"),
+        "clientCert": f.cert_pem(pki.device_cert).decode(),
+        "privateKey": f.key_pem(pki.device_key).decode(),
+        "secTag": 42,
+    }
+    path = write(tmp_path / "creds.json", json.dumps(bundle))
+    creds = load_credential_set(from_json=path)
+    assert creds.sec_tag == 42
+    assert creds.ca is not None
+    assert creds.ca.name.endswith("creds.json:caCert")
+    report = check(creds, creds.sec_tag)
+    assert report.ok
+    assert report.contents[Slot.CA] == f.cert_pem(pki.ca_cert)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "invalid JSON"),
+        ("[]", "JSON object"),
+        ('{"secTag": 1}', "none of"),
+        ('{"caCert": 5}', "string"),
+    ],
+)
+def test_bad_json_is_unusable_input(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path / "bad.json", text)
+    with pytest.raises(InputError, match=message):
+        load_credential_set(from_json=path)
+
+
+def test_ca_that_is_not_a_ca(files: dict[str, Path], pki: f.DevicePki) -> None:
+    write(files["ca"], f.cert_pem(pki.device_cert))
+    assert "not a CA certificate" in the(run(files), "ca-not-ca").message
+
+
+def test_client_cert_from_another_ca_is_fine_and_said(tmp_path: Path) -> None:
+    aws_like = f.device_pki(same_ca=False)
+    files = {
+        "ca": write(tmp_path / "ca.pem", f.cert_pem(aws_like.ca_cert)),
+        "cert": write(tmp_path / "c.pem", f.cert_pem(aws_like.device_cert)),
+        "key": write(tmp_path / "k.pem", f.key_pem(aws_like.device_key)),
+    }
+    report = run(files)
+    assert report.ok
+    assert the(report, "cert-other-issuer").severity is Severity.INFO
+
+
+def test_client_cert_with_a_bad_signature_from_the_given_ca(
+    files: dict[str, Path], pki: f.DevicePki
+) -> None:
+    impostor_key = f.ec_key()
+    impostor = f.make_cert("provguard test root CA", impostor_key, ca=True)
+    forged = f.make_cert("dev", pki.device_key, issuer=(impostor, impostor_key))
+    write(files["cert"], f.cert_pem(forged))
+    assert the(run(files), "cert-signature-invalid").severity is Severity.ERROR
+
+
+def test_unsupported_key_types(tmp_path: Path) -> None:
+    for key in (f.ec_key(ec.SECP256K1()), ed25519.Ed25519PrivateKey.generate()):
+        ca = f.make_cert("root", key, ca=True)
+        report = run({"ca": write(tmp_path / "ca.pem", f.cert_pem(ca))})
+        assert the(report, "key-unsupported").severity is Severity.ERROR
+
+
+def test_credential_over_the_modem_limit(tmp_path: Path) -> None:
+    certs = b"".join(f.cert_pem(f.make_cert(f"root {i}", f.ec_key(), ca=True)) for i in range(10))
+    problem = the(run({"ca": write(tmp_path / "ca.pem", certs)}), "too-large")
+    assert problem.severity is Severity.ERROR
+    assert "4 kB" in problem.message
+
+
+def test_non_ascii_inside_a_block(files: dict[str, Path]) -> None:
+    lines = files["ca"].read_text().splitlines()
+    lines[2] = lines[2][:5] + "é" + lines[2][6:]
+    write(files["ca"], "\n".join(lines) + "\n")
+    problem = the(run(files), "not-ascii")
+    assert (problem.severity, problem.line) == (Severity.ERROR, 3)
+
+
+@pytest.mark.parametrize(
+    ("tag", "kwargs", "code", "severity"),
+    [
+        (16842753, {}, "sec-tag-nrf-cloud", Severity.ERROR),
+        (16842753, {"allow_nrf_cloud_tag": True}, "sec-tag-nrf-cloud", Severity.WARNING),
+        (2147483650, {}, "sec-tag-decryptable", Severity.ERROR),
+        (2147483650, {"allow_decryptable_tag": True}, "sec-tag-decryptable", Severity.WARNING),
+        (-1, {}, "sec-tag-range", Severity.ERROR),
+        (2147483668, {"allow_decryptable_tag": True}, "sec-tag-range", Severity.ERROR),
+    ],
+)
+def test_sec_tags(
+    files: dict[str, Path], tag: int, kwargs: dict[str, bool], code: str, severity: Severity
+) -> None:
+    assert the(run(files, tag, **kwargs), code).severity is severity
+
+
+def test_missing_pieces(files: dict[str, Path]) -> None:
+    assert "ca-missing" in codes(run({"cert": files["cert"], "key": files["key"]}))
+    assert "key-missing" in codes(run({"ca": files["ca"], "cert": files["cert"]}))
+    assert "cert-missing" in codes(run({"ca": files["ca"], "key": files["key"]}))
+
+
+def test_unreadable_inputs_raise_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        load_credential_set(ca=tmp_path / "absent.pem")
+    with pytest.raises(InputError, match="directory"):
+        load_credential_set(ca=tmp_path)
+    empty = CredentialFile(Slot.KEY, "empty.key", b"")
+    with pytest.raises(InputError, match=r"empty\.key"):
+        load_private_key(empty)
+
+
+def test_empty_file_is_reported(tmp_path: Path) -> None:
+    creds = CredentialSet(CredentialFile(Slot.CA, "ca.pem", b"  \n"), None, None)
+    assert "empty" in the(check(creds, 24), "pem-framing").message
