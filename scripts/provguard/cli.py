@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "check",
     "render",
     "dev_pki",
+    "at",
+    "provision",
 )
 
 EXIT_INTERRUPTED = 130

@@ -1,0 +1,277 @@
+"""AT commands for the nRF91 modem's credential store: building, quoting, parsing, error codes.
+
+Pure functions and value objects, no I/O. The formats follow the nRF91 AT command reference
+(`%CMNG`, `+CFUN`, `+CMEE`) and the NCS AT host (sdk-nrf `lib/at_host/at_host.c`): a command ends
+at CR LF outside double quotes, so PEM content in quotes may span lines, and the host's buffer is
+`CONFIG_AT_HOST_CMD_MAX_LEN` (4096) bytes including the terminating NUL.
+
+Every command carries a `summary` that is safe to print: the quoted content of a write is replaced
+by its size and SHA-256, so key material never reaches a message, log or exception.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from provguard.errors import InputError, ProblemsFoundError
+
+#: The AT host keeps 4096 bytes including the NUL that ends the command.
+MAX_COMMAND_LENGTH = 4095
+#: `AT+CFUN=4`: offline, the mode in which the credential store may be written.
+OFFLINE_MODE = 4
+#: Functional modes in which `%CMNG` write and delete are refused with 518 (AT reference, %CMNG).
+WRITE_BLOCKED_MODES = frozenset({1, 2, 21})
+#: Modes in which writes are allowed without changing anything (offline, power off).
+WRITE_ALLOWED_MODES = frozenset({0, OFFLINE_MODE})
+SEC_TAG_MAX = 2147483647
+
+#: `+CME ERROR` codes of the credential store (`%CMNG`, nRF91 AT command reference).
+CME_MESSAGES: dict[int, str] = {
+    513: "not found",
+    514: "no access (private keys cannot be read back; reserved sec_tags cannot be changed)",
+    515: "memory full: the modem's credential storage has no room left; "
+    "delete credentials that are no longer used (AT%CMNG=3,<sec_tag>,<type>)",
+    518: "not allowed while the modem is online: set the offline mode first (AT+CFUN=4)",
+    519: "already exists",
+    527: "invalid content: the modem could not parse the credential "
+    "(PEM with LF line endings is expected)",
+    528: "not allowed while a power-off warning is active (%XPOFWARN): "
+    "give the device a stable supply and reset it",
+}
+
+
+class CredentialType(enum.IntEnum):
+    """`<type>` of `AT%CMNG` (only the three TLS slots provguard writes)."""
+
+    ROOT_CA = 0
+    CLIENT_CERT = 1
+    PRIVATE_KEY = 2
+
+    @property
+    def label(self) -> str:
+        return _TYPE_LABELS.get(int(self), f"type {int(self)}")
+
+
+_TYPE_LABELS = {
+    0: "CA certificate",
+    1: "client certificate",
+    2: "private key",
+    3: "PSK",
+    4: "PSK identity",
+    5: "public key",
+    6: "device identity public key",
+}
+
+
+def type_label(cred_type: int) -> str:
+    return _TYPE_LABELS.get(cred_type, f"type {cred_type}")
+
+
+def content_digest(content: bytes) -> str:
+    """The digest `AT%CMNG=1` lists for `content`: SHA-256, 64 upper-case hex characters."""
+    return hashlib.sha256(content).hexdigest().upper()
+
+
+@dataclass(frozen=True)
+class AtCommand:
+    """A command line to send (`text`, may hold a key) and how to show it (`summary`)."""
+
+    text: str = field(repr=False)
+    summary: str
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+def _plain(text: str) -> AtCommand:
+    return AtCommand(text, text)
+
+
+CMEE_ON = _plain("AT+CMEE=1")
+CFUN_READ = _plain("AT+CFUN?")
+CGSN = _plain("AT+CGSN")
+
+
+def _check_sec_tag(sec_tag: int) -> None:
+    if not 0 <= sec_tag <= SEC_TAG_MAX:
+        raise InputError(f"sec_tag {sec_tag} is outside the user range 0-{SEC_TAG_MAX}")
+
+
+def cfun_set(mode: int) -> AtCommand:
+    if mode < 0:
+        raise InputError(f"functional mode {mode} is not a valid AT+CFUN mode")
+    return _plain(f"AT+CFUN={mode}")
+
+
+def cmng_list(sec_tag: int | None = None, cred_type: int | None = None) -> AtCommand:
+    if sec_tag is None:
+        return _plain("AT%CMNG=1")
+    _check_sec_tag(sec_tag)
+    if cred_type is None:
+        return _plain(f"AT%CMNG=1,{sec_tag}")
+    return _plain(f"AT%CMNG=1,{sec_tag},{cred_type}")
+
+
+def cmng_delete(sec_tag: int, cred_type: int) -> AtCommand:
+    _check_sec_tag(sec_tag)
+    return _plain(f"AT%CMNG=3,{sec_tag},{cred_type}")
+
+
+def _refuse_unquotable(content: bytes, what: str) -> None:
+    """AT strings have no escape: a `"` would end the string early, CR/LF outside PEM lines,
+    NUL, backspace or DEL would be taken by the AT host. Only printable ASCII and LF pass."""
+    if not content:
+        raise InputError(f"{what}: empty content cannot be written (the modem refuses it)")
+    for index, byte in enumerate(content):
+        if byte == 0x22:
+            raise InputError(
+                f"{what}: a double quote at byte {index} cannot be sent inside an AT string"
+            )
+        if not (0x20 <= byte < 0x7F or byte == 0x0A):
+            raise InputError(
+                f"{what}: byte 0x{byte:02x} at offset {index} cannot be sent in an AT command "
+                "(only printable ASCII and LF line endings are accepted)"
+            )
+
+
+class CommandTooLongError(ProblemsFoundError):
+    """A credential that does not fit in one AT command."""
+
+
+def cmng_write(sec_tag: int, cred_type: int, content: bytes, *, what: str = "") -> AtCommand:
+    """`AT%CMNG=0,<sec_tag>,<type>,"<content>"`, refusing content the AT host would mangle."""
+    _check_sec_tag(sec_tag)
+    what = what or type_label(cred_type)
+    _refuse_unquotable(content, what)
+    text = f'AT%CMNG=0,{sec_tag},{cred_type},"{content.decode("ascii")}"'
+    if len(text) > MAX_COMMAND_LENGTH:
+        raise CommandTooLongError(
+            f"{what}: the write command is {len(text)} bytes, more than the "
+            f"{MAX_COMMAND_LENGTH} the modem's AT host accepts in one command"
+        )
+    summary = (
+        f'AT%CMNG=0,{sec_tag},{cred_type},"<{type_label(cred_type)}: {len(content)} bytes, '
+        f'SHA-256 {content_digest(content)[:16]}…>"'
+    )
+    return AtCommand(text, summary)
+
+
+@dataclass(frozen=True)
+class Final:
+    """The final result code that ends a response."""
+
+    ok: bool
+    code: int | None = None  # the number of `+CME ERROR: <n>`; None for OK and bare ERROR
+    text: str = "OK"
+
+    def describe(self) -> str:
+        if self.ok:
+            return "OK"
+        if self.code is None:
+            return (
+                f"{self.text} (no error code: extended error codes are off, "
+                "or the command is not supported)"
+            )
+        return f"{self.text} ({cme_message(self.code)})"
+
+
+_FINAL_RE = re.compile(r"^(?:OK|ERROR|\+CM[ES] ERROR:\s*(\d+).*)$")
+
+
+def final_result(line: str) -> Final | None:
+    """The final result code `line` carries, or None for an information line."""
+    line = line.strip()
+    match = _FINAL_RE.match(line)
+    if match is None:
+        return None
+    if line == "OK":
+        return Final(ok=True)
+    code = match.group(1)
+    return Final(ok=False, code=int(code) if code else None, text=line)
+
+
+def cme_message(code: int) -> str:
+    return CME_MESSAGES.get(code, f"error code {code}, not one of the credential store's")
+
+
+@dataclass(frozen=True)
+class Response:
+    """The information lines of a response (empty lines dropped) and its final result code."""
+
+    lines: tuple[str, ...]
+    final: Final
+
+
+def parse_response(raw: str) -> Response:
+    """Split a complete response (as received, CR LF or LF) into lines and the final result."""
+    lines: list[str] = []
+    for line in raw.splitlines():
+        final = final_result(line)
+        if final is not None:
+            return Response(tuple(lines), final)
+        if line.strip():
+            lines.append(line.rstrip("\r"))
+    raise ValueError("response has no final result code")
+
+
+class ModemError(ProblemsFoundError):
+    """The modem answered a command with an error result code (exit 1)."""
+
+    def __init__(self, command: AtCommand, final: Final):
+        super().__init__(f"{command.summary}: the modem refused it: {final.describe()}")
+        self.command = command
+        self.final = final
+
+    @property
+    def code(self) -> int | None:
+        return self.final.code
+
+
+class UnexpectedResponseError(ProblemsFoundError):
+    """The modem answered OK but not in the documented format."""
+
+
+_CFUN_RE = re.compile(r"^\+CFUN:\s*(\d+)\s*$")
+
+
+def parse_cfun(response: Response) -> int:
+    """The functional mode from the answer to `AT+CFUN?` (`+CFUN: <fun>`)."""
+    for line in response.lines:
+        match = _CFUN_RE.match(line.strip())
+        if match:
+            return int(match.group(1))
+    raise UnexpectedResponseError("the answer to AT+CFUN? has no '+CFUN: <mode>' line")
+
+
+@dataclass(frozen=True)
+class ListedCredential:
+    """One line of `AT%CMNG=1`: `%CMNG: <sec_tag>,<type>[,"<sha>"]`."""
+
+    sec_tag: int
+    cred_type: int
+    sha: str | None  # upper-case hex as the modem lists it, None when not listed
+
+
+_CMNG_RE = re.compile(r'^%CMNG:\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*"([0-9A-Fa-f]{64})")?\s*$')
+
+
+def parse_cmng_list(response: Response) -> list[ListedCredential]:
+    """The credentials an `AT%CMNG=1` response lists; other lines (URCs) are ignored."""
+    listed: list[ListedCredential] = []
+    for line in response.lines:
+        stripped = line.strip()
+        if not stripped.startswith("%CMNG:"):
+            continue
+        match = _CMNG_RE.match(stripped)
+        if match is None:
+            raise UnexpectedResponseError(
+                "a %CMNG line of the list is not '%CMNG: <sec_tag>,<type>,\"<sha>\"'"
+            )
+        sha = match.group(3)
+        listed.append(
+            ListedCredential(int(match.group(1)), int(match.group(2)), sha.upper() if sha else None)
+        )
+    return listed

@@ -1,0 +1,138 @@
+"""Talking AT to a device: the small protocol provisioning needs, and its pyserial implementation.
+
+`Transport.send` writes one command and returns the response up to its final result code; it
+raises `ModemTimeoutError` when no final result arrives in time and `PortDisconnectedError` when the
+port goes away. Any path works as a port: a USB CDC device, a pseudo-terminal, a `socat` bridge.
+
+Why pyserial and not nrfcredstore's `Comms`: `Comms` only opens ports it can enumerate (a
+pseudo-terminal or a socat bridge is refused), it exits the process on a serial error, and its
+command interface writes without waiting for or naming error codes. The AT exchange itself is
+small, so provguard owns it and keeps its errors as one-line messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Protocol
+
+import serial
+
+from provguard.at import AtCommand, Response, final_result
+from provguard.errors import InputError, ProblemsFoundError
+
+try:  # pyserial's POSIX backend lets termios.error out of a flush on a port that has gone
+    from termios import error as _termios_error
+except ImportError:  # pragma: no cover - Windows
+    _termios_error = OSError  # type: ignore[misc,assignment]
+
+_PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, _termios_error)
+
+DEFAULT_BAUDRATE = 115200
+DEFAULT_TIMEOUT = 10.0
+
+
+class TransportError(ProblemsFoundError):
+    """The conversation with the device broke down (exit 1)."""
+
+
+class ModemTimeoutError(TransportError):
+    def __init__(self, command: AtCommand, timeout: float):
+        super().__init__(
+            f"{command.summary}: no final result code within {timeout:g} s "
+            "(is an AT host listening on this port, at this baud rate?)"
+        )
+
+
+class PortDisconnectedError(TransportError):
+    def __init__(self, port: str, command: AtCommand):
+        super().__init__(f"{port}: the port went away during {command.summary}")
+
+
+class Transport(Protocol):
+    """What provisioning needs from a device connection."""
+
+    def send(self, command: AtCommand) -> Response: ...
+
+
+class SerialTransport:
+    """AT over a serial port with pyserial. Use as a context manager."""
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        baudrate: int = DEFAULT_BAUDRATE,
+        timeout: float = DEFAULT_TIMEOUT,
+        trace: Callable[[str], None] | None = None,
+    ):
+        self.port = port
+        self.baudrate = baudrate
+        self.timeout = timeout
+        self._trace = trace
+        self._serial: serial.Serial | None = None
+        self._pending = b""
+
+    def __enter__(self) -> SerialTransport:
+        try:
+            self._serial = serial.serial_for_url(
+                self.port, baudrate=self.baudrate, timeout=0.1, write_timeout=self.timeout
+            )
+        except (serial.SerialException, OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise InputError(f"cannot open the serial port: {reason}", path=self.port) from None
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._serial is not None:
+            with contextlib.suppress(serial.SerialException, OSError):
+                self._serial.close()
+            self._serial = None
+
+    def send(self, command: AtCommand) -> Response:
+        port = self._serial
+        if port is None:
+            raise RuntimeError("SerialTransport used outside its with-block")
+        self._note(f"> {command.summary}")
+        try:
+            # Output nobody asked for (boot log, URCs) must not be taken for this answer.
+            port.reset_input_buffer()
+            self._pending = b""
+            port.write(command.text.encode("ascii") + b"\r\n")
+            port.flush()
+            return self._read_response(port, command)
+        except serial.SerialTimeoutException:
+            raise ModemTimeoutError(command, self.timeout) from None
+        except _PORT_ERRORS:
+            raise PortDisconnectedError(self.port, command) from None
+
+    def _read_response(self, port: serial.Serial, command: AtCommand) -> Response:
+        deadline = time.monotonic() + self.timeout
+        lines: list[str] = []
+        while True:
+            while b"\n" in self._pending:
+                raw, self._pending = self._pending.split(b"\n", 1)
+                line = raw.rstrip(b"\r").decode("ascii", errors="replace")
+                final = final_result(line)
+                if final is not None:
+                    self._note(f"< {final.text}")
+                    return Response(tuple(lines), final)
+                if line.strip():
+                    # Information lines hold at most digests and modes, never key content:
+                    # a private key cannot be read back.
+                    self._note(f"< {line}")
+                    lines.append(line)
+            if time.monotonic() >= deadline:
+                raise ModemTimeoutError(command, self.timeout)
+            self._pending += port.read(max(1, port.in_waiting))
+
+    def _note(self, text: str) -> None:
+        if self._trace is not None:
+            self._trace(text)

@@ -1,0 +1,336 @@
+"""`provguard provision` against the modem stand-in on a pseudo-terminal, and the plan (pure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provguard import at
+from provguard.cli import main
+from provguard.credentials import Slot
+from provguard.errors import EXIT_PROBLEMS, EXIT_UNUSABLE
+from provguard.provision import Action, KeyPolicy, make_plan
+from tests import factories
+from tests.modem_standin import ModemStandIn
+
+TAG = 24
+
+
+@pytest.fixture
+def pki() -> factories.DevicePki:
+    return factories.device_pki()
+
+
+@pytest.fixture
+def files(tmp_path: Path, pki: factories.DevicePki) -> dict[str, Path]:
+    paths = {
+        "ca": tmp_path / "ca.pem",
+        "cert": tmp_path / "device.pem",
+        "key": tmp_path / "device.key",
+    }
+    paths["ca"].write_bytes(factories.cert_pem(pki.ca_cert))
+    paths["cert"].write_bytes(factories.cert_pem(pki.device_cert))
+    paths["key"].write_bytes(factories.key_pem(pki.device_key))
+    return paths
+
+
+def _args(modem: ModemStandIn, files: dict[str, Path], *extra: str) -> list[str]:
+    return [
+        "provision",
+        "--port",
+        modem.port,
+        "--timeout",
+        "2",
+        "--ca",
+        str(files["ca"]),
+        "--cert",
+        str(files["cert"]),
+        "--key",
+        str(files["key"]),
+        *extra,
+    ]
+
+
+def _expected_store(files: dict[str, Path]) -> dict[tuple[int, int], bytes]:
+    return {
+        (TAG, 0): files["ca"].read_bytes(),
+        (TAG, 1): files["cert"].read_bytes(),
+        (TAG, 2): files["key"].read_bytes(),
+    }
+
+
+class Output:
+    def __init__(self, capsys: pytest.CaptureFixture[str], key_file: Path):
+        self._capsys = capsys
+        self._key_lines = key_file.read_text().splitlines()[1:-1]
+
+    def read(self) -> tuple[str, str]:
+        """stdout and stderr so far, after asserting neither holds any line of the key."""
+        out, err = self._capsys.readouterr()
+        for line in self._key_lines:
+            assert line not in out
+            assert line not in err
+        return out, err
+
+
+@pytest.fixture
+def output(capsys: pytest.CaptureFixture[str], files: dict[str, Path]) -> Output:
+    return Output(capsys, files["key"])
+
+
+def test_first_run_writes_everything_and_a_second_run_nothing(
+    files: dict[str, Path], output: Output
+) -> None:
+    with ModemStandIn(cfun=1) as modem:
+        assert main(_args(modem, files)) == 0
+        assert modem.store == _expected_store(files)
+        assert modem.writes() == ["AT%CMNG=0,24,0", "AT%CMNG=0,24,1", "AT%CMNG=0,24,2"]
+        assert "AT+CFUN=4" in modem.received
+        assert modem.received[-1] == "AT+CFUN=1"
+        assert modem.cfun == 1
+        out, _ = output.read()
+        assert out.count("written ") == 3
+        assert "functional mode restored to CFUN=1" in out
+
+        first_run = len(modem.received)
+        assert main(_args(modem, files)) == 0
+        second = modem.received[first_run:]
+        assert second == ["AT+CMEE=1", "AT+CFUN?", "AT%CMNG=1,24"]
+        out, _ = output.read()
+        assert out.count("unchanged") == 3
+        assert "written: nothing" in out
+
+
+def test_only_the_changed_certificate_is_written(
+    files: dict[str, Path], pki: factories.DevicePki, output: Output
+) -> None:
+    with ModemStandIn(cfun=1) as modem:
+        assert main(_args(modem, files)) == 0
+        renewed = factories.make_cert(
+            "nrf-352656100000000", pki.device_key, issuer=(pki.ca_cert, pki.ca_key)
+        )
+        files["cert"].write_bytes(factories.cert_pem(renewed))
+        before = len(modem.writes())
+        assert main(_args(modem, files)) == 0
+        assert modem.writes()[before:] == ["AT%CMNG=0,24,1"]
+        assert modem.store == _expected_store(files)
+        out, _ = output.read()
+        assert "client certificate:  written" in out
+        assert "CA certificate:      unchanged" in out
+
+
+def test_der_and_crlf_input_is_stored_as_lf_pem_and_then_matches(
+    files: dict[str, Path], pki: factories.DevicePki, tmp_path: Path, output: Output
+) -> None:
+    der = tmp_path / "ca.der"
+    der.write_bytes(factories.cert_der(pki.ca_cert))
+    crlf = tmp_path / "device-crlf.pem"
+    crlf.write_bytes(files["cert"].read_bytes().replace(b"\n", b"\r\n"))
+    with ModemStandIn(cfun=1) as modem:
+        args = _args(modem, files)
+        args[args.index(str(files["ca"]))] = str(der)
+        args[args.index(str(files["cert"]))] = str(crlf)
+        assert main(args) == 0
+        assert modem.store == _expected_store(files)
+        before = len(modem.writes())
+        assert main(_args(modem, files)) == 0
+        assert len(modem.writes()) == before
+    output.read()
+
+
+def test_dry_run_shows_the_plan_and_touches_nothing(files: dict[str, Path], output: Output) -> None:
+    with ModemStandIn(cfun=1) as modem:
+        modem.store[(TAG, 0)] = files["ca"].read_bytes()
+        modem.store[(TAG, 1)] = b"-----BEGIN CERTIFICATE-----\nold\n-----END CERTIFICATE-----\n"
+        assert main([*_args(modem, files), "--dry-run"]) == 0
+        assert modem.writes() == []
+        assert not any(c.startswith("AT+CFUN=") for c in modem.received)
+        out, _ = output.read()
+        assert "dry run" in out
+        assert "CA certificate:      unchanged" in out
+        assert "client certificate:  would write  " in out
+        assert "(modem holds other content)" in out
+        assert "private key:         would write  " in out
+        assert "(modem has none)" in out
+        assert "would write 2, 1 unchanged" in out
+
+
+def test_an_offline_modem_is_not_switched_at_all(files: dict[str, Path], output: Output) -> None:
+    with ModemStandIn(cfun=4) as modem:
+        assert main(_args(modem, files)) == 0
+        assert not any(c.startswith("AT+CFUN=") for c in modem.received)
+        assert modem.cfun == 4
+        assert modem.store == _expected_store(files)
+    output.read()
+
+
+def test_a_refused_write_reports_exactly_what_was_written(
+    files: dict[str, Path], output: Output
+) -> None:
+    with ModemStandIn(cfun=1, reject={2: 527}) as modem:
+        assert main(_args(modem, files)) == EXIT_PROBLEMS
+        assert set(modem.store) == {(TAG, 0), (TAG, 1)}
+        assert modem.cfun == 1
+        out, err = output.read()
+    assert "private key:         FAILED" in out
+    assert "written: CA certificate, client certificate; NOT written: private key" in out
+    assert "functional mode restored to CFUN=1" in out
+    assert "+CME ERROR: 527 (invalid content" in err
+    assert "Traceback" not in err
+
+
+def test_memory_full_stops_the_run_and_names_the_rest(
+    files: dict[str, Path], output: Output
+) -> None:
+    with ModemStandIn(cfun=1, capacity=1) as modem:
+        assert main(_args(modem, files)) == EXIT_PROBLEMS
+        assert set(modem.store) == {(TAG, 0)}
+        assert modem.writes() == ["AT%CMNG=0,24,0", "AT%CMNG=0,24,1"]
+        out, err = output.read()
+    assert "client certificate:  FAILED" in out
+    assert "private key:         not written" in out
+    assert "NOT written: client certificate, private key" in out
+    assert "memory full" in err
+
+
+def test_a_modem_that_stays_online_is_named(files: dict[str, Path], output: Output) -> None:
+    with ModemStandIn(cfun=1, ignore_offline=True) as modem:
+        assert main(_args(modem, files)) == EXIT_PROBLEMS
+        assert modem.store == {}
+        _, err = output.read()
+    assert "+CME ERROR: 518 (not allowed while the modem is online" in err
+
+
+def test_a_modem_that_refuses_to_overwrite_gets_delete_then_write(
+    files: dict[str, Path], output: Output
+) -> None:
+    with ModemStandIn(cfun=1, refuse_overwrite=True) as modem:
+        modem.store[(TAG, 0)] = b"-----BEGIN CERTIFICATE-----\nold\n-----END CERTIFICATE-----\n"
+        assert main(_args(modem, files)) == 0
+        assert modem.store == _expected_store(files)
+        assert "AT%CMNG=3,24,0" in modem.received
+    output.read()
+
+
+def test_key_digest_that_is_not_comparable_is_reported_then_handled_by_policy(
+    files: dict[str, Path], pki: factories.DevicePki, output: Output
+) -> None:
+    with ModemStandIn(cfun=1, opaque_key_digest=True) as modem:
+        assert main(_args(modem, files)) == EXIT_PROBLEMS
+        assert modem.store == _expected_store(files)
+        out, err = output.read()
+        assert "private key:         MISMATCH" in out
+        assert "written but NOT verified: private key" in out
+        assert "--key-policy if-missing" in err
+
+        before = len(modem.writes())
+        assert main([*_args(modem, files), "--key-policy", "if-missing"]) == 0
+        assert modem.writes()[before:] == []
+        out, _ = output.read()
+        assert "private key:         kept" in out
+
+        # A new certificate brings its key along under if-missing.
+        new_key = factories.ec_key()
+        new_cert = factories.make_cert("dev", new_key, issuer=(pki.ca_cert, pki.ca_key))
+        files["cert"].write_bytes(factories.cert_pem(new_cert))
+        files["key"].write_bytes(factories.key_pem(new_key))
+        assert main([*_args(modem, files), "--key-policy", "if-missing"]) == 0
+        assert modem.writes()[before:] == ["AT%CMNG=0,24,1", "AT%CMNG=0,24,2"]
+        assert modem.store == _expected_store(files)
+        out, _ = output._capsys.readouterr()
+        assert "digest is not comparable" in out
+
+
+def test_a_silent_modem_times_out_without_a_traceback(
+    files: dict[str, Path], output: Output
+) -> None:
+    with ModemStandIn(cfun=1, silent_after=3) as modem:
+        args = _args(modem, files)
+        args[args.index("--timeout") + 1] = "0.3"
+        assert main(args) == EXIT_PROBLEMS
+        out, err = output.read()
+    assert "AT+CFUN=4: no final result code within 0.3 s" in err
+    assert "the modem may be left offline: restoring AT+CFUN=1 failed" in err
+    assert "NOT written: CA certificate, client certificate, private key" in out
+    assert "Traceback" not in err
+
+
+def test_a_port_that_goes_away_mid_run(files: dict[str, Path], output: Output) -> None:
+    with ModemStandIn(cfun=1, hang_up_after=5) as modem:
+        assert main(_args(modem, files)) == EXIT_PROBLEMS
+        out, err = output.read()
+    assert "the port went away during AT%CMNG=0,24,1" in err
+    assert "written: CA certificate; NOT written: client certificate, private key" in out
+    assert "Traceback" not in err
+
+
+def test_a_missing_port_is_unusable_input(
+    files: dict[str, Path], tmp_path: Path, output: Output
+) -> None:
+    missing = tmp_path / "ttyACM9"
+    args = ["provision", "--port", str(missing), "--ca", str(files["ca"])]
+    assert main(args) == EXIT_UNUSABLE
+    _, err = output.read()
+    assert f"{missing}: cannot open the serial port" in err
+
+
+def test_bad_credentials_are_refused_before_the_port_is_opened(
+    files: dict[str, Path], output: Output
+) -> None:
+    files["key"].write_bytes(factories.key_pem(factories.ec_key()))  # not the certificate's key
+    with ModemStandIn(cfun=1) as modem:
+        assert main(_args(modem, files)) == EXIT_PROBLEMS
+        assert modem.received == []
+    _, err = output.read()
+    assert "refused" in err
+
+
+def test_verbose_shows_the_exchange_but_never_the_key(
+    files: dict[str, Path], output: Output
+) -> None:
+    with ModemStandIn(cfun=1) as modem:
+        assert main([*_args(modem, files), "--verbose"]) == 0
+    _, err = output.read()
+    assert "> AT+CMEE=1" in err
+    assert '> AT%CMNG=0,24,2,"<private key: ' in err
+    assert "< OK" in err
+
+
+# -- the plan (pure) ----------------------------------------------------------------------------
+
+
+def _listed(tag: int, cred_type: int, content: bytes) -> at.ListedCredential:
+    return at.ListedCredential(tag, cred_type, at.content_digest(content))
+
+
+def test_plan_compares_digests_per_slot_and_ignores_other_tags() -> None:
+    ca, cert, key = b"ca\n", b"cert\n", b"key\n"
+    contents = {Slot.CA: ca, Slot.CERT: cert, Slot.KEY: key}
+    listed = [
+        _listed(TAG, 0, ca),
+        _listed(TAG, 1, b"old\n"),
+        _listed(TAG + 1, 2, key),  # the right key at another tag is not ours
+        _listed(TAG, 4, b"identity"),
+    ]
+    plan = make_plan(contents, {}, listed, TAG)
+    assert [s.action for s in plan.slots] == [Action.UNCHANGED, Action.REPLACE, Action.ADD]
+    assert [s.slot for s in plan.writes] == [Slot.CERT, Slot.KEY]
+    assert [o.cred_type for o in plan.others] == [4]
+
+
+def test_plan_if_missing_keeps_a_present_key_unless_the_certificate_changes() -> None:
+    contents = {Slot.CERT: b"cert\n", Slot.KEY: b"key\n"}
+    same_cert = [_listed(TAG, 1, b"cert\n"), _listed(TAG, 2, b"other form")]
+    plan = make_plan(contents, {}, same_cert, TAG, key_policy=KeyPolicy.IF_MISSING)
+    assert [s.action for s in plan.slots] == [Action.UNCHANGED, Action.KEEP_UNCOMPARED]
+    new_cert = [_listed(TAG, 1, b"old cert\n"), _listed(TAG, 2, b"other form")]
+    plan = make_plan(contents, {}, new_cert, TAG, key_policy=KeyPolicy.IF_MISSING)
+    assert [s.action for s in plan.slots] == [Action.REPLACE, Action.REPLACE]
+    plan = make_plan(contents, {}, [], TAG, key_policy=KeyPolicy.IF_MISSING)
+    assert [s.action for s in plan.slots] == [Action.ADD, Action.ADD]
+
+
+def test_plan_repr_never_holds_content() -> None:
+    plan = make_plan({Slot.KEY: b"SECRET-KEY-MATERIAL\n"}, {}, [], TAG)
+    assert "SECRET-KEY-MATERIAL" not in repr(plan)
