@@ -1,0 +1,149 @@
+"""The command line as users meet it: help, exit codes, one-line errors, reports, dev-pki."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from provguard import cli
+from tests import factories as f
+
+
+def provguard(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "provguard", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_help_lists_every_registered_command() -> None:
+    result = provguard("--help")
+    assert result.returncode == 0
+    for name in cli.COMMAND_MODULES:
+        assert name.replace("_", "-") in result.stdout
+
+
+@pytest.mark.parametrize("name", [n.replace("_", "-") for n in cli.COMMAND_MODULES])
+def test_every_command_has_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main([name, "--help"])
+    assert exited.value.code == 0
+    assert "usage: provguard" in capsys.readouterr().out
+
+
+def test_no_command_is_a_usage_error() -> None:
+    result = provguard()
+    assert result.returncode == 2
+    assert "usage:" in result.stderr
+
+
+@pytest.fixture
+def dev_pki(tmp_path: Path) -> Path:
+    assert cli.main(["dev-pki", str(tmp_path / "pki"), "--broker-host", "broker.test"]) == 0
+    return tmp_path / "pki"
+
+
+def check_args(pki: Path, *extra: str) -> list[str]:
+    return [
+        "check",
+        "--ca", str(pki / "ca.pem"),
+        "--cert", str(pki / "client.pem"),
+        "--key", str(pki / "client.key"),
+        *extra,
+    ]  # fmt: skip
+
+
+def test_dev_pki_files_are_private_and_pass_check(dev_pki: Path) -> None:
+    names = sorted(p.name for p in dev_pki.iterdir())
+    assert names == ["ca.key", "ca.pem", "client.key", "client.pem", "server.key", "server.pem"]
+    for path in dev_pki.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    server = x509.load_pem_x509_certificate((dev_pki / "server.pem").read_bytes())
+    sans = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["broker.test"]
+    result = provguard(*check_args(dev_pki))
+    assert result.returncode == 0, result.stdout
+    assert "OK: 0 errors, 0 warnings" in result.stdout
+
+
+def test_dev_pki_never_overwrites(dev_pki: Path) -> None:
+    before = {p.name: p.read_bytes() for p in dev_pki.iterdir()}
+    result = provguard("dev-pki", str(dev_pki))
+    assert result.returncode == 2
+    assert "not overwriting" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert {p.name: p.read_bytes() for p in dev_pki.iterdir()} == before
+
+
+def test_check_exit_1_with_a_readable_report_and_no_key_material(dev_pki: Path) -> None:
+    stranger = f.ec_key()
+    (dev_pki / "client.key").unlink()
+    (dev_pki / "client.key").write_bytes(f.key_pem(stranger))
+    result = provguard(*check_args(dev_pki))
+    assert result.returncode == 1
+    assert "[key-mismatch]" in result.stdout
+    assert result.stdout.rstrip().endswith("FAILED: 1 error, 0 warnings")
+    f.assert_no_key_material(result.stdout + result.stderr, stranger)
+
+
+def test_check_json_format(dev_pki: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(check_args(dev_pki, "--sec-tag", "16842753", "--format", "json")) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["ok"] is False
+    problem = document["problems"][0]
+    assert set(problem) == {"severity", "code", "file", "line", "message"}
+    assert problem["code"] == "sec-tag-nrf-cloud"
+    assert problem["severity"] == "error"
+
+
+def test_allow_nrf_cloud_tag(dev_pki: Path) -> None:
+    assert cli.main(check_args(dev_pki, "--sec-tag", "16842753", "--allow-nrf-cloud-tag")) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", "--ca", "missing.pem"], "missing.pem: no such file"),
+        (["check"], "no credentials given"),
+        (["check", "--from", "missing.json"], "missing.json: no such file"),
+    ],
+)
+def test_unusable_input_is_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = provguard(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_sec_tag_value_is_a_usage_error(dev_pki: Path) -> None:
+    result = provguard(*check_args(dev_pki, "--sec-tag", "twenty"))
+    assert result.returncode == 2
+    assert "not a whole number" in result.stderr
+
+
+def test_check_from_json_export(tmp_path: Path, dev_pki: Path) -> None:
+    bundle = {
+        "caCert": (dev_pki / "ca.pem").read_text(),
+        "clientCert": (dev_pki / "client.pem").read_text(),
+        "privateKey": (dev_pki / "client.key").read_text(),
+        "secTag": 16842753,
+    }
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(bundle))
+    result = provguard("check", "--from", str(export))
+    assert result.returncode == 1  # the JSON names nRF Cloud's tag
+    assert "sec-tag-nrf-cloud" in result.stdout
+    key = serialization.load_pem_private_key((dev_pki / "client.key").read_bytes(), None)
+    f.assert_no_key_material(result.stdout + result.stderr, key)  # type: ignore[arg-type]
