@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from provguard.credentials import (
+    MODEM_CREDENTIAL_MAX,
     CredentialFile,
     CredentialSet,
     Severity,
@@ -330,3 +332,18 @@ def test_unreadable_inputs_raise_input_errors(tmp_path: Path) -> None:
 def test_empty_file_is_reported(tmp_path: Path) -> None:
     creds = CredentialSet(CredentialFile(Slot.CA, "ca.pem", b"  \n"), None, None)
     assert "empty" in the(check(creds, 24), "pem-framing").message
+
+
+def test_size_limit_matches_the_firmware_assertion(tmp_path: Path) -> None:
+    """check and the firmware's BUILD_ASSERT must refuse the same sizes."""
+    app_src = Path(__file__).parents[1] / "app" / "src"
+    program = tmp_path / "limit.c"
+    program.write_text(
+        '#include <stdio.h>\n#include "credentials.h"\n'
+        'int main(void) { printf("%d", (int)PROVGUARD_CREDENTIAL_MAX_LEN); return 0; }\n'
+    )
+    subprocess.run(
+        ["cc", "-I", str(app_src), str(program), "-o", str(tmp_path / "limit")], check=True
+    )
+    printed = subprocess.run([str(tmp_path / "limit")], capture_output=True, text=True, check=True)
+    assert int(printed.stdout) == MODEM_CREDENTIAL_MAX

@@ -34,8 +34,11 @@ from provguard.credentials.model import (
     Slot,
 )
 
-#: The modem keeps each credential in a 4 kB buffer; the firmware asserts sizeof(literal) < 4 kB.
-MODEM_CREDENTIAL_MAX = 4095
+#: Largest credential both paths handle: an AT command is at most 4096 bytes, and
+#: modem_key_mgmt_cmp() reads a credential back (AT%CMNG=2: tag, type, SHA-256 and the quoted
+#: content) into a 4096-byte buffer. 128 bytes cover that framing; the firmware asserts the same
+#: limit (PROVGUARD_CREDENTIAL_MAX_LEN in app/src/credentials.h).
+MODEM_CREDENTIAL_MAX = 4096 - 128
 SEC_TAG_MAX = 2147483647
 NRF_CLOUD_SEC_TAG = 16842753
 #: nRF91x1 (mfw >= 2.0): TLS traffic on these tags can be decrypted from modem traces.
@@ -311,7 +314,7 @@ def _check_size(out: _Collector, file: CredentialFile, content: bytes) -> None:
             "too-large",
             file.name,
             f"{len(content)} bytes after normalisation: over the modem's 4 kB limit per "
-            f"credential ({MODEM_CREDENTIAL_MAX} bytes); remove certificates the device does not "
+            f"credential ({MODEM_CREDENTIAL_MAX} bytes once the AT framing is counted); remove certificates the device does not "
             "need (the CA slot needs only the root that signed the broker's chain)",
         )
 
