@@ -314,8 +314,9 @@ def _check_size(out: _Collector, file: CredentialFile, content: bytes) -> None:
             "too-large",
             file.name,
             f"{len(content)} bytes after normalisation: over the modem's 4 kB limit per "
-            f"credential ({MODEM_CREDENTIAL_MAX} bytes once the AT framing is counted); remove certificates the device does not "
-            "need (the CA slot needs only the root that signed the broker's chain)",
+            f"credential ({MODEM_CREDENTIAL_MAX} bytes once the AT framing is counted); remove "
+            "certificates the device does not need (the CA slot needs only the root that signed "
+            "the broker's chain)",
         )
 
 
