@@ -1,0 +1,141 @@
+"""`provguard scan`: the release gate that finds every key left in a firmware image."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from provguard.credentials import (
+    Slot,
+    load_certificates,
+    load_credential_set,
+    load_private_key,
+)
+from provguard.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, UsageError
+from provguard.scan import (
+    WRITERS,
+    Kind,
+    KnownIndex,
+    Options,
+    certificate_material,
+    key_material,
+    load_allowlist,
+    scan_paths,
+)
+from provguard.scan.known import KnownMaterial
+
+NAME = "scan"
+HELP = "find private keys and certificates left in firmware images (release gate)"
+DESCRIPTION = """\
+Scan firmware images for private keys and certificates: Intel HEX (merged.hex, with UICR), ELF
+(every loadable section, naming section and symbol), raw .bin, MCUboot images and zip archives
+such as dfu_application.zip. A directory is searched for image files (*.hex, *.elf, *.bin, *.zip,
+...).
+
+Always on: PEM private-key blocks with a body and DER private keys (PKCS#8, SEC1, PKCS#1,
+Ed25519), each confirmed by parsing; certificates. Bare PEM labels (mbedTLS), public keys and
+random data are not findings. With --key/--cert/--from, the given credentials are also found as
+base64 without headers, ASCII hex, raw private scalar/exponent/primes and fragments.
+
+Exit 0 when nothing at or above --fail-on was found, 1 when something was, 2 when an input cannot
+be read or part of an image cannot be checked (an encrypted MCUboot payload). Keys are named by
+SHA-256 fingerprint, never shown.
+
+examples:
+  provguard scan build/ --key certs/client.key
+  provguard scan build/zephyr/merged.hex --from certificates.json --format sarif > scan.sarif
+  provguard scan app.bin --base-address 0x10000 --allow provguard-allow.txt
+"""
+
+
+def _address(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="image file or directory to scan"
+    )
+    known = parser.add_argument_group("known credentials (found in every encoding)")
+    known.add_argument(
+        "--key",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="a private key that must not ship (PEM or DER; repeatable)",
+    )
+    known.add_argument(
+        "--cert",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="certificate(s) to look for (PEM or DER; repeatable)",
+    )
+    known.add_argument(
+        "--from",
+        dest="from_json",
+        type=Path,
+        metavar="FILE.json",
+        help="a Link Monitor / Cellular Monitor credential export",
+    )
+    parser.add_argument(
+        "--allow",
+        type=Path,
+        metavar="FILE",
+        help="allowlist: lines `key SHA256:<hex>` or `symbol NAME`",
+    )
+    parser.add_argument("--format", choices=tuple(WRITERS), default="text")
+    parser.add_argument(
+        "--fail-on",
+        choices=[k.value for k in (Kind.PRIVATE_KEY, Kind.CERTIFICATE)],
+        default=Kind.PRIVATE_KEY.value,
+        help="lowest finding that fails the scan (default: private-key)",
+    )
+    parser.add_argument(
+        "--base-address",
+        type=_address,
+        default=0,
+        metavar="N",
+        help="flash address of the first byte of raw images (default 0)",
+    )
+
+
+def known_materials(args: argparse.Namespace) -> list[KnownMaterial]:
+    materials = []
+    files = []
+    for path in args.key:
+        files += load_credential_set(key=path).files()
+    for path in args.cert:
+        files += load_credential_set(cert=path).files()
+    if args.from_json is not None:
+        files += load_credential_set(from_json=args.from_json).files()
+    for file in files:
+        if file.slot is Slot.KEY:
+            materials.append(key_material(load_private_key(file), file.name))
+        else:
+            materials += [certificate_material(c, file.name) for c in load_certificates(file)]
+    return materials
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.paths:
+        raise UsageError("name at least one image file or directory")
+    known = KnownIndex(known_materials(args))
+    allow = load_allowlist(args.allow) if args.allow is not None else None
+    result = scan_paths(args.paths, known, allow, Options(base_address=args.base_address))
+    fail_on = Kind(args.fail_on)
+    sys.stdout.write(WRITERS[args.format](result, fail_on))
+    if result.failing(fail_on):
+        return EXIT_PROBLEMS
+    if result.unchecked:
+        return EXIT_UNUSABLE
+    return EXIT_OK
