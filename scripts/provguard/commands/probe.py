@@ -1,0 +1,115 @@
+"""`provguard probe`: connect to a broker as the device would, and say precisely why it fails."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from provguard.commands.common import add_credential_arguments, run_check
+from provguard.credentials import Severity, Slot
+from provguard.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
+from provguard.probe import (
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
+    ProbeCredentials,
+    parse_endpoint,
+    probe,
+)
+
+NAME = "probe"
+HELP = "do the device's TLS handshake and MQTT CONNECT against a broker"
+DESCRIPTION = f"""\
+Connects to HOST:PORT (port {DEFAULT_PORT} when left out) the way the nRF91 does with the
+credential set: TLS 1.2 only, the modem's ECDHE cipher suites, the CA from the set, the client
+certificate and key, peer verification required, SNI and a host-name check; then an MQTT 3.1.1
+CONNECT. Exit 0 when the broker answers CONNACK 0; exit 1 with the precise reason otherwise:
+unknown CA, hostname mismatch, expired certificate, client certificate rejected, connection
+refused, timeout, or the CONNACK refusal code. Problems 'check' finds are shown first, as a
+note: the probe still runs, so that the broker's answer shows what they cost.
+
+The private key reaches Python's TLS library through a temporary file (private directory,
+mode 0600) that is removed as soon as it is loaded.
+
+example:
+  provguard probe mqtt.example.com:8883 --ca ca.pem --cert client.pem --key client.key
+  provguard probe 192.0.2.10:8883 --hostname mqtt.example.com --from bundle.json
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("endpoint", metavar="HOST:PORT", help="the broker (MQTT over TLS)")
+    parser.add_argument(
+        "--hostname",
+        metavar="NAME",
+        help="the name the device uses for SNI and the certificate check "
+        "(CONFIG_MQTT_BROKER_HOSTNAME), when HOST is another address for the same broker",
+    )
+    parser.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="MQTT client id (default: the client certificate's common name)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds for each of connect, handshake and CONNACK (default {DEFAULT_TIMEOUT:g})",
+    )
+    add_credential_arguments(parser, sec_tag=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    endpoint = parse_endpoint(args.endpoint)
+    creds, report = run_check(args, for_modem_write=False)
+    shown = [p for p in report.problems if p.severity is not Severity.INFO]
+    for problem in shown:
+        print(problem, file=sys.stderr)
+    if not report.ok:
+        print(
+            "provguard: note: the credentials have errors (above); probing anyway",
+            file=sys.stderr,
+        )
+    contents = report.contents
+    if Slot.CA not in contents:
+        raise UsageError("probe needs the CA certificate that signed the broker (--ca)")
+    if (Slot.CERT in contents) != (Slot.KEY in contents):
+        raise UsageError("probe needs both the client certificate and its key, or neither")
+    ca_name = creds.ca.name if creds.ca else "the CA"
+    credentials = ProbeCredentials(
+        ca=contents[Slot.CA],
+        ca_name=ca_name,
+        cert=contents.get(Slot.CERT),
+        key=contents.get(Slot.KEY),
+    )
+    client_id = args.client_id or _common_name(credentials.cert) or "provguard-probe"
+    result = probe(
+        endpoint,
+        credentials,
+        client_id=client_id,
+        server_name=args.hostname,
+        timeout=args.timeout,
+    )
+    for step in result.steps:
+        print(f"ok: {step}")
+    if not result.ok:
+        print(
+            f"provguard: probe {endpoint} failed ({result.stage}): {result.reason}", file=sys.stderr
+        )
+        return EXIT_PROBLEMS
+    print(f"{endpoint}: {result.reason}")
+    return EXIT_OK
+
+
+def _common_name(cert_pem: bytes | None) -> str | None:
+    if cert_pem is None:
+        return None
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not names:
+        return None
+    value = names[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", errors="replace")
