@@ -58,10 +58,44 @@ show provguard scan "$out/release/zephyr.elf" "$out/release/zephyr.hex" \
 release_rc=$?
 set -e
 
+step "8. Probe a local Mosquitto (TLS 1.2, client certificate required) as the device would"
+broker=$out/broker
+mkdir -p "$broker"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$broker/mosquitto.conf" <<CONF
+user root
+persistence false
+log_dest file $broker/mosquitto.log
+listener $port 127.0.0.1
+cafile $pki/ca.pem
+certfile $pki/server.pem
+keyfile $pki/server.key
+require_certificate true
+use_identity_as_username true
+allow_anonymous false
+tls_version tlsv1.2
+CONF
+mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+"$mosquitto" -c "$broker/mosquitto.conf" &
+broker_pid=$!
+trap 'kill $broker_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do # up to 10 s for the broker to listen
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+	sleep 0.1
+done
+set +e
+show provguard probe "localhost:$port" --ca "$pki/ca.pem" --cert "$pki/client.pem" \
+	--key "$pki/client.key"
+probe_rc=$?
+set -e
+kill $broker_pid 2>/dev/null || true
+
 step "Result"
-if [[ $dev_rc -eq 1 && $release_rc -eq 0 ]]; then
-	echo "development image: key found (exit 1), release image: clean (exit 0): the gate works."
+if [[ $dev_rc -eq 1 && $release_rc -eq 0 && $probe_rc -eq 0 ]]; then
+	echo "development image: key found (exit 1); release image: clean (exit 0);"
+	echo "broker probe: accepted (exit 0). The gate works."
 else
-	echo "unexpected: development scan exited $dev_rc (want 1), release scan $release_rc (want 0)" >&2
+	echo "unexpected: development scan exited $dev_rc (want 1), release scan $release_rc" \
+		"(want 0), probe $probe_rc (want 0)" >&2
 	exit 1
 fi

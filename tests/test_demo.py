@@ -30,7 +30,8 @@ def test_demo_flags_the_development_image_and_passes_the_release(tmp_path: Path)
     assert "symbol private_key" in dev_report
     assert "private-key" in dev_report
     assert "private-key" not in release_report.replace("fail on private-key", "")
-    assert "the gate works" in result.stdout
+    assert "The gate works." in result.stdout
+    assert "broker probe: accepted" in result.stdout
     # The demo's own files: the release image holds no credential byte at all.
     key_pem = (tmp_path / "demo" / "pki" / "client.key").read_bytes()
     body = b"".join(key_pem.splitlines()[1:-1])
