@@ -21,10 +21,13 @@ answering, or drop the port.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import select
+import signal
+import sys
 import termios
 import threading
 import tty
@@ -52,6 +55,7 @@ class ModemStandIn:
     silent_after: int | None = None  # stop answering after this many commands
     hang_up_after: int | None = None  # close the port after this many commands
     capacity: int = MEMORY_SLOTS
+    termination: str = "crlf"  # CONFIG_AT_HOST_TERMINATION: "cr", "lf" or "crlf"
 
     def __repr__(self) -> str:
         return f"ModemStandIn(port={self.port!r}, cfun={self.cfun}, slots={sorted(self.store)})"
@@ -108,9 +112,11 @@ class ModemStandIn:
             except OSError:
                 return
             for byte in data:
-                # Framing as sdk-nrf lib/at_host/at_host.c, CR LF termination mode.
-                if not inside_quotes and byte == 0x0A and buffer.endswith(b"\r"):
-                    del buffer[-1]
+                # Framing as sdk-nrf lib/at_host/at_host.c: CR, LF or CR LF ends a command, but
+                # only outside double quotes.
+                if not inside_quotes and self._terminates(byte, buffer):
+                    if self.termination == "crlf":
+                        del buffer[-1]
                     line = buffer.decode("ascii", errors="replace")
                     buffer.clear()
                     if line.strip():
@@ -119,6 +125,13 @@ class ModemStandIn:
                 buffer.append(byte)
                 if byte == 0x22:
                     inside_quotes = not inside_quotes
+
+    def _terminates(self, byte: int, buffer: bytearray) -> bool:
+        if self.termination == "cr":
+            return byte == 0x0D
+        if self.termination == "lf":
+            return byte == 0x0A
+        return byte == 0x0A and buffer.endswith(b"\r")
 
     def _command(self, line: str) -> None:
         self.received.append(line)
@@ -250,9 +263,19 @@ class ModemStandIn:
         content = self.store[(tag, cred_type)].decode("ascii")
         return [f'%CMNG: {tag},{cred_type},"{self.digest(tag, cred_type)}","{content}"']
 
+    def stored(self) -> dict[tuple[int, int], str]:
+        """SHA-256 of each stored content: what tests compare, so that a failing assertion
+        shows digests, never a key."""
+        return {slot: sha256_hex(content) for slot, content in self.store.items()}
+
     def writes(self) -> list[str]:
         """The `AT%CMNG=0` commands received, content cut off (what tests count)."""
         return [c.split(',"', 1)[0] for c in self.received if c.upper().startswith("AT%CMNG=0")]
+
+
+def sha256_hex(content: bytes | str) -> str:
+    data = content.encode("ascii") if isinstance(content, str) else content
+    return hashlib.sha256(data).hexdigest().upper()
 
 
 def _split_params(text: str) -> list[str]:
@@ -280,3 +303,16 @@ class _CmeError(Exception):
 
 class _PlainError(Exception):
     pass
+
+
+def main() -> None:
+    """`python -m tests.modem_standin`: serve on a pty until interrupted (for demos)."""
+    with ModemStandIn() as modem:
+        print(modem.port, flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+
+
+if __name__ == "__main__":
+    main()

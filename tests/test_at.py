@@ -16,7 +16,7 @@ from provguard.cli import main
 from provguard.errors import EXIT_PROBLEMS, EXIT_UNUSABLE, InputError
 from provguard.transport import SerialTransport
 from tests import factories
-from tests.modem_standin import ModemStandIn
+from tests.modem_standin import ModemStandIn, sha256_hex
 
 CERT = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -207,17 +207,17 @@ def _cred_args(files: dict[str, Path]) -> list[str]:
     return ["--ca", str(files["ca"]), "--cert", str(files["cert"]), "--key", str(files["key"])]
 
 
-def _commands(text: str) -> list[str]:
-    """Split printed output into commands the way the AT host does: LF outside quotes ends one."""
-    commands, current, quoted = [], [], False
+def _commands(text: str, eol: str = "\r\n") -> list[str]:
+    """Split printed output into commands the way the AT host does: `eol` outside quotes ends
+    one."""
+    commands, current, quoted = [], "", False
     for char in text:
-        if char == "\n" and not quoted:
-            commands.append("".join(current))
-            current = []
-            continue
-        current.append(char)
+        current += char
         if char == '"':
             quoted = not quoted
+        if not quoted and current.endswith(eol):
+            commands.append(current[: -len(eol)])
+            current = ""
     assert not current, "output does not end with a complete command"
     return commands
 
@@ -252,7 +252,7 @@ def test_at_include_key_and_restore_mode(
     assert main(args) == 0
     commands = _commands(capsys.readouterr().out)
     key = device_files["key"].read_text()
-    assert commands[-1] == f'AT%CMNG=0,24,2,"{key}"'
+    assert sha256_hex(commands[-1]) == sha256_hex(f'AT%CMNG=0,24,2,"{key}"')
     assert "AT+CFUN=1" not in commands
 
 
@@ -297,18 +297,25 @@ def test_at_refuses_bad_credentials(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "AT%CMNG" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("eol", ["crlf", "cr", "lf"])
 def test_printed_sequence_provisions_the_standin(
-    device_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+    device_files: dict[str, Path], capsys: pytest.CaptureFixture[str], eol: str
 ) -> None:
-    """What a user pastes, line by line, leaves exactly the checked content in the modem."""
-    assert main(["at", *_cred_args(device_files), "--include-key"]) == 0
-    commands = _commands(capsys.readouterr().out)
-    with ModemStandIn(cfun=1) as modem, SerialTransport(modem.port, timeout=5) as port:
+    """The output, sent byte for byte to an AT host with the matching termination, leaves
+    exactly the checked content in the modem."""
+    assert main(["at", *_cred_args(device_files), "--include-key", "--eol", eol]) == 0
+    out = capsys.readouterr().out
+    commands = _commands(out, at.LINE_ENDINGS[eol])
+    assert len(commands) == 6
+    with (
+        ModemStandIn(cfun=1, termination=eol) as modem,
+        SerialTransport(modem.port, timeout=5, line_ending=at.LINE_ENDINGS[eol]) as port,
+    ):
         for text in commands:
             assert port.send(AtCommand(text, text.split('"', 1)[0])).final.ok
         assert modem.cfun == 1
-        assert modem.store == {
-            (24, 0): device_files["ca"].read_bytes(),
-            (24, 1): device_files["cert"].read_bytes(),
-            (24, 2): device_files["key"].read_bytes(),
+        assert modem.stored() == {
+            (24, 0): sha256_hex(device_files["ca"].read_bytes()),
+            (24, 1): sha256_hex(device_files["cert"].read_bytes()),
+            (24, 2): sha256_hex(device_files["key"].read_bytes()),
         }

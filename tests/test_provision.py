@@ -12,7 +12,7 @@ from provguard.credentials import Slot
 from provguard.errors import EXIT_PROBLEMS, EXIT_UNUSABLE
 from provguard.provision import Action, KeyPolicy, make_plan
 from tests import factories
-from tests.modem_standin import ModemStandIn
+from tests.modem_standin import ModemStandIn, sha256_hex
 
 TAG = 24
 
@@ -52,11 +52,12 @@ def _args(modem: ModemStandIn, files: dict[str, Path], *extra: str) -> list[str]
     ]
 
 
-def _expected_store(files: dict[str, Path]) -> dict[tuple[int, int], bytes]:
+def _expected_store(files: dict[str, Path]) -> dict[tuple[int, int], str]:
+    """Digests of what the modem must hold: content compared without ever showing a key."""
     return {
-        (TAG, 0): files["ca"].read_bytes(),
-        (TAG, 1): files["cert"].read_bytes(),
-        (TAG, 2): files["key"].read_bytes(),
+        (TAG, 0): sha256_hex(files["ca"].read_bytes()),
+        (TAG, 1): sha256_hex(files["cert"].read_bytes()),
+        (TAG, 2): sha256_hex(files["key"].read_bytes()),
     }
 
 
@@ -84,7 +85,7 @@ def test_first_run_writes_everything_and_a_second_run_nothing(
 ) -> None:
     with ModemStandIn(cfun=1) as modem:
         assert main(_args(modem, files)) == 0
-        assert modem.store == _expected_store(files)
+        assert modem.stored() == _expected_store(files)
         assert modem.writes() == ["AT%CMNG=0,24,0", "AT%CMNG=0,24,1", "AT%CMNG=0,24,2"]
         assert "AT+CFUN=4" in modem.received
         assert modem.received[-1] == "AT+CFUN=1"
@@ -102,6 +103,16 @@ def test_first_run_writes_everything_and_a_second_run_nothing(
         assert "written: nothing" in out
 
 
+@pytest.mark.parametrize("eol", ["cr", "lf"])
+def test_each_at_host_termination_mode(files: dict[str, Path], output: Output, eol: str) -> None:
+    with ModemStandIn(cfun=1, termination=eol) as modem:
+        assert main([*_args(modem, files), "--eol", eol]) == 0
+        assert modem.stored() == _expected_store(files)
+        assert main([*_args(modem, files), "--eol", eol]) == 0
+        assert len(modem.writes()) == 3
+    output.read()
+
+
 def test_only_the_changed_certificate_is_written(
     files: dict[str, Path], pki: factories.DevicePki, output: Output
 ) -> None:
@@ -114,7 +125,7 @@ def test_only_the_changed_certificate_is_written(
         before = len(modem.writes())
         assert main(_args(modem, files)) == 0
         assert modem.writes()[before:] == ["AT%CMNG=0,24,1"]
-        assert modem.store == _expected_store(files)
+        assert modem.stored() == _expected_store(files)
         out, _ = output.read()
         assert "client certificate:  written" in out
         assert "CA certificate:      unchanged" in out
@@ -132,7 +143,7 @@ def test_der_and_crlf_input_is_stored_as_lf_pem_and_then_matches(
         args[args.index(str(files["ca"]))] = str(der)
         args[args.index(str(files["cert"]))] = str(crlf)
         assert main(args) == 0
-        assert modem.store == _expected_store(files)
+        assert modem.stored() == _expected_store(files)
         before = len(modem.writes())
         assert main(_args(modem, files)) == 0
         assert len(modem.writes()) == before
@@ -161,7 +172,7 @@ def test_an_offline_modem_is_not_switched_at_all(files: dict[str, Path], output:
         assert main(_args(modem, files)) == 0
         assert not any(c.startswith("AT+CFUN=") for c in modem.received)
         assert modem.cfun == 4
-        assert modem.store == _expected_store(files)
+        assert modem.stored() == _expected_store(files)
     output.read()
 
 
@@ -208,7 +219,7 @@ def test_a_modem_that_refuses_to_overwrite_gets_delete_then_write(
     with ModemStandIn(cfun=1, refuse_overwrite=True) as modem:
         modem.store[(TAG, 0)] = b"-----BEGIN CERTIFICATE-----\nold\n-----END CERTIFICATE-----\n"
         assert main(_args(modem, files)) == 0
-        assert modem.store == _expected_store(files)
+        assert modem.stored() == _expected_store(files)
         assert "AT%CMNG=3,24,0" in modem.received
     output.read()
 
@@ -218,7 +229,7 @@ def test_key_digest_that_is_not_comparable_is_reported_then_handled_by_policy(
 ) -> None:
     with ModemStandIn(cfun=1, opaque_key_digest=True) as modem:
         assert main(_args(modem, files)) == EXIT_PROBLEMS
-        assert modem.store == _expected_store(files)
+        assert modem.stored() == _expected_store(files)
         out, err = output.read()
         assert "private key:         MISMATCH" in out
         assert "written but NOT verified: private key" in out
@@ -237,7 +248,7 @@ def test_key_digest_that_is_not_comparable_is_reported_then_handled_by_policy(
         files["key"].write_bytes(factories.key_pem(new_key))
         assert main([*_args(modem, files), "--key-policy", "if-missing"]) == 0
         assert modem.writes()[before:] == ["AT%CMNG=0,24,1", "AT%CMNG=0,24,2"]
-        assert modem.store == _expected_store(files)
+        assert modem.stored() == _expected_store(files)
         out, _ = output._capsys.readouterr()
         assert "digest is not comparable" in out
 

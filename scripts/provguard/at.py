@@ -27,6 +27,10 @@ WRITE_BLOCKED_MODES = frozenset({1, 2, 21})
 #: Modes in which writes are allowed without changing anything (offline, power off).
 WRITE_ALLOWED_MODES = frozenset({0, OFFLINE_MODE})
 SEC_TAG_MAX = 2147483647
+#: What ends a command (`CONFIG_AT_HOST_TERMINATION` of the AT host: CR, LF or CR+LF). Inside
+#: double quotes none of them ends the command, so PEM content keeps its LF line endings.
+LINE_ENDINGS = {"crlf": "\r\n", "cr": "\r", "lf": "\n"}
+DEFAULT_LINE_ENDING = "crlf"  # what Nordic's host tools send; the AT host ignores a stray LF
 
 #: `+CME ERROR` codes of the credential store (`%CMNG`, nRF91 AT command reference).
 CME_MESSAGES: dict[int, str] = {

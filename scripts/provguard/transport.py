@@ -20,6 +20,7 @@ from typing import Protocol
 
 import serial
 
+from provguard import at
 from provguard.at import AtCommand, Response, final_result
 from provguard.errors import InputError, ProblemsFoundError
 
@@ -66,9 +67,11 @@ class SerialTransport:
         *,
         baudrate: int = DEFAULT_BAUDRATE,
         timeout: float = DEFAULT_TIMEOUT,
+        line_ending: str = at.LINE_ENDINGS[at.DEFAULT_LINE_ENDING],
         trace: Callable[[str], None] | None = None,
     ):
         self.port = port
+        self.line_ending = line_ending.encode("ascii")
         self.baudrate = baudrate
         self.timeout = timeout
         self._trace = trace
@@ -105,7 +108,7 @@ class SerialTransport:
             # Output nobody asked for (boot log, URCs) must not be taken for this answer.
             port.reset_input_buffer()
             self._pending = b""
-            port.write(command.text.encode("ascii") + b"\r\n")
+            port.write(command.text.encode("ascii") + self.line_ending)
             port.flush()
             return self._read_response(port, command)
         except serial.SerialTimeoutException:

@@ -72,6 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N|none",
         help="functional mode to set at the end (default 1, online; 'none' to leave it out)",
     )
+    parser.add_argument(
+        "--eol",
+        choices=list(at.LINE_ENDINGS),
+        default=at.DEFAULT_LINE_ENDING,
+        help="what ends each command (the AT host's CONFIG_AT_HOST_TERMINATION; default "
+        f"{at.DEFAULT_LINE_ENDING}); the content inside quotes keeps LF line endings",
+    )
     add_credential_arguments(parser)
 
 
@@ -98,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         include_key=args.include_key,
         restore_mode=args.restore_mode,
     )
-    text = "".join(f"{c.text}\n" for c in commands)
+    eol = at.LINE_ENDINGS[args.eol]
+    text = "".join(f"{c.text}{eol}" for c in commands)
     if Slot.KEY in contents and not args.include_key:
         creds, _ = credentials_from_args(args)
         name = creds.key.name if creds.key else "the private key"
@@ -130,6 +138,6 @@ def _stdout_is_regular_file() -> bool:
 def _write_private(path: Path, text: str) -> None:
     """Create or truncate `path` with mode 0600 before any byte is written."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii", newline="\n") as stream:
+    with os.fdopen(fd, "w", encoding="ascii", newline="") as stream:
         os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: tighten it
         stream.write(text)

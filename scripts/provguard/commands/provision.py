@@ -52,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seconds to wait for each answer (default {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
+        "--eol",
+        choices=list(at.LINE_ENDINGS),
+        default=at.DEFAULT_LINE_ENDING,
+        help="what ends each command: the AT host's CONFIG_AT_HOST_TERMINATION "
+        f"(default {at.DEFAULT_LINE_ENDING})",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="compare and show what would change; write nothing, leave the mode alone",
@@ -84,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
 
     trace = say if args.verbose else None
     with SerialTransport(
-        args.port, baudrate=args.baudrate, timeout=args.timeout, trace=trace
+        args.port,
+        baudrate=args.baudrate,
+        timeout=args.timeout,
+        line_ending=at.LINE_ENDINGS[args.eol],
+        trace=trace,
     ) as transport:
         result = provision(
             transport,
