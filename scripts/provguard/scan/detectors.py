@@ -94,10 +94,10 @@ def _der_form(der: bytes) -> str:
     skip = 2 if der[1] < 0x80 else 2 + (der[1] & 0x7F)
     version, following = der[skip + 2], der[skip + 3 : skip + 4]
     if following == b"\x30":
-        return "PKCS#8 DER"
+        return "PKCS#8"
     if version == 1 and following == b"\x04":
-        return "SEC1 DER"
-    return "PKCS#1 DER"
+        return "SEC1"
+    return "PKCS#1"
 
 
 # --- DER ---------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ class DerPrivateKeyDetector:
             der = data[start : start + length]
             key, _ = _load_key(der)
             if key is not None:
-                yield _key_detection(start, start + length, _der_form(der), key)
+                yield _key_detection(start, start + length, f"{_der_form(der)} DER", key)
 
 
 class DerCertificateDetector:

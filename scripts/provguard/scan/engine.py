@@ -49,6 +49,14 @@ def _merge(
     found: list[tuple[int, int, Kind, str, str, str | None, str | None]],
 ) -> list[tuple[int, int, Kind, str, str, str | None, str | None]]:
     """One finding per object: drop those inside a larger one of the same key, keep what we knew."""
+    # A fragment that holds a whole encoding of the same key is that encoding plus coincidence.
+    complete = [f for f in found if not f[3].startswith("fragment")]
+    found = [
+        f
+        for f in found
+        if not f[3].startswith("fragment")
+        or not any(c[4] == f[4] and f[0] <= c[0] and c[1] <= f[1] for c in complete)
+    ]
     found.sort(key=lambda f: (f[0], -(f[1] - f[0]), f[5] is None, f[3].startswith("fragment")))
     kept: list[tuple[int, int, Kind, str, str, str | None, str | None]] = []
     for item in found:

@@ -368,7 +368,7 @@ def _judge(
     for part in needle.parts:
         if (
             part.start - slack <= n_start <= part.start
-            and n_end == part.end
+            and part.end <= n_end <= part.end + slack
             and needle.form != BASE64
         ):
             prefix = "raw" if needle.form == BINARY else "ASCII hex of"
@@ -421,7 +421,7 @@ def _resolve_text(
     header = _PEM_BEGIN.search(data[max(0, lo + first - 80) : lo + first])
     if header is None:
         return found
-    label = needle.encoding.removeprefix("base64 ")
+    label = needle.encoding.removeprefix("base64 ").removesuffix(" DER")
     return Match(material, needle, found.start, found.end, f"PEM {label}")
 
 

@@ -50,10 +50,13 @@ class Segment:
     def symbol_at(self, offset: int, length: int = 1) -> str | None:
         """The symbol overlapping `[offset, offset + length)` that starts last, if any."""
         end = offset + max(length, 1)
+        fallback = None  # a size-less label (a linker symbol such as __data_start)
         for symbol in reversed(self.symbols[: bisect.bisect_left(self._starts, end)]):
             if symbol.offset + max(symbol.size, 1) > offset:
-                return symbol.name
-        return None
+                if symbol.size:
+                    return symbol.name
+                fallback = fallback or symbol.name
+        return fallback
 
 
 @dataclass(frozen=True)
