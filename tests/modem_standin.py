@@ -21,6 +21,7 @@ answering, or drop the port.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import os
@@ -306,8 +307,20 @@ class _PlainError(Exception):
 
 
 def main() -> None:
-    """`python -m tests.modem_standin`: serve on a pty until interrupted (for demos)."""
-    with ModemStandIn() as modem:
+    """`python -m tests.modem_standin [--cfun N] [--reject TYPE=CODE]`: serve on a pty until
+    interrupted, printing its path (for demos and trying provguard without a board)."""
+    parser = argparse.ArgumentParser(prog="python -m tests.modem_standin")
+    parser.add_argument("--cfun", type=int, default=1, help="functional mode at start")
+    parser.add_argument(
+        "--reject",
+        action="append",
+        default=[],
+        metavar="TYPE=CODE",
+        help="refuse writes of this credential type with this +CME ERROR code",
+    )
+    args = parser.parse_args()
+    reject = {int(t): int(c) for t, c in (item.split("=", 1) for item in args.reject)}
+    with ModemStandIn(cfun=args.cfun, reject=reject) as modem:
         print(modem.port, flush=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         with contextlib.suppress(KeyboardInterrupt):

@@ -185,6 +185,9 @@ def test_a_refused_write_reports_exactly_what_was_written(
         assert modem.cfun == 1
         out, err = output.read()
     assert "private key:         FAILED" in out
+    # The modem still answers after refusing one write: what was written is verified.
+    assert f"CA certificate:      written      {files['ca']} (verified)" in out
+    assert f"client certificate:  written      {files['cert']} (verified)" in out
     assert "written: CA certificate, client certificate; NOT written: private key" in out
     assert "functional mode restored to CFUN=1" in out
     assert "+CME ERROR: 527 (invalid content" in err
@@ -267,6 +270,17 @@ def test_a_silent_modem_times_out_without_a_traceback(
     assert "Traceback" not in err
 
 
+def test_a_port_nobody_answers_on(files: dict[str, Path], output: Output) -> None:
+    with ModemStandIn(cfun=1, silent_after=0) as modem:
+        args = _args(modem, files)
+        args[args.index("--timeout") + 1] = "0.3"
+        assert main(args) == EXIT_PROBLEMS
+        assert modem.received == ["AT+CMEE=1"]
+        out, err = output.read()
+    assert "written: nothing (the run stopped before the comparison)" in out
+    assert "AT+CMEE=1: no final result code within 0.3 s (is an AT host listening" in err
+
+
 def test_a_port_that_goes_away_mid_run(files: dict[str, Path], output: Output) -> None:
     with ModemStandIn(cfun=1, hang_up_after=5) as modem:
         assert main(_args(modem, files)) == EXIT_PROBLEMS
@@ -283,7 +297,7 @@ def test_a_missing_port_is_unusable_input(
     args = ["provision", "--port", str(missing), "--ca", str(files["ca"])]
     assert main(args) == EXIT_UNUSABLE
     _, err = output.read()
-    assert f"{missing}: cannot open the serial port" in err
+    assert f"{missing}: cannot open the serial port: No such file or directory" in err
 
 
 def test_bad_credentials_are_refused_before_the_port_is_opened(

@@ -40,8 +40,8 @@ CME_MESSAGES: dict[int, str] = {
     "delete credentials that are no longer used (AT%CMNG=3,<sec_tag>,<type>)",
     518: "not allowed while the modem is online: set the offline mode first (AT+CFUN=4)",
     519: "already exists",
-    527: "invalid content: the modem could not parse the credential "
-    "(PEM with LF line endings is expected)",
+    527: "invalid content: the modem could not parse the credential; "
+    "it expects PEM with LF line endings",
     528: "not allowed while a power-off warning is active (%XPOFWARN): "
     "give the device a stable supply and reset it",
 }

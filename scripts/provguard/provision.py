@@ -257,18 +257,25 @@ def _write(
             session.ok(at.cfun_set(at.OFFLINE_MODE))
         for slot_plan in plan.writes:
             current = slot_plan
-            _write_one(session, plan.sec_tag, slot_plan, commands[slot_plan.slot])
+            try:
+                _write_one(session, plan.sec_tag, slot_plan, commands[slot_plan.slot])
+            except at.ModemError as exc:
+                # The modem still answers: stop writing, but verify what was written.
+                error = str(exc)
+                outcomes[slot_plan.slot] = SlotResult(slot_plan, Outcome.FAILED, error)
+                break
             written.append(slot_plan)
             outcomes[slot_plan.slot] = SlotResult(slot_plan, Outcome.WRITTEN, "not verified")
         current = None
-        session.say(f"verifying (AT%CMNG=1,{plan.sec_tag})")
-        listed = at.parse_cmng_list(session.ok(at.cmng_list(plan.sec_tag)))
-        for slot_plan in written:
-            outcomes[slot_plan.slot] = _verify(slot_plan, listed, plan.sec_tag, key_policy)
+        if written:
+            session.say(f"verifying (AT%CMNG=1,{plan.sec_tag})")
+            listed = at.parse_cmng_list(session.ok(at.cmng_list(plan.sec_tag)))
+            for slot_plan in written:
+                outcomes[slot_plan.slot] = _verify(slot_plan, listed, plan.sec_tag, key_policy)
     except (ProblemsFoundError, TransportError) as exc:
-        error = str(exc)
+        error = error or str(exc)
         if current is not None:
-            outcomes[current.slot] = SlotResult(current, Outcome.FAILED, error)
+            outcomes[current.slot] = SlotResult(current, Outcome.FAILED, str(exc))
     finally:
         if went_offline:
             try:

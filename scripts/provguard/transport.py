@@ -13,6 +13,7 @@ small, so provguard owns it and keeps its errors as one-line messages.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -84,7 +85,8 @@ class SerialTransport:
                 self.port, baudrate=self.baudrate, timeout=0.1, write_timeout=self.timeout
             )
         except (serial.SerialException, OSError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
+            errno = getattr(exc, "errno", None)
+            reason = os.strerror(errno) if isinstance(errno, int) else str(exc)
             raise InputError(f"cannot open the serial port: {reason}", path=self.port) from None
         return self
 

@@ -147,6 +147,8 @@ def print_report(report: ProvisionReport, port: str) -> None:
             )
     if report.results:
         print(_summary(report), file=out)
+    else:
+        print("written: nothing (the run stopped before the comparison)", file=out)
     failed = [r for r in report.results if r.outcome in (Outcome.FAILED, Outcome.MISMATCH)]
     for result in failed:
         print(f"provguard: error: {result.plan.label}: {result.detail}", file=sys.stderr)
