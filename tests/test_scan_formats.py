@@ -1,0 +1,490 @@
+"""`provguard scan` beyond the key matrix: MCUboot images, zip archives, build trees, corrupt
+input, certificates, the allowlist, fragments, the unusual DER shapes and the report formats."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from provguard.cli import main
+from provguard.credentials import fingerprint, key_fingerprint
+from provguard.scan import DETECTORS, READERS, Kind
+from tests import factories as f
+from tests import images
+
+pytestmark = pytest.mark.skipif(not images.HAVE_TOOLCHAIN, reason="needs arm-none-eabi-gcc")
+
+
+@dataclass(frozen=True)
+class Dev:
+    """A development image: the device key in .rodata, certificates, and their files."""
+
+    firmware: images.Firmware
+    key: ec.EllipticCurvePrivateKey
+    pki: f.DevicePki
+    key_file: Path
+    cert_file: Path
+    ca_file: Path
+    json_file: Path
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Dev:
+    where = tmp_path_factory.mktemp("dev")
+    pki = f.device_pki()
+    key = pki.device_key
+    blobs = [
+        images.Blob("device_key", f.key_pem(key), string=True),
+        images.Blob("client_cert_der", f.cert_der(pki.device_cert)),
+        images.Blob("ca_cert", f.cert_pem(pki.ca_cert), string=True),
+        images.Blob("banner", b"nrf91 mqtt client v1.2.3", string=True),
+    ]
+    firmware = images.build_firmware(where / "build", "zephyr", blobs)
+    json_file = where / "certificates.json"
+    json_file.write_text(
+        json.dumps(
+            {
+                "caCert": f.cert_pem(pki.ca_cert).decode(),
+                "clientCert": f.cert_pem(pki.device_cert).decode(),
+                "privateKey": f.key_pem(key).decode(),
+                "secTag": 24,
+            }
+        )
+    )
+    json_file.chmod(0o600)
+    cert_file = where / "client.pem"
+    cert_file.write_bytes(f.cert_pem(pki.device_cert))
+    ca_file = where / "ca.pem"
+    ca_file.write_bytes(f.cert_pem(pki.ca_cert))
+    return Dev(
+        firmware,
+        key,
+        pki,
+        images.write_private(where / "client.key", f.key_pem(key)),
+        cert_file,
+        ca_file,
+        json_file,
+    )
+
+
+def scan(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, dict]:
+    code = main(["scan", "--format", "json", *map(str, args)])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def scan_text(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    code = main(["scan", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# --- MCUboot and zip ------------------------------------------------------------------------
+
+
+def test_mcuboot_image_is_understood(
+    dev: Dev, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "app_update.bin"
+    path.write_bytes(images.mcuboot_image(dev.firmware.bin.read_bytes()))
+    code, report = scan(capsys, path, "--key", dev.key_file)
+    assert code == 1
+    assert report["scanned"] == [
+        {"path": str(path), "format": "mcuboot", "size": path.stat().st_size}
+    ]
+    [key] = [h for h in report["findings"] if h["kind"] == "private-key"]
+    assert key["section"] == "mcuboot payload"
+    assert key["address"] == images.HEADER_SIZE + dev.firmware.symbols["device_key"]
+    assert key["key"] == key_fingerprint(dev.key)
+    assert report["unchecked"] == []
+
+
+def test_encrypted_mcuboot_payload_is_never_clean(
+    dev: Dev, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "app_update.bin"
+    path.write_bytes(images.mcuboot_image(dev.firmware.bin.read_bytes(), encrypted=True))
+    code, report = scan(capsys, path, "--key", dev.key_file)
+    assert code == 2
+    assert report["findings"] == []
+    [item] = report["unchecked"]
+    assert "encrypted" in item["reason"]
+    assert "cannot be checked" in item["reason"]
+    code, out, _ = scan_text(capsys, path)
+    assert code == 2
+    assert "UNCHECKED" in out
+    assert "clean" not in out
+
+
+def test_dfu_zip_members_are_scanned_and_named(
+    dev: Dev, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    update = images.mcuboot_image(dev.firmware.bin.read_bytes())
+    inner = images.dfu_zip(tmp_path / "dfu_application.zip", {"app_update.bin": update})
+    outer = tmp_path / "release-artifacts.zip"
+    with zipfile.ZipFile(outer, "w") as archive:
+        archive.write(inner, "dfu_application.zip")
+        archive.write(dev.firmware.hex, "zephyr/merged.hex")
+    code, report = scan(capsys, outer, "--key", dev.key_file)
+    assert code == 1
+    paths = {h["path"] for h in report["findings"] if h["kind"] == "private-key"}
+    assert paths == {
+        f"{outer}!dfu_application.zip!app_update.bin",
+        f"{outer}!zephyr/merged.hex",
+    }
+    formats = {s["path"].split("!")[-1]: s["format"] for s in report["scanned"]}
+    assert formats["app_update.bin"] == "mcuboot"
+    assert formats["zephyr/merged.hex"] == "intel-hex"
+    assert formats["manifest.json"] == "raw"
+
+
+def test_build_tree_scans_each_image_file(
+    dev: Dev, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build = tmp_path / "build"
+    (build / "zephyr").mkdir(parents=True)
+    (build / "zephyr" / "zephyr.elf").write_bytes(dev.firmware.elf.read_bytes())
+    (build / "zephyr" / "merged.hex").write_bytes(dev.firmware.hex.read_bytes())
+    (build / "zephyr" / "main.c.obj").write_bytes(b"not an image")
+    (build / "CMakeCache.txt").write_text("CMAKE_BUILD_TYPE=Debug\n")
+    images.dfu_zip(
+        build / "dfu_application.zip", {"app_update.bin": images.mcuboot_image(b"\0" * 64)}
+    )
+    code, report = scan(capsys, build)
+    assert code == 1
+    scanned = [s["path"] for s in report["scanned"]]
+    assert str(build / "zephyr" / "zephyr.elf") in scanned
+    assert str(build / "zephyr" / "merged.hex") in scanned
+    assert f"{build / 'dfu_application.zip'}!app_update.bin" in scanned
+    assert not any("obj" in p or "CMakeCache" in p for p in scanned)
+    elf_hit = next(
+        h
+        for h in report["findings"]
+        if h["path"].endswith("zephyr.elf") and h["kind"] == "private-key"
+    )
+    assert (elf_hit["section"], elf_hit["symbol"]) == (".rodata", "device_key")
+
+
+# --- corrupt input ---------------------------------------------------------------------------
+
+
+def corrupt_hex(text: bytes) -> bytes:
+    lines = text.splitlines(keepends=True)
+    line = bytearray(lines[3])
+    line[9] = ord("0") if line[9] != ord("0") else ord("1")  # a data digit: checksum now wrong
+    lines[3] = bytes(line)
+    return b"".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "message"),
+    [
+        (
+            "bad.hex",
+            lambda fw: corrupt_hex(fw.hex.read_bytes()),
+            "bad.hex:4: Intel HEX record checksum mismatch",
+        ),
+        ("cut.hex", lambda fw: fw.hex.read_bytes()[:-40], "cut.hex"),
+        ("cut.elf", lambda fw: fw.elf.read_bytes()[:2000], "cut.elf: "),
+        (
+            "cut.bin",
+            lambda fw: images.mcuboot_image(fw.bin.read_bytes())[:1000],
+            "truncated MCUboot image",
+        ),
+        ("bad.zip", lambda fw: b"PK\x03\x04" + os.urandom(200), "corrupt zip archive"),
+    ],
+)
+def test_corrupt_input_is_a_one_line_error(
+    dev: Dev, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, make, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(make(dev.firmware))
+    code, out, err = scan_text(capsys, path)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_missing_path_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = scan_text(capsys, tmp_path / "nope.hex")
+    assert code == 2
+    assert "nope.hex: no such file or directory" in err
+
+
+# --- certificates, known credentials ---------------------------------------------------------
+
+
+def test_certificates_fail_only_with_fail_on_certificate(
+    dev: Dev, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "certs-only.bin"
+    blob = (
+        os.urandom(300)
+        + f.cert_der(dev.pki.device_cert)
+        + os.urandom(300)
+        + f.cert_pem(dev.pki.ca_cert)
+    )
+    path.write_bytes(blob)
+    code, report = scan(capsys, path)
+    assert code == 0
+    kinds = sorted((h["kind"], h["encoding"], h["key"]) for h in report["findings"])
+    assert kinds == sorted(
+        [
+            ("certificate", "certificate DER", fingerprint(f.cert_der(dev.pki.device_cert))),
+            ("certificate", "PEM certificate", fingerprint(f.cert_der(dev.pki.ca_cert))),
+        ]
+    )
+    code, _ = scan(capsys, path, "--fail-on", "certificate")
+    assert code == 1
+
+
+def test_known_credentials_from_json_export_and_cert_files(
+    dev: Dev, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    body = b"".join(f.cert_pem(dev.pki.device_cert).splitlines()[1:-1])
+    path = tmp_path / "headerless.bin"
+    path.write_bytes(os.urandom(100) + body + os.urandom(100))  # base64 without PEM framing
+    code, report = scan(capsys, path, "--fail-on", "certificate")
+    assert (code, report["findings"]) == (0, [])  # unknown: just text
+    code, report = scan(capsys, path, "--cert", dev.cert_file, "--fail-on", "certificate")
+    assert code == 1
+    [hit] = report["findings"]
+    assert hit["encoding"] == "base64 certificate DER"
+    assert hit["known"] == str(dev.cert_file)
+    code, report = scan(capsys, dev.firmware.elf, "--from", dev.json_file)
+    known = {h["symbol"]: h["known"] for h in report["findings"]}
+    assert known["device_key"] == f"{dev.json_file}:privateKey"
+    assert known["client_cert_der"] == f"{dev.json_file}:clientCert"
+    assert known["ca_cert"] == f"{dev.json_file}:caCert"
+
+
+def test_bad_key_file_is_an_input_error(
+    tmp_path: Path, dev: Dev, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "broken.key"
+    bad.write_text("-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n")
+    code, out, err = scan_text(capsys, dev.firmware.elf, "--key", bad)
+    assert code == 2
+    assert out == ""
+    assert "broken.key" in err
+
+
+# --- fragments and unusual shapes ------------------------------------------------------------
+
+
+def test_fragments_of_a_known_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key = f.rsa_key()
+    key_file = images.write_private(tmp_path / "rsa.key", f.key_pem(key))
+    der = f.key_der(key)
+    text = base64.b64encode(der)
+    modulus = key.public_key().public_numbers().n.to_bytes(256, "big")
+    cases = {
+        "der_piece": (der[400:480], "fragment of PKCS#8 DER"),
+        "b64_piece": (text[700:800], "fragment of base64 PKCS#8 DER"),
+        "short_piece": (der[400:420], None),  # 20 bytes: below the reporting threshold
+        "header_piece": (der[:40], None),  # the public DER header every RSA-2048 key shares
+        "modulus": (modulus, None),  # public: in every certificate of this key
+    }
+    for name, (blob, encoding) in cases.items():
+        path = tmp_path / f"{name}.bin"
+        path.write_bytes(os.urandom(257) + blob + os.urandom(311))
+        code, report = scan(capsys, path, "--key", key_file)
+        if encoding is None:
+            assert (code, report["findings"]) == (0, []), name
+        else:
+            [hit] = report["findings"]
+            assert (code, hit["encoding"], hit["address"], hit["length"]) == (
+                1,
+                encoding,
+                257,
+                len(blob),
+            )
+
+
+def short_form_pkcs8(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """PKCS#8 P-256 without the optional public key: 67 bytes, short-form lengths throughout."""
+    scalar = key.private_numbers().private_value.to_bytes(32, "big")
+    return (
+        bytes.fromhex("3041020100301306072a8648ce3d020106082a8648ce3d030107042730250201010420")
+        + scalar
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "encoding"),
+    [
+        (
+            "pkcs8-short-form",
+            lambda: (k := f.ec_key(), short_form_pkcs8(k)),
+            "PKCS#8 DER (EC secp256r1)",
+        ),
+        (
+            "ed25519",
+            lambda: (k := ed25519.Ed25519PrivateKey.generate(), f.key_der(k)),
+            "PKCS#8 DER (Ed25519)",
+        ),
+        (
+            "rsa-pkcs1",
+            lambda: (k := f.rsa_key(), f.key_der(k, pkcs8=False)),
+            "PKCS#1 DER (RSA-2048)",
+        ),
+        ("sec1", lambda: (k := f.ec_key(), f.key_der(k, pkcs8=False)), "SEC1 DER (EC secp256r1)"),
+    ],
+)
+def test_unknown_der_shapes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, make, encoding: str
+) -> None:
+    key, der = make()
+    path = tmp_path / f"{name}.bin"
+    path.write_bytes(os.urandom(1000) + der + os.urandom(1000))
+    code, report = scan(capsys, path)
+    [hit] = report["findings"]
+    assert (code, hit["encoding"], hit["address"], hit["length"]) == (1, encoding, 1000, len(der))
+    assert hit["key"] == key_fingerprint(key)
+
+
+def test_encrypted_pem_key_is_still_a_private_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "enc.bin"
+    path.write_bytes(bytes(64) + f.key_pem(f.ec_key(), password=b"correct horse") + bytes(64))
+    code, report = scan(capsys, path)
+    [hit] = report["findings"]
+    assert (code, hit["kind"], hit["encoding"]) == (1, "private-key", "PEM encrypted PKCS#8")
+
+
+def test_certificates_h_source_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A generated certificates.h: PEM as C string literals, one quoted line each."""
+    key = f.ec_key()
+    lines = f.key_pem(key).decode().splitlines()
+    header = "#define PRIVATE_KEY \\\n" + "".join(f'\t"{line}\\n" \\\n' for line in lines) + "\n"
+    path = tmp_path / "certificates.h"
+    path.write_text(header)
+    code, report = scan(capsys, path)
+    [hit] = report["findings"]
+    assert (code, hit["encoding"], hit["key"]) == (
+        1,
+        "PEM PKCS#8 (EC secp256r1)",
+        key_fingerprint(key),
+    )
+
+
+# --- allowlist -------------------------------------------------------------------------------
+
+
+def test_allowlist_by_fingerprint_and_by_symbol(
+    dev: Dev, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    allow = tmp_path / "allow.txt"
+    allow.write_text(
+        f"# MCUboot image-encryption key\nkey {key_fingerprint(dev.key)}  # on purpose\n"
+    )
+    code, report = scan(capsys, dev.firmware.elf, "--allow", allow)
+    assert code == 0
+    assert [h["symbol"] for h in report["allowed"]] == ["device_key"]
+    allow.write_text("symbol device_*\n")
+    assert scan(capsys, dev.firmware.elf, "--allow", allow)[0] == 0
+    allow.write_text("symbol enc_priv_key\n")
+    assert scan(capsys, dev.firmware.elf, "--allow", allow)[0] == 1
+    allow.write_text("key deadbeef\n")
+    code, out, err = scan_text(capsys, dev.firmware.elf, "--allow", allow)
+    assert code == 2
+    assert "allow.txt:1:" in err
+    assert out == ""
+
+
+# --- report formats --------------------------------------------------------------------------
+
+
+def test_json_report_shape(dev: Dev, capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = scan(capsys, dev.firmware.elf, "--key", dev.key_file)
+    assert code == 1
+    for finding in report["findings"]:
+        assert {"path", "kind", "encoding", "address", "length", "section", "symbol", "key"} <= set(
+            finding
+        )
+        assert finding["kind"] in {k.value for k in Kind}
+        assert finding["key"].startswith("SHA256:")
+    assert report["scanned"][0]["format"] == "elf"
+
+
+def test_sarif_report_is_what_code_scanning_accepts(
+    dev: Dev, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = main(
+        [
+            "scan",
+            "--format",
+            "sarif",
+            str(dev.firmware.elf),
+            str(dev.firmware.hex),
+            "--key",
+            str(dev.key_file),
+        ]
+    )
+    sarif = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert sarif["version"] == "2.1.0"
+    assert sarif["$schema"].endswith("sarif-2.1.0.json")
+    [run] = sarif["runs"]
+    driver = run["tool"]["driver"]
+    assert driver["name"] == "provguard"
+    rules = {rule["id"]: i for i, rule in enumerate(driver["rules"])}
+    for rule in driver["rules"]:
+        assert rule["shortDescription"]["text"]
+        assert rule["defaultConfiguration"]["level"] in {
+            "error",
+            "warning",
+            "note",
+        }
+    assert run["results"]
+    for result in run["results"]:
+        assert result["ruleId"] in rules
+        assert result["ruleIndex"] == rules[result["ruleId"]]
+        assert result["level"] in {"error", "warning", "note"}
+        assert result["message"]["text"]
+        [location] = result["locations"]
+        physical = location["physicalLocation"]
+        assert physical["artifactLocation"]["uri"] in {str(dev.firmware.elf), str(dev.firmware.hex)}
+        assert physical["region"]["startLine"] >= 1  # GitHub requires a start line
+        assert physical["address"]["absoluteAddress"] >= 0
+    key_results = [r for r in run["results"] if r["ruleId"] == "provguard/private-key"]
+    assert {r["level"] for r in key_results} == {"error"}
+    hex_result = next(
+        r
+        for r in key_results
+        if r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith(".hex")
+    )
+    line = hex_result["locations"][0]["physicalLocation"]["region"]["startLine"]
+    address = dev.firmware.symbols["device_key"]
+    record = dev.firmware.hex.read_text().splitlines()[line - 1]
+    start = int(record[3:7], 16)
+    assert start <= address % 0x10000 < start + int(record[1:3], 16)  # the record holding the key
+    elf_result = next(
+        r
+        for r in key_results
+        if r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith(".elf")
+    )
+    region = elf_result["locations"][0]["physicalLocation"]["region"]
+    data = dev.firmware.elf.read_bytes()[
+        region["byteOffset"] : region["byteOffset"] + region["byteLength"]
+    ]
+    assert data.startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert {"name": "device_key", "kind": "variable"} in elf_result["locations"][0][
+        "logicalLocations"
+    ]
+
+
+def test_registries_are_complete() -> None:
+    """The registries the CLI and the tests share hold what the help text promises."""
+    assert {r.name for r in READERS} == {"elf", "zip", "mcuboot", "intel-hex", "raw"}
+    assert {d.kind for d in DETECTORS} == {Kind.PRIVATE_KEY, Kind.CERTIFICATE}
