@@ -160,10 +160,11 @@ def test_dry_run_shows_the_plan_and_touches_nothing(files: dict[str, Path], outp
         out, _ = output.read()
         assert "dry run" in out
         assert "CA certificate:      unchanged" in out
+        old_digest = sha256_hex(modem.store[(TAG, 1)])
         assert "client certificate:  would write  " in out
-        assert "(modem holds other content)" in out
+        assert f"; the modem holds {old_digest}" in out
         assert "private key:         would write  " in out
-        assert "(modem has none)" in out
+        assert "; the modem holds nothing" in out
         assert "would write 2, 1 unchanged" in out
 
 

@@ -130,14 +130,13 @@ def print_report(report: ProvisionReport, port: str) -> None:
     for result in report.results:
         plan = result.plan
         line = f"  {plan.label + ':':20} {result.outcome.value:12} {plan.name}"
-        if result.outcome is Outcome.WOULD_WRITE:
-            line += " (modem has none)" if not plan.present else " (modem holds other content)"
-        elif result.detail and result.outcome not in (Outcome.FAILED, Outcome.MISMATCH):
+        if result.detail and result.outcome not in (Outcome.FAILED, Outcome.MISMATCH):
             line += f" ({result.detail})"
         print(line, file=out)
         if result.outcome in _SHOW_DIGEST:
-            listed = plan.listed_sha or "none"
-            print(f"  {'':20} SHA-256 {plan.expected_sha} (modem had: {listed})", file=out)
+            held = "holds" if result.outcome is Outcome.WOULD_WRITE else "held"
+            listed = plan.listed_sha or ("an entry without digest" if plan.present else "nothing")
+            print(f"  {'':20} SHA-256 {plan.expected_sha}; the modem {held} {listed}", file=out)
     if report.plan is not None:
         for other in report.plan.others:
             print(
