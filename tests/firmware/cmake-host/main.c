@@ -1,0 +1,18 @@
+/* Prints what the credential table holds: count, sec_tag, and type and length of each entry. */
+
+#include <stdio.h>
+
+#include "credentials.h"
+
+int main(void)
+{
+	const struct provguard_credential *table;
+	size_t count = provguard_credentials(&table);
+
+	printf("credentials %u sec_tag %lld\n", (unsigned int)count,
+	       (long long)provguard_credentials_sec_tag());
+	for (size_t i = 0; i < count; i++) {
+		printf("type %d len %u\n", (int)table[i].type, (unsigned int)table[i].len);
+	}
+	return 0;
+}

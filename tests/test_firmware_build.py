@@ -1,0 +1,251 @@
+"""Cortex-M33 (nRF91) cross-compile of app/src against the fakes, warnings as errors.
+
+Not a Zephyr build (no SDK here): it proves the sources are valid C for the target with the
+pinned APIs' signatures, in both the release and the development configuration, and that a release
+object file holds no credential byte even with a certificates.h on the include path.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_SRC = ROOT / "app" / "src"
+FAKES = ROOT / "tests" / "unit" / "fakes"
+GCC = "arm-none-eabi-gcc"
+
+CFLAGS = [
+    "-mcpu=cortex-m33",
+    "-mthumb",
+    "-Os",
+    "-std=gnu11",
+    "-ffunction-sections",
+    "-fdata-sections",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wformat=2",
+    "-Wshadow",
+    "-Wstrict-prototypes",
+    "-Wmissing-prototypes",
+    "-Wno-missing-field-initializers",
+]
+
+MARKER_CA = "provguard-marker-ca-3f1d"
+MARKER_KEY = "provguard-marker-key-9a7c"
+
+pytestmark = pytest.mark.skipif(shutil.which(GCC) is None, reason=f"{GCC} not installed")
+
+
+@pytest.fixture(scope="module")
+def cert_header_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A certificates.h as `provguard render` writes it, with recognisable placeholder bytes."""
+    directory = tmp_path_factory.mktemp("generated")
+    (directory / "certificates.h").write_text(
+        "#define PROVGUARD_CERTIFICATES_SEC_TAG 24\n"
+        f'#define CA_CERTIFICATE "-----BEGIN CERTIFICATE-----\\n" "{MARKER_CA}\\n" '
+        '"-----END CERTIFICATE-----\\n"\n'
+        f'#define CLIENT_CERTIFICATE "{MARKER_CA}-client\\n"\n'
+        f'#define PRIVATE_KEY "{MARKER_KEY}\\n"\n',
+        encoding="utf-8",
+    )
+    return directory
+
+
+def compile_source(
+    source: Path, out_dir: Path, cert_header_dir: Path, *, provisioning: bool
+) -> Path:
+    obj = out_dir / (source.stem + (".dev.o" if provisioning else ".rel.o"))
+    defines = ["-DCONFIG_PROVISION_CERTIFICATES=1"] if provisioning else []
+    result = subprocess.run(
+        [
+            GCC,
+            *CFLAGS,
+            "-include",
+            str(FAKES / "autoconf.h"),
+            *defines,
+            "-I",
+            str(FAKES / "include"),
+            "-I",
+            str(APP_SRC),
+            "-I",
+            str(cert_header_dir),
+            "-c",
+            str(source),
+            "-o",
+            str(obj),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"{source.name}:\n{result.stderr}"
+    return obj
+
+
+def sources() -> list[Path]:
+    return sorted(APP_SRC.glob("*.c"))
+
+
+@pytest.mark.parametrize("provisioning", [False, True], ids=["release", "development"])
+@pytest.mark.parametrize("source", sources(), ids=lambda p: p.name)
+def test_compiles_for_cortex_m33(
+    tmp_path: Path, cert_header_dir: Path, source: Path, provisioning: bool
+) -> None:
+    obj = compile_source(source, tmp_path, cert_header_dir, provisioning=provisioning)
+    header = subprocess.run(
+        ["arm-none-eabi-readelf", "-h", str(obj)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "ARM" in header
+
+
+def test_release_object_holds_no_credential_bytes(tmp_path: Path, cert_header_dir: Path) -> None:
+    source = APP_SRC / "credentials.c"
+    development = compile_source(source, tmp_path, cert_header_dir, provisioning=True).read_bytes()
+    release = compile_source(source, tmp_path, cert_header_dir, provisioning=False).read_bytes()
+
+    # The development object carries them (so this test can see them) ...
+    assert MARKER_CA.encode() in development
+    assert MARKER_KEY.encode() in development
+    # ... the release one, built next to the same certificates.h, does not.
+    assert MARKER_CA.encode() not in release
+    assert MARKER_KEY.encode() not in release
+    assert b"BEGIN CERTIFICATE" not in release
+
+
+def test_sec_tag_mismatch_is_a_compile_error(tmp_path: Path, cert_header_dir: Path) -> None:
+    result = subprocess.run(
+        [
+            GCC,
+            *CFLAGS,
+            "-DCONFIG_PROVISION_CERTIFICATES=1",
+            "-DCONFIG_MQTT_TLS_SEC_TAG=25",
+            "-I",
+            str(FAKES / "include"),
+            "-I",
+            str(cert_header_dir),
+            "-c",
+            str(APP_SRC / "credentials.c"),
+            "-o",
+            str(tmp_path / "mismatch.o"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "rendered for another sec_tag" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (
+            '#define PROVGUARD_CERTIFICATES_SEC_TAG 16842753\n#define CA_CERTIFICATE "x\\n"\n',
+            "uses nRF Cloud",
+        ),
+        (
+            '#define PROVGUARD_CERTIFICATES_SEC_TAG 2147483648\n#define CA_CERTIFICATE "x\\n"\n',
+            "user range 0..2147483647",
+        ),
+        (
+            '#define PROVGUARD_CERTIFICATES_SEC_TAG 24\n#define CA_CERTIFICATE "x\\n"\n'
+            '#define CLIENT_CERTIFICATE "c\\n"\n',
+            "both CLIENT_CERTIFICATE and PRIVATE_KEY",
+        ),
+        (
+            f'#define PROVGUARD_CERTIFICATES_SEC_TAG 24\n#define CA_CERTIFICATE "{"A" * 3969}"\n',
+            "larger than the modem accepts",
+        ),
+    ],
+    ids=["nrf-cloud-tag", "tag-out-of-range", "half-a-pair", "too-large"],
+)
+def test_header_checks_are_compile_errors(tmp_path: Path, header: str, message: str) -> None:
+    (tmp_path / "certificates.h").write_text(header, encoding="utf-8")
+    result = subprocess.run(
+        [
+            GCC,
+            *CFLAGS,
+            "-DCONFIG_PROVISION_CERTIFICATES=1",
+            "-I",
+            str(FAKES / "include"),
+            "-I",
+            str(tmp_path),
+            "-c",
+            str(APP_SRC / "credentials.c"),
+            "-o",
+            str(tmp_path / "bad.o"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_largest_accepted_credential_compiles(tmp_path: Path) -> None:
+    (tmp_path / "certificates.h").write_text(
+        f'#define PROVGUARD_CERTIFICATES_SEC_TAG 24\n#define CA_CERTIFICATE "{"A" * 3968}"\n',
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [
+            GCC,
+            *CFLAGS,
+            "-DCONFIG_PROVISION_CERTIFICATES=1",
+            "-I",
+            str(FAKES / "include"),
+            "-I",
+            str(tmp_path),
+            "-c",
+            str(APP_SRC / "credentials.c"),
+            "-o",
+            str(tmp_path / "ok.o"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("source", "define", "message"),
+    [
+        ("mqtt_app.c", "-DCONFIG_MQTT_TLS_SEC_TAG=16842753", "nRF Cloud"),
+        ("provision.c", "-DCONFIG_MQTT_TLS_SEC_TAG=16842753", "nRF Cloud"),
+        ("mqtt_app.c", "-DCONFIG_MQTT_TLS_PEER_VERIFY=3", "must be 0 (none), 1 (optional) or 2"),
+    ],
+)
+def test_kconfig_checks_are_compile_errors(
+    tmp_path: Path, cert_header_dir: Path, source: str, define: str, message: str
+) -> None:
+    result = subprocess.run(
+        [
+            GCC,
+            *CFLAGS,
+            define,
+            "-include",
+            str(FAKES / "autoconf.h"),
+            "-I",
+            str(FAKES / "include"),
+            "-I",
+            str(APP_SRC),
+            "-I",
+            str(cert_header_dir),
+            "-c",
+            str(APP_SRC / source),
+            "-o",
+            str(tmp_path / "bad.o"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr

@@ -1,0 +1,342 @@
+"""cmake/provguard.cmake on the host: render at configure time, scan after every build.
+
+tests/firmware/cmake-host is a plain CMake project that uses the module exactly as the
+application's CMakeLists.txt does, with a host executable for the Zephyr image. Most tests use a
+fake `provguard` that records its arguments; the last ones run the real command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from provguard import cli
+from tests import factories
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = ROOT / "tests" / "firmware" / "cmake-host"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("cmake") is None or shutil.which("ninja") is None, reason="needs cmake and ninja"
+)
+
+FAKE_PROVGUARD = """\
+#!{python}
+# Fake provguard for the CMake tests: records its arguments, then behaves as told by env vars.
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_PROVGUARD_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args[0] == "render":
+    code = int(os.environ.get("FAKE_RENDER_EXIT", "0"))
+    if code:
+        print("ca.pem: error: certificate expired 3 days ago", file=sys.stderr)
+        sys.exit(code)
+    out = args[args.index("-o") + 1]
+    tag = args[args.index("--sec-tag") + 1]
+    with open(out, "w") as header:
+        header.write("#define PROVGUARD_CERTIFICATES_SEC_TAG %s\\n" % tag)
+        header.write('#define CA_CERTIFICATE "fake ca\\\\n"\\n')
+        if "--cert" in args or "--from" in args:
+            header.write('#define CLIENT_CERTIFICATE "fake cert\\\\n"\\n')
+            header.write('#define PRIVATE_KEY "fake key placeholder\\\\n"\\n')
+    sys.exit(0)
+if args[0] == "scan":
+    code = int(os.environ.get("FAKE_SCAN_EXIT", "0"))
+    print("scan: %s" % ("private key found" if code == 1 else "clean"))
+    sys.exit(code)
+sys.exit(2)
+"""
+
+
+class Host:
+    """One build directory of the host project, driven with a given provguard command."""
+
+    def __init__(self, tmp_path: Path, command: str) -> None:
+        self.build = tmp_path / "build"
+        self.log = tmp_path / "provguard.log"
+        self.command = command
+        self.env = dict(os.environ, FAKE_PROVGUARD_LOG=str(self.log))
+
+    def configure(self, *defines: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                "cmake",
+                "-S",
+                str(PROJECT),
+                "-B",
+                str(self.build),
+                "-G",
+                "Ninja",
+                f"-DPROVGUARD_COMMAND={self.command}",
+                *defines,
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def build_all(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["cmake", "--build", str(self.build)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def calls(self, verb: str) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        lines = self.log.read_text(encoding="utf-8").splitlines()
+        return [args for args in map(json.loads, lines) if args[0] == verb]
+
+    def run_app(self) -> str:
+        return subprocess.run(
+            [str(self.build / "hostapp")], capture_output=True, text=True, check=True
+        ).stdout
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Host:
+    script = tmp_path / "fake-provguard"
+    script.write_text(FAKE_PROVGUARD.format(python=sys.executable), encoding="utf-8")
+    script.chmod(0o755)
+    return Host(tmp_path, str(script))
+
+
+def flat(text: str) -> str:
+    """CMake wraps messages at spaces: compare them with whitespace runs collapsed."""
+    return " ".join(text.split())
+
+
+def cert_dir(tmp_path: Path, *names: str) -> Path:
+    """A CERT_DIR holding placeholder files with the given names (the fake never reads them)."""
+    directory = tmp_path / "certs"
+    directory.mkdir(exist_ok=True)
+    for name in names:
+        (directory / name).write_text("placeholder\n", encoding="utf-8")
+    return directory
+
+
+def test_render_gets_the_cert_dir_files_sec_tag_and_output(fake: Host, tmp_path: Path) -> None:
+    certs = cert_dir(tmp_path, "ca.pem", "client.pem", "client.key")
+    result = fake.configure("-DHOST_PROVISION=ON", f"-DCERT_DIR={certs}", "-DHOST_SEC_TAG=42")
+    assert result.returncode == 0, result.stderr
+
+    output = fake.build / "generated" / "certificates.h"
+    assert fake.calls("render") == [
+        [
+            "render",
+            "--ca",
+            str(certs / "ca.pem"),
+            "--cert",
+            str(certs / "client.pem"),
+            "--key",
+            str(certs / "client.key"),
+            "--sec-tag",
+            "42",
+            "-o",
+            str(output),
+        ]
+    ]
+    assert "THIS IMAGE CARRIES TLS CREDENTIALS" in flat(result.stderr)
+
+    built = fake.build_all()
+    assert built.returncode == 0, built.stdout
+    assert fake.run_app().splitlines()[0] == "credentials 3 sec_tag 42"
+    assert fake.calls("scan") == [], "a development image is not leak-scanned"
+
+
+def test_ca_only_and_json_layouts(fake: Host, tmp_path: Path) -> None:
+    certs = cert_dir(tmp_path, "ca.pem")
+    assert fake.configure("-DHOST_PROVISION=ON", f"-DCERT_DIR={certs}").returncode == 0
+    assert fake.calls("render")[-1][:3] == ["render", "--ca", str(certs / "ca.pem")]
+    assert "--cert" not in fake.calls("render")[-1]
+
+    (certs / "ca.pem").unlink()
+    (certs / "certificates.json").write_text("{}", encoding="utf-8")
+    assert fake.configure("-DHOST_PROVISION=ON", f"-DCERT_DIR={certs}").returncode == 0
+    assert fake.calls("render")[-1][:3] == ["render", "--from", str(certs / "certificates.json")]
+
+
+def test_a_refused_render_stops_configure_with_the_diagnosis(fake: Host, tmp_path: Path) -> None:
+    certs = cert_dir(tmp_path, "ca.pem", "client.pem", "client.key")
+    assert fake.configure("-DHOST_PROVISION=ON", f"-DCERT_DIR={certs}").returncode == 0
+    header = fake.build / "generated" / "certificates.h"
+    assert header.exists()
+
+    fake.env["FAKE_RENDER_EXIT"] = "1"
+    result = fake.configure()
+    assert result.returncode != 0
+    assert "provguard render refused the credentials" in flat(result.stderr)
+    assert "ca.pem: error: certificate expired 3 days ago" in flat(result.stderr)
+    assert not header.exists(), "a stale certificates.h must not survive a refused render"
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ((), "ca.pem is missing"),
+        (("ca.pem", "client.pem"), "client.key is missing"),
+        (("ca.pem", "client.key"), "client.pem is missing"),
+        (("ca.pem", "certificates.json"), "both certificates.json and PEM files"),
+    ],
+)
+def test_an_incomplete_cert_dir_stops_configure(
+    fake: Host, tmp_path: Path, files: tuple[str, ...], message: str
+) -> None:
+    certs = cert_dir(tmp_path, *files)
+    result = fake.configure("-DHOST_PROVISION=ON", f"-DCERT_DIR={certs}")
+    assert result.returncode != 0
+    assert message in flat(result.stderr)
+    assert fake.calls("render") == []
+
+
+def test_scan_runs_after_every_build_with_the_known_keys(fake: Host, tmp_path: Path) -> None:
+    certs = cert_dir(tmp_path, "ca.pem", "client.pem", "client.key")
+    assert fake.configure(f"-DCERT_DIR={certs}").returncode == 0
+    assert fake.calls("render") == []
+
+    built = fake.build_all()
+    assert built.returncode == 0, built.stdout
+    assert fake.calls("scan") == [
+        [
+            "scan",
+            str(fake.build / "hostapp"),
+            "--cert",
+            str(certs / "client.pem"),
+            "--key",
+            str(certs / "client.key"),
+        ]
+    ]
+    assert fake.run_app().splitlines() == ["credentials 0 sec_tag -1"]
+
+    (PROJECT / "main.c").touch()
+    assert fake.build_all().returncode == 0
+    assert len(fake.calls("scan")) == 2
+
+
+def test_scan_without_cert_dir_scans_the_image_alone(fake: Host, tmp_path: Path) -> None:
+    assert fake.configure(f"-DCERT_DIR={tmp_path / 'absent'}").returncode == 0
+    assert fake.build_all().returncode == 0
+    assert fake.calls("scan") == [["scan", str(fake.build / "hostapp")]]
+
+
+@pytest.mark.parametrize("code", [1, 2])
+def test_a_scan_finding_fails_the_build(fake: Host, tmp_path: Path, code: int) -> None:
+    assert fake.configure(f"-DCERT_DIR={tmp_path}").returncode == 0
+    fake.env["FAKE_SCAN_EXIT"] = str(code)
+    built = fake.build_all()
+    assert built.returncode != 0
+    assert "provguard: scanning the image for private keys" in built.stdout
+    assert "FAILED" in built.stdout
+
+
+def test_scan_can_only_be_skipped_loudly(fake: Host, tmp_path: Path) -> None:
+    result = fake.configure(f"-DCERT_DIR={tmp_path}", "-DPROVGUARD_SCAN=OFF")
+    assert result.returncode == 0
+    assert "NOT checked for leaked keys" in flat(result.stderr)
+    assert fake.build_all().returncode == 0
+    assert fake.calls("scan") == []
+
+
+def test_lowered_peer_verification_warns(fake: Host, tmp_path: Path) -> None:
+    quiet = fake.configure(f"-DCERT_DIR={tmp_path}")
+    assert "peer verification is lowered" not in flat(quiet.stderr)
+    loud = fake.configure("-DHOST_PEER_VERIFY=1")
+    assert loud.returncode == 0
+    assert "CONFIG_MQTT_TLS_PEER_VERIFY=1: TLS peer verification is lowered" in flat(loud.stderr)
+
+
+def test_missing_provguard_is_a_clear_configure_error(tmp_path: Path) -> None:
+    host = Host(tmp_path, str(tmp_path / "no-such-provguard"))
+    host.env["PATH"] = "/usr/bin:/bin"
+    result = host.configure("-DPROVGUARD_COMMAND=", f"-DCERT_DIR={tmp_path}")
+    assert result.returncode != 0
+    assert "the `provguard` command was not found" in flat(result.stderr)
+
+
+# --- with the real provguard -------------------------------------------------------------------
+
+
+def real_provguard() -> str:
+    command = Path(sys.executable).parent / "provguard"
+    if not command.exists():
+        pytest.skip("provguard console script not installed next to this Python")
+    return str(command)
+
+
+def write_pki(directory: Path) -> factories.DevicePki:
+    pki = factories.device_pki()
+    directory.mkdir(exist_ok=True)
+    (directory / "ca.pem").write_bytes(factories.cert_pem(pki.ca_cert))
+    (directory / "client.pem").write_bytes(factories.cert_pem(pki.device_cert))
+    (directory / "client.key").write_bytes(factories.key_pem(pki.device_key))
+    return pki
+
+
+@pytest.mark.skipif("render" not in cli.COMMAND_MODULES, reason="render not registered yet")
+def test_real_render_feeds_credentials_c(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    write_pki(certs)
+    host = Host(tmp_path, real_provguard())
+    result = host.configure("-DHOST_PROVISION=ON", f"-DCERT_DIR={certs}")
+    assert result.returncode == 0, result.stderr
+    built = host.build_all()
+    assert built.returncode == 0, built.stdout
+
+    lines = host.run_app().splitlines()
+    assert lines[0] == "credentials 3 sec_tag 24"
+    ca_len = len((certs / "ca.pem").read_bytes().strip()) + 1
+    assert lines[1] == f"type 0 len {ca_len}"
+    assert lines[2].startswith("type 1 len ")
+    assert lines[3].startswith("type 2 len ")
+
+
+@pytest.mark.skipif("render" not in cli.COMMAND_MODULES, reason="render not registered yet")
+def test_real_render_refuses_a_key_that_does_not_match(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    write_pki(certs)
+    (certs / "client.key").write_bytes(factories.key_pem(factories.ec_key()))
+    host = Host(tmp_path, real_provguard())
+    result = host.configure("-DHOST_PROVISION=ON", f"-DCERT_DIR={certs}")
+    assert result.returncode != 0
+    assert "provguard render refused the credentials" in flat(result.stderr)
+    assert "client.key" in flat(result.stderr)
+    assert "PRIVATE KEY-----\n" not in result.stderr + result.stdout
+
+
+@pytest.mark.skipif("scan" not in cli.COMMAND_MODULES, reason="scan not registered yet")
+def test_real_scan_passes_a_clean_image(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    write_pki(certs)
+    host = Host(tmp_path, real_provguard())
+    assert host.configure(f"-DCERT_DIR={certs}").returncode == 0
+    built = host.build_all()
+    assert built.returncode == 0, built.stdout
+    assert "provguard: scanning the image for private keys" in built.stdout
+
+
+def test_host_project_is_what_the_application_does() -> None:
+    """The host project must use the module the way the real CMakeLists.txt does."""
+    app = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
+    for call in (
+        "provguard_render_certificates(",
+        "provguard_scan_after_build(",
+        "provguard_check_tls_peer_verify(",
+    ):
+        assert call in app
+        assert call in (PROJECT / "CMakeLists.txt").read_text(encoding="utf-8")
+    # Render only for development images; every other image is scanned.
+    branch = app[app.index("if(CONFIG_PROVISION_CERTIFICATES)") :]
+    development, release = branch.split("else()", 1)
+    assert "provguard_render_certificates(" in development
+    assert "provguard_scan_after_build(" in release
