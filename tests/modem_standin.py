@@ -57,6 +57,7 @@ class ModemStandIn:
     hang_up_after: int | None = None  # close the port after this many commands
     capacity: int = MEMORY_SLOTS
     termination: str = "crlf"  # CONFIG_AT_HOST_TERMINATION: "cr", "lf" or "crlf"
+    echo: bool = False  # the AT shell's command mode (sdk-nrf lib/at_shell/at_cmd_mode.c) echoes
 
     def __repr__(self) -> str:
         return f"ModemStandIn(port={self.port!r}, cfun={self.cfun}, slots={sorted(self.store)})"
@@ -120,10 +121,14 @@ class ModemStandIn:
                         del buffer[-1]
                     line = buffer.decode("ascii", errors="replace")
                     buffer.clear()
+                    if self.echo:
+                        self._send("\n")
                     if line.strip():
                         self._command(line)
                     continue
                 buffer.append(byte)
+                if self.echo:
+                    self._send(chr(byte))
                 if byte == 0x22:
                     inside_quotes = not inside_quotes
 
@@ -272,6 +277,15 @@ class ModemStandIn:
     def writes(self) -> list[str]:
         """The `AT%CMNG=0` commands received, content cut off (what tests count)."""
         return [c.split(',"', 1)[0] for c in self.received if c.upper().startswith("AT%CMNG=0")]
+
+
+def assert_no_key_material(text: str, key_pem: bytes | str) -> None:
+    """Fail if `text` shows any base64 line of `key_pem`, without the failure showing it."""
+    pem = key_pem.decode("ascii") if isinstance(key_pem, bytes) else key_pem
+    body = [line for line in pem.splitlines() if line and not line.startswith("-----")]
+    leaked = sum(1 for line in body if line in text)
+    if leaked:
+        raise AssertionError(f"the output shows {leaked} line(s) of the private key")
 
 
 def sha256_hex(content: bytes | str) -> str:

@@ -12,7 +12,7 @@ from provguard.credentials import Slot
 from provguard.errors import EXIT_PROBLEMS, EXIT_UNUSABLE
 from provguard.provision import Action, KeyPolicy, make_plan
 from tests import factories
-from tests.modem_standin import ModemStandIn, sha256_hex
+from tests.modem_standin import ModemStandIn, assert_no_key_material, sha256_hex
 
 TAG = 24
 
@@ -64,14 +64,15 @@ def _expected_store(files: dict[str, Path]) -> dict[tuple[int, int], str]:
 class Output:
     def __init__(self, capsys: pytest.CaptureFixture[str], key_file: Path):
         self._capsys = capsys
-        self._key_lines = key_file.read_text().splitlines()[1:-1]
+        self._key_file = key_file
+        self._first_key = key_file.read_bytes()
 
     def read(self) -> tuple[str, str]:
-        """stdout and stderr so far, after asserting neither holds any line of the key."""
+        """stdout and stderr so far, after asserting neither holds any line of the key (the
+        one in the key file now, and the one there when the test started)."""
         out, err = self._capsys.readouterr()
-        for line in self._key_lines:
-            assert line not in out
-            assert line not in err
+        assert_no_key_material(out + err, self._key_file.read_bytes())
+        assert_no_key_material(out + err, self._first_key)
         return out, err
 
 
@@ -111,6 +112,21 @@ def test_each_at_host_termination_mode(files: dict[str, Path], output: Output, e
         assert main([*_args(modem, files), "--eol", eol]) == 0
         assert len(modem.writes()) == 3
     output.read()
+
+
+def test_an_echoing_at_interface_works_and_the_echo_is_never_shown(
+    files: dict[str, Path], output: Output
+) -> None:
+    """The AT shell's command mode can echo every character, key content included."""
+    with ModemStandIn(cfun=1, echo=True) as modem:
+        assert main([*_args(modem, files), "--verbose"]) == 0
+        assert modem.stored() == _expected_store(files)
+        _, err = output.read()  # asserts that no line of the key was shown
+        assert "< OK" in err
+        assert main(_args(modem, files)) == 0
+        assert len(modem.writes()) == 3
+    out, _ = output.read()
+    assert "written: nothing" in out
 
 
 def test_only_the_changed_certificate_is_written(
@@ -253,7 +269,7 @@ def test_key_digest_that_is_not_comparable_is_reported_then_handled_by_policy(
         assert main([*_args(modem, files), "--key-policy", "if-missing"]) == 0
         assert modem.writes()[before:] == ["AT%CMNG=0,24,1", "AT%CMNG=0,24,2"]
         assert modem.stored() == _expected_store(files)
-        out, _ = output._capsys.readouterr()
+        out, _ = output.read()
         assert "digest is not comparable" in out
 
 
@@ -359,4 +375,4 @@ def test_plan_if_missing_keeps_a_present_key_unless_the_certificate_changes() ->
 
 def test_plan_repr_never_holds_content() -> None:
     plan = make_plan({Slot.KEY: b"SECRET-KEY-MATERIAL\n"}, {}, [], TAG)
-    assert "SECRET-KEY-MATERIAL" not in repr(plan)
+    assert_no_key_material(repr(plan), "SECRET-KEY-MATERIAL")

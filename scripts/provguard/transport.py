@@ -121,19 +121,25 @@ class SerialTransport:
     def _read_response(self, port: serial.Serial, command: AtCommand) -> Response:
         deadline = time.monotonic() + self.timeout
         lines: list[str] = []
+        echo: bytes | None = command.text.encode("ascii")
         while True:
-            while b"\n" in self._pending:
+            if echo is not None:
+                # An AT interface with echo on (the AT shell's command mode) sends the command
+                # back first, content and all: drop it rather than take it for the answer.
+                echo, self._pending = _strip_echo(echo, self._pending)
+            while echo is None and b"\n" in self._pending:
                 raw, self._pending = self._pending.split(b"\n", 1)
                 line = raw.rstrip(b"\r").decode("ascii", errors="replace")
                 final = final_result(line)
                 if final is not None:
                     self._note(f"< {final.text}")
                     return Response(tuple(lines), final)
-                if line.strip():
-                    # Information lines hold at most digests and modes, never key content:
-                    # a private key cannot be read back.
-                    self._note(f"< {line}")
-                    lines.append(line)
+                if not line.strip() or _part_of(line, command):
+                    continue
+                # What is left holds digests and modes, never key content: a private key
+                # cannot be read back, and lines of the content sent were dropped above.
+                self._note(f"< {line}")
+                lines.append(line)
             if time.monotonic() >= deadline:
                 raise ModemTimeoutError(command, self.timeout)
             self._pending += port.read(max(1, port.in_waiting))
@@ -141,3 +147,20 @@ class SerialTransport:
     def _note(self, text: str) -> None:
         if self._trace is not None:
             self._trace(text)
+
+
+def _strip_echo(echo: bytes, pending: bytes) -> tuple[bytes | None, bytes]:
+    """(what is still expected of the echo, or None when done or absent; pending input left)."""
+    if not pending:
+        return echo, pending
+    if echo.startswith(pending):  # all received so far is echo; more may come
+        return echo[len(pending) :] or None, b""
+    if pending.startswith(echo):
+        return None, pending[len(echo) :]
+    return None, pending  # no echo: the input is the answer
+
+
+def _part_of(line: str, command: AtCommand) -> bool:
+    """A line of the content a write carried (an echo split differently): never an answer."""
+    carries_content = command.text != command.summary
+    return carries_content and line.strip() in command.text
