@@ -47,7 +47,8 @@ class ModemStandIn:
     cmee: int = 0
     #: (sec_tag, type) -> content bytes exactly as written
     store: dict[tuple[int, int], bytes] = field(default_factory=dict)
-    #: every command received, in order (content included: tests only)
+    #: every command received, in order; quoted content replaced by its SHA-256, so that an
+    #: assertion on this list can never show a key
     received: list[str] = field(default_factory=list)
     ignore_offline: bool = False  # stays in CFUN=1 after AT+CFUN=4 (an app that fights back)
     refuse_overwrite: bool = False  # 519 on a write to an existing (sec_tag, type)
@@ -140,7 +141,7 @@ class ModemStandIn:
         return byte == 0x0A and buffer.endswith(b"\r")
 
     def _command(self, line: str) -> None:
-        self.received.append(line)
+        self.received.append(_redact(line))
         count = len(self.received)
         if self.hang_up_after is not None and count > self.hang_up_after:
             self._close_master()
@@ -291,6 +292,10 @@ def assert_no_key_material(text: str, key_pem: bytes | str) -> None:
 def sha256_hex(content: bytes | str) -> str:
     data = content.encode("ascii") if isinstance(content, str) else content
     return hashlib.sha256(data).hexdigest().upper()
+
+
+def _redact(line: str) -> str:
+    return re.sub(r'"([^"]{65,})"', lambda m: f'"<sha256 {sha256_hex(m.group(1))}>"', line)
 
 
 def _split_params(text: str) -> list[str]:
