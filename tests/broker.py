@@ -32,6 +32,7 @@ class Broker:
     host: str
     port: int
     log: Path
+    pid: int
 
     @property
     def endpoint(self) -> str:
@@ -116,7 +117,7 @@ def running_broker(
                 if process.poll() is not None and "Address already in use" in log.read_text():
                     continue
                 raise
-            yield Broker("127.0.0.1", port, log)
+            yield Broker("127.0.0.1", port, log, process.pid)
             return
         finally:
             process.kill()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import socket
@@ -71,6 +72,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return files
 
 
+@contextlib.contextmanager
 def _start(
     pki: Pki, directory: Path, *, expired: bool = False, identity_as_username: bool = True
 ) -> Iterator[Broker]:
@@ -87,7 +89,8 @@ def _start(
 
 @pytest.fixture(scope="module")
 def broker(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    yield from _start(pki, tmp_path_factory.mktemp("broker"))
+    with _start(pki, tmp_path_factory.mktemp("broker")) as running:
+        yield running
 
 
 def _args(endpoint: str, pki: Pki, *extra: str) -> list[str]:
@@ -200,7 +203,7 @@ def test_an_expired_client_certificate(
 def test_an_expired_broker_certificate(
     pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for expired in _start(pki, tmp_path / "expired", expired=True):
+    with _start(pki, tmp_path / "expired", expired=True) as expired:
         code, _, err = _run(capsys, pki, _args(expired.endpoint, pki))
     assert code == EXIT_PROBLEMS
     assert "failed (tls): expired: the broker's certificate has expired" in err
@@ -209,7 +212,7 @@ def test_an_expired_broker_certificate(
 def test_a_connack_refusal_is_named(
     pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for strict in _start(pki, tmp_path / "strict", identity_as_username=False):
+    with _start(pki, tmp_path / "strict", identity_as_username=False) as strict:
         code, out, err = _run(capsys, pki, _args(strict.endpoint, pki))
     assert code == EXIT_PROBLEMS
     assert "TLSv1.2" in out  # the TLS part succeeded
@@ -250,6 +253,15 @@ def test_the_key_file_is_private_and_removed(
     assert not directory.exists()
     assert main(_args(broker.endpoint, pki)) == 0
     assert list(scratch.iterdir()) == []
+
+
+def test_the_broker_is_killed_even_when_a_test_fails(pki: Pki, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="test failed"), _start(pki, tmp_path / "b") as broker:
+        pid = broker.pid
+        os.kill(pid, 0)  # running
+        raise RuntimeError("test failed")
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 # -- pure parts ---------------------------------------------------------------------------------
