@@ -256,12 +256,18 @@ def test_the_key_file_is_private_and_removed(
 
 
 def test_the_broker_is_killed_even_when_a_test_fails(pki: Pki, tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="test failed"), _start(pki, tmp_path / "b") as broker:
-        pid = broker.pid
-        os.kill(pid, 0)  # running
-        raise RuntimeError("test failed")
+    pids: list[int] = []
+
+    def failing_test() -> None:
+        with _start(pki, tmp_path / "b") as broker:
+            pids.append(broker.pid)
+            os.kill(broker.pid, 0)  # running
+            raise RuntimeError("test failed")
+
+    with pytest.raises(RuntimeError, match="test failed"):
+        failing_test()
     with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+        os.kill(pids[0], 0)
 
 
 # -- pure parts ---------------------------------------------------------------------------------
