@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from intelhex import IntelHex
 
 from provguard.cli import main
 from provguard.credentials import key_fingerprint
+from provguard.errors import InputError
 from provguard.scan import KEY_ENCODINGS
 from provguard.scan.hexfile import parse_intel_hex
 from tests import factories as f
@@ -198,6 +200,37 @@ def test_fast_hex_reader_agrees_with_intelhex(matrix: Matrix) -> None:
     assert [(s.address, s.data) for s in ours] == expected
     assert len(ours) >= 3  # flash, the far region after a gap, UICR
     assert ours[-1].address == images.UICR
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        lambda t: t.replace(b"\r\n", b"\n"),  # LF (objcopy writes CRLF)
+        lambda t: t.lower(),
+        lambda t: t.replace(b"\n:", b"\n\n:"),  # blank lines: the careful path
+    ],
+)
+def test_hex_layout_variants_read_like_intelhex(matrix: Matrix, tmp_path: Path, variant) -> None:
+    path = tmp_path / "variant.hex"
+    path.write_bytes(variant(matrix.firmware.hex.read_bytes()))
+    reference = IntelHex(str(path))
+    expected = [(a, reference.tobinstr(a, b - 1)) for a, b in reference.segments()]
+    assert [(s.address, s.data) for s in parse_intel_hex(path.read_bytes(), "v.hex")] == expected
+
+
+@pytest.mark.parametrize(
+    ("variant", "message"),
+    [
+        (lambda t: t.rsplit(b":", 1)[0], "no end-of-file record"),
+        (lambda t: t + b":0400000500000000F7\n", "data after the end-of-file record"),
+        (lambda t: re.sub(rb"\r?\n:", b":", t, count=1), "bad hex digits"),  # two records, a line
+        (lambda t: t.replace(b":10", b":1G", 1), "bad hex digits"),
+    ],
+)
+def test_hex_damage_is_refused_naming_the_file(matrix: Matrix, variant, message: str) -> None:
+    with pytest.raises(InputError, match=message) as refused:
+        parse_intel_hex(variant(matrix.firmware.hex.read_bytes()), "dev.hex")
+    assert refused.value.path == "dev.hex"
 
 
 def test_raw_bin_with_base_address(

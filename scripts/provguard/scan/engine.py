@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from provguard.errors import InputError
 from provguard.scan.allow import Allowlist
 from provguard.scan.detectors import DETECTORS, Detection, Detector
-from provguard.scan.hexfile import line_of_address
+from provguard.scan.hexfile import lines_of_addresses
 from provguard.scan.known import KnownIndex, Match
 from provguard.scan.model import Finding, Image, Kind, Scanned, ScanResult, Segment, Unchecked
 from provguard.scan.readers import IMAGE_SUFFIXES, Options, read_bytes
@@ -76,7 +77,7 @@ def _merge(
 def scan_image(
     image: Image, known: KnownIndex, detectors: Sequence[Detector] = DETECTORS
 ) -> list[Finding]:
-    findings = []
+    findings: list[Finding] = []
     for segment in image.segments:
         for start, end, kind, encoding, key, source, algorithm in scan_segment(
             segment, known, detectors
@@ -96,11 +97,11 @@ def scan_image(
                     file_offset=None
                     if segment.file_offset is None
                     else segment.file_offset + start,
-                    line=None
-                    if image.hex_text is None
-                    else line_of_address(image.hex_text, address),
                 )
             )
+    if image.hex_text is not None and findings:
+        lines = lines_of_addresses(image.hex_text, [f.address for f in findings])
+        findings = [dataclasses.replace(f, line=lines.get(f.address)) for f in findings]
     return findings
 
 

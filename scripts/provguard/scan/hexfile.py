@@ -59,7 +59,80 @@ def _base(record: bytes, path: str, number: int) -> int | None:
 
 
 def parse_intel_hex(text: bytes, path: str) -> list[HexSegment]:
-    """Segments of an Intel HEX file, in address order; InputError (with the line) if corrupt."""
+    """Segments of an Intel HEX file, in address order; InputError (with the line) if corrupt.
+
+    A well-formed file takes the fast path (all digits decoded at once, records walked in the
+    decoded bytes); anything unusual is parsed again line by line for a precise error.
+    """
+    runs = _fast_runs(text)
+    if runs is None:
+        runs = _checked_runs(text, path)
+    return _merge(runs, path)
+
+
+_LAYOUT = b":\r\n \t"
+
+
+def _decode(text: bytes) -> tuple[bytes, int] | None:
+    """All record bytes decoded at once, and the number of records (lines starting with ':')."""
+    if text.translate(None, b"0123456789abcdefABCDEF" + _LAYOUT):
+        return None
+    body = text.replace(b"\r\n", b"\n").strip(b" \t\n")
+    colons = body.count(b":")
+    if not body.startswith(b":") or body.count(b"\n:") + 1 != colons:
+        return None
+    try:
+        return binascii.unhexlify(body.translate(None, _LAYOUT)), colons
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _fast_runs(text: bytes) -> list[tuple[int, list[bytes]]] | None:
+    """Runs of a file whose every line is one whole record, or None to take the careful path."""
+    decoded = _decode(text)
+    if decoded is None:
+        return None
+    buf, colons = decoded
+    runs: list[tuple[int, list[bytes]]] = []
+    chunks: list[bytes] = []
+    start = end = -1
+    base = 0
+    i = records = eof = 0
+    size = len(buf)
+    while i < size:
+        n = buf[i]
+        stop = i + n + 5
+        if stop > size or sum(buf[i:stop]) & 0xFF:
+            return None
+        records += 1
+        kind = buf[i + 3]
+        if kind == _DATA:
+            address = base + (buf[i + 1] << 8 | buf[i + 2])
+            if address != end:
+                if chunks:
+                    runs.append((start, chunks))
+                chunks = []
+                start = end = address
+            chunks.append(buf[i + 4 : stop - 1])
+            end += n
+        elif kind == _EOF:
+            eof = stop
+            break
+        elif kind in (_EXT_SEGMENT, _EXT_LINEAR) and n == 2:
+            value = buf[i + 4] << 8 | buf[i + 5]
+            base = value << 4 if kind == _EXT_SEGMENT else value << 16
+        elif kind not in (_START_SEGMENT, _START_LINEAR) or n != 4:
+            return None
+        i = stop
+    if eof != size or records != colons:
+        return None  # no end-of-file record, data after it, or a line holding two records
+    if chunks:
+        runs.append((start, chunks))
+    return runs
+
+
+def _checked_runs(text: bytes, path: str) -> list[tuple[int, list[bytes]]]:
+    """Runs of the file, record by record, with the line of the first problem."""
     runs: list[tuple[int, list[bytes]]] = []
     chunks: list[bytes] = []
     start = end = -1
@@ -91,7 +164,7 @@ def parse_intel_hex(text: bytes, path: str) -> list[HexSegment]:
         runs.append((start, chunks))
     if not eof_line:
         raise InputError("no end-of-file record (truncated Intel HEX?)", path=path)
-    return _merge(runs, path)
+    return runs
 
 
 def _merge(runs: list[tuple[int, list[bytes]]], path: str) -> list[HexSegment]:
@@ -110,24 +183,25 @@ def _merge(runs: list[tuple[int, list[bytes]]], path: str) -> list[HexSegment]:
     return [HexSegment(start, b"".join(chunks)) for start, chunks, _ in merged if chunks]
 
 
-def line_of_address(text: bytes, address: int) -> int | None:
-    """The line of the data record holding `address` (used only to point at a finding)."""
+def lines_of_addresses(text: bytes, addresses: list[int]) -> dict[int, int]:
+    """The line of the data record holding each address (to point a report at the record)."""
+    wanted = sorted(set(addresses))
+    found: dict[int, int] = {}
     base = 0
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if len(line) < 11:
             continue
-        try:
-            record = binascii.unhexlify(line[1:])
-        except (binascii.Error, ValueError):
-            return None
-        kind = record[3]
-        if kind == _DATA:
-            start = base + (record[1] << 8 | record[2])
-            if start <= address < start + record[0]:
-                return number
-        elif kind == _EXT_SEGMENT:
-            base = (record[4] << 8 | record[5]) << 4
-        elif kind == _EXT_LINEAR:
-            base = (record[4] << 8 | record[5]) << 16
-    return None
+        kind = line[7:9]
+        if kind == b"00":
+            start = base + int(line[3:7], 16)
+            stop = start + int(line[1:3], 16)
+            for address in wanted:
+                if start <= address < stop and address not in found:
+                    found[address] = number
+            if len(found) == len(wanted):
+                break
+        elif kind in (b"02", b"04"):
+            value = int(line[9:13], 16)
+            base = value << 4 if kind == b"02" else value << 16
+    return found

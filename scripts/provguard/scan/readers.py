@@ -14,11 +14,6 @@ import zipfile
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.constants import SH_FLAGS
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
-
 from provguard.errors import InputError
 from provguard.scan.hexfile import looks_like_hex, parse_intel_hex
 from provguard.scan.model import Image, Segment, Symbol
@@ -71,6 +66,9 @@ class ElfReader:
         return data[:4] == b"\x7fELF"
 
     def read(self, data: bytes, path: str, options: Options, depth: int) -> list[Image]:
+        # pyelftools is imported when an ELF is read: it is 50 ms of start-up a HEX gate skips.
+        from elftools.common.exceptions import ELFError  # noqa: PLC0415
+
         try:
             return [Image(path, self.name, len(data), tuple(_elf_segments(data, path)))]
         except (ELFError, struct.error, ValueError, IndexError, AssertionError) as exc:
@@ -80,6 +78,10 @@ class ElfReader:
 
 
 def _elf_segments(data: bytes, path: str) -> list[Segment]:
+    from elftools.elf.constants import SH_FLAGS  # noqa: PLC0415 - see ElfReader.read
+    from elftools.elf.elffile import ELFFile  # noqa: PLC0415
+    from elftools.elf.sections import SymbolTableSection  # noqa: PLC0415
+
     elf = ELFFile(io.BytesIO(data))
     loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
     sections = []
