@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from provguard import cli
+from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SRC = ROOT / "app" / "src"
@@ -249,3 +253,76 @@ def test_kconfig_checks_are_compile_errors(
     )
     assert result.returncode != 0
     assert message in result.stderr
+
+
+# --- end to end with the real provguard: render -> ARM images -> scan ---------------------------
+
+NEEDS_RENDER_AND_SCAN = pytest.mark.skipif(
+    not {"render", "scan"} <= set(cli.COMMAND_MODULES), reason="render/scan not registered yet"
+)
+
+
+def provguard(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "provguard", *args], capture_output=True, text=True, check=False
+    )
+
+
+def link_image(tmp_path: Path, header_dir: Path, *, provisioning: bool) -> Path:
+    """An ARM ELF of credentials.c and a main that uses the table, as the release gate sees it."""
+    elf = tmp_path / ("dev.elf" if provisioning else "release.elf")
+    defines = ["-DCONFIG_PROVISION_CERTIFICATES=1"] if provisioning else []
+    result = subprocess.run(
+        [
+            GCC,
+            *CFLAGS,
+            *defines,
+            "-Wl,--gc-sections",
+            "-specs=nosys.specs",
+            "-I",
+            str(FAKES / "include"),
+            "-I",
+            str(APP_SRC),
+            "-I",
+            str(header_dir),
+            str(ROOT / "tests" / "firmware" / "cmake-host" / "main.c"),
+            str(APP_SRC / "credentials.c"),
+            "-o",
+            str(elf),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return elf
+
+
+@NEEDS_RENDER_AND_SCAN
+def test_scan_finds_the_key_in_the_development_image_only(tmp_path: Path) -> None:
+    pki = factories.device_pki()
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "ca.pem").write_bytes(factories.cert_pem(pki.ca_cert))
+    (certs / "client.pem").write_bytes(factories.cert_pem(pki.device_cert))
+    (certs / "client.key").write_bytes(factories.key_pem(pki.device_key))
+    generated = tmp_path / "generated"
+    generated.mkdir()
+
+    rendered = provguard(
+        "render",
+        "--ca", str(certs / "ca.pem"),
+        "--cert", str(certs / "client.pem"),
+        "--key", str(certs / "client.key"),
+        "--sec-tag", "24",
+        "-o", str(generated / "certificates.h"),
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+
+    development = link_image(tmp_path, generated, provisioning=True)
+    release = link_image(tmp_path, generated, provisioning=False)
+
+    found = provguard("scan", str(development))
+    assert found.returncode == 1, found.stdout + found.stderr
+    clean = provguard("scan", str(release), "--key", str(certs / "client.key"))
+    assert clean.returncode == 0, clean.stdout + clean.stderr
