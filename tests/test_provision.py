@@ -9,8 +9,8 @@ import pytest
 from provguard import at
 from provguard.cli import main
 from provguard.credentials import Slot
-from provguard.errors import EXIT_PROBLEMS, EXIT_UNUSABLE
-from provguard.provision import Action, KeyPolicy, make_plan
+from provguard.errors import EXIT_PROBLEMS, EXIT_UNUSABLE, InputError
+from provguard.provision import Action, KeyPolicy, Outcome, make_plan, provision
 from tests import factories
 from tests.modem_standin import ModemStandIn, assert_no_key_material, sha256_hex
 
@@ -376,3 +376,73 @@ def test_plan_if_missing_keeps_a_present_key_unless_the_certificate_changes() ->
 def test_plan_repr_never_holds_content() -> None:
     plan = make_plan({Slot.KEY: b"SECRET-KEY-MATERIAL\n"}, {}, [], TAG)
     assert_no_key_material(repr(plan), "SECRET-KEY-MATERIAL")
+
+
+# -- the library against an in-process transport (no port at all) -------------------------------
+
+
+class InProcess:
+    """A `Transport` that hands each command straight to the stand-in's AT interpreter."""
+
+    def __init__(self, modem: ModemStandIn):
+        self.modem = modem
+        self.sent: list[str] = []
+
+    def send(self, command: at.AtCommand) -> at.Response:
+        self.sent.append(command.summary)
+        return at.parse_response(self.modem.answer(command.text))
+
+
+CONTENTS = {
+    Slot.CA: b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
+    Slot.CERT: b"-----BEGIN CERTIFICATE-----\nDEV\n-----END CERTIFICATE-----\n",
+    Slot.KEY: b"-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\n",
+}
+
+
+def test_library_report_after_a_refusal() -> None:
+    modem = ModemStandIn(cfun=21, reject={1: 515})
+    report = provision(InProcess(modem), CONTENTS, 7)
+    assert not report.ok
+    assert report.initial_mode == 21
+    assert (report.went_offline, report.restored) == (True, True)
+    assert modem.cfun == 21
+    assert [r.outcome for r in report.results] == [
+        Outcome.WRITTEN,
+        Outcome.FAILED,
+        Outcome.NOT_WRITTEN,
+    ]
+    assert report.results[0].detail == "verified"
+    assert "+CME ERROR: 515 (memory full" in (report.error or "")
+
+
+def test_library_power_off_mode_is_left_alone() -> None:
+    modem = ModemStandIn(cfun=0)
+    transport = InProcess(modem)
+    report = provision(transport, CONTENTS, 7)
+    assert report.ok
+    assert not report.went_offline
+    assert not any(s.startswith("AT+CFUN=") for s in transport.sent)
+    assert modem.stored() == {(7, t): sha256_hex(CONTENTS[s]) for s, t in _TYPES.items()}
+
+
+def test_library_refuses_unquotable_content_before_sending_anything() -> None:
+    transport = InProcess(ModemStandIn())
+    bad = {Slot.CA: b'-----BEGIN CERTIFICATE-----\n"\n-----END CERTIFICATE-----\n'}
+    with pytest.raises(InputError, match="double quote"):
+        provision(transport, bad, 7, names={Slot.CA: "ca.pem"})
+    assert transport.sent == []
+
+
+def test_library_device_without_extended_errors_is_named() -> None:
+    class NotAnAtHost(InProcess):
+        def send(self, command: at.AtCommand) -> at.Response:
+            self.sent.append(command.summary)
+            return at.parse_response("ERROR\r\n")
+
+    report = provision(NotAnAtHost(ModemStandIn()), CONTENTS, 7)
+    assert report.results == ()
+    assert "does not look like an nRF91 AT interface" in (report.error or "")
+
+
+_TYPES = {Slot.CA: 0, Slot.CERT: 1, Slot.KEY: 2}

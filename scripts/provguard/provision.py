@@ -202,7 +202,7 @@ def provision(
         for slot, content in contents.items()
     }
     try:
-        enable_error_codes(session)
+        _enable_error_codes(session)
         initial_mode = at.parse_cfun(session.ok(at.CFUN_READ))
         listed = at.parse_cmng_list(session.ok(at.cmng_list(sec_tag)))
     except (ProblemsFoundError, TransportError) as exc:
@@ -215,7 +215,7 @@ def provision(
     return _write(session, plan, commands, initial_mode, key_policy)
 
 
-def enable_error_codes(session: _Session) -> None:
+def _enable_error_codes(session: _Session) -> None:
     try:
         session.ok(at.CMEE_ON)
     except at.ModemError as exc:
