@@ -131,7 +131,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("name at least one image file or directory")
     known = KnownIndex(known_materials(args))
     allow = load_allowlist(args.allow) if args.allow is not None else None
-    result = scan_paths(args.paths, known, allow, Options(base_address=args.base_address))
+    result = scan_paths(
+        args.paths,
+        known,
+        allow,
+        Options(base_address=args.base_address, hex_lines=args.format == "sarif"),
+    )
     fail_on = Kind(args.fail_on)
     sys.stdout.write(WRITERS[args.format](result, fail_on))
     if result.failing(fail_on):

@@ -75,8 +75,13 @@ def _merge(
 
 
 def scan_image(
-    image: Image, known: KnownIndex, detectors: Sequence[Detector] = DETECTORS
+    image: Image,
+    known: KnownIndex,
+    detectors: Sequence[Detector] = DETECTORS,
+    *,
+    hex_lines: bool = False,
 ) -> list[Finding]:
+    """Findings of one image; `hex_lines` also names the HEX record line of each (for SARIF)."""
     findings: list[Finding] = []
     for segment in image.segments:
         for start, end, kind, encoding, key, source, algorithm in scan_segment(
@@ -99,14 +104,18 @@ def scan_image(
                     else segment.file_offset + start,
                 )
             )
-    if image.hex_text is not None and findings:
+    if hex_lines and image.hex_text is not None and findings:
         lines = lines_of_addresses(image.hex_text, [f.address for f in findings])
         findings = [dataclasses.replace(f, line=lines.get(f.address)) for f in findings]
     return findings
 
 
 def scan_images(
-    images: Iterable[Image], known: KnownIndex, allow: Allowlist | None = None
+    images: Iterable[Image],
+    known: KnownIndex,
+    allow: Allowlist | None = None,
+    *,
+    hex_lines: bool = False,
 ) -> ScanResult:
     findings: list[Finding] = []
     allowed: list[Finding] = []
@@ -115,7 +124,7 @@ def scan_images(
     for image in images:
         scanned.append(Scanned(image.path, image.format, image.size))
         unchecked += [Unchecked(image.path, reason) for reason in image.unchecked]
-        for finding in scan_image(image, known):
+        for finding in scan_image(image, known, hex_lines=hex_lines):
             (allowed if allow is not None and allow.allows(finding) else findings).append(finding)
     return ScanResult(tuple(findings), tuple(allowed), tuple(unchecked), tuple(scanned))
 
@@ -159,7 +168,10 @@ def scan_paths(
         )
     options = options or Options()
     # one file at a time: a build tree's images are not all held in memory together
-    results = [scan_images(read_images(f, options), known, allow) for f in files]
+    results = [
+        scan_images(read_images(f, options), known, allow, hex_lines=options.hex_lines)
+        for f in files
+    ]
     return ScanResult(
         tuple(x for r in results for x in r.findings),
         tuple(x for r in results for x in r.allowed),

@@ -34,6 +34,7 @@ from provguard.scan.model import Kind
 WORD = 8
 STRIDE_WORDS = 3  # sample every third 8-byte word: every 24 bytes
 STRIDE = WORD * STRIDE_WORDS
+BLOCK = STRIDE * 2730  # about 64 KiB: hits are located within the blocks that have any
 MIN_FRAGMENT = STRIDE + WORD - 1  # shortest shared run that always contains a sampled word
 MIN_SECRET_BYTES = 16  # a fragment must carry this much secret material to count
 
@@ -294,13 +295,15 @@ class KnownIndex:
         if not self._index or len(data) < WORD:
             return []
         order = sys.byteorder
-        whole = len(data) // WORD * WORD
-        words = memoryview(data)[:whole].cast("Q")[::STRIDE_WORDS]
-        hits = self._keys.intersection(words)  # one pass in C; empty for a clean image
-        positions = []
-        if hits:
-            flags = map(hits.__contains__, words)
-            positions = [index * STRIDE for index in compress(count(), flags)]
+        view = memoryview(data)
+        positions: list[int] = []
+        for block in range(0, len(data), BLOCK):
+            size = min(BLOCK, len(data) - block) // WORD * WORD
+            words = view[block : block + size].cast("Q")[::STRIDE_WORDS]
+            hits = self._keys.intersection(words)  # in C; empty for almost every block
+            if hits:  # where, in this block only
+                flags = map(hits.__contains__, words)
+                positions += [block + index * STRIDE for index in compress(count(), flags)]
         # The last sampled word may start up to 38 bytes before the end: check the tail densely.
         for i in range(max(0, len(data) - STRIDE - 2 * WORD), len(data) - WORD + 1):
             if int.from_bytes(data[i : i + WORD], order) in self._keys:

@@ -33,7 +33,8 @@ MAX_ZIP_DEPTH = 4
 
 @dataclass(frozen=True)
 class Options:
-    base_address: int = 0
+    base_address: int = 0  # flash address of a raw image's first byte
+    hex_lines: bool = False  # name the Intel HEX record line of each finding (SARIF regions)
 
 
 class Reader(Protocol):
