@@ -1,11 +1,18 @@
 /*
  * Fake of zephyr/net/mqtt.h for host tests and the Cortex-M33 compile check.
  *
- * Mirrors include/zephyr/net/mqtt.h of sdk-zephyr (the Zephyr fork NCS v3.4.1 pins): type and
- * member names, member order and function signatures are the upstream ones. Members that upstream
- * only declares under CONFIG_MQTT_VERSION_5_0, CONFIG_MQTT_LIB_WEBSOCKET,
- * CONFIG_MQTT_LIB_TLS_USE_ALPN, CONFIG_MQTT_LIB_CUSTOM_TRANSPORT or CONFIG_SOCKS are left out:
- * this application enables none of them. The fake library behind it is fakes/src/fake_mqtt.c.
+ * Mirrors include/zephyr/net/mqtt.h of nrfconnect/sdk-zephyr, the Zephyr fork NCS v3.4.1 pins
+ * (the newest sdk-zephyr version of the header the search index holds, with MQTT 5.0 support,
+ * const sec_tag_list/cipher_list, session_cache and set_native_tls): type and member names,
+ * member order and function signatures are the upstream ones. Members that upstream only declares
+ * under CONFIG_MQTT_VERSION_5_0, CONFIG_MQTT_LIB_WEBSOCKET, CONFIG_MQTT_LIB_TLS_USE_ALPN,
+ * CONFIG_MQTT_LIB_CUSTOM_TRANSPORT or CONFIG_SOCKS are left out: this application enables none.
+ *
+ * Where upstream versions differ, the application stays on the common subset: newer upstream
+ * Zephyr drops mqtt_sec_config.session_cache (the application only touches it when
+ * CONFIG_MQTT_TLS_SESSION_CACHING=y) and gives mqtt_disconnect() a second parameter (the
+ * application never calls it; it ends sessions with mqtt_abort()).
+ * The fake library behind this header is fakes/src/fake_mqtt.c.
  */
 
 #ifndef FAKE_ZEPHYR_NET_MQTT_H_
