@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from provguard import pki as dev
 from provguard.credentials import (
     MODEM_CREDENTIAL_MAX,
     CredentialFile,
@@ -347,3 +348,14 @@ def test_size_limit_matches_the_firmware_assertion(tmp_path: Path) -> None:
     )
     printed = subprocess.run([str(tmp_path / "limit")], capture_output=True, text=True, check=True)
     assert int(printed.stdout) == MODEM_CREDENTIAL_MAX
+
+
+def test_client_cert_from_a_same_named_ca_is_told_apart(tmp_path: Path) -> None:
+    first, second = dev.create("localhost", "dev"), dev.create("localhost", "dev")
+    files = {
+        "ca": write(tmp_path / "ca.pem", f.cert_pem(first.ca_cert)),
+        "cert": write(tmp_path / "c.pem", f.cert_pem(second.client_cert)),
+        "key": write(tmp_path / "k.pem", f.key_pem(second.client_key)),
+    }
+    problem = the(run(files), "cert-signature-invalid")
+    assert "another CA with the same name" in problem.message

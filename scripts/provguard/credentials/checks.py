@@ -539,13 +539,30 @@ def _check_issuer(
             return
         except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
             continue
+    if _issued_by_another_key(cert, issuers[0]):
+        cause = (
+            "it was issued by another CA with the same name (its authority key identifier does "
+            "not match this CA's key): use the CA that issued it, or issue it again"
+        )
+    else:
+        cause = _signature_damage(cert, issuers[0].public_key())
     out.error(
         "cert-signature-invalid",
         name,
         f"{_cn(cert)} names {cert.issuer.rfc4514_string()} as issuer, but the signature does "
-        f"not verify with that CA's key: {_signature_damage(cert, issuers[0].public_key())}",
+        f"not verify with that CA's key: {cause}",
         line,
     )
+
+
+def _issued_by_another_key(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether the certificate's AKI names a key other than the CA's (both extensions needed)."""
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return False
+    return aki.key_identifier is not None and aki.key_identifier != ski.digest
 
 
 def _check_key_match(
