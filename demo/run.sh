@@ -42,7 +42,8 @@ build_image() { # dir, extra cflags...
 }
 
 step "4. Development image: CONFIG_PROVISION_CERTIFICATES=y embeds the credentials"
-build_image "$out/dev" -DCONFIG_PROVISION_CERTIFICATES=1 -I "$out/dev/generated"
+build_image "$out/dev" -DCONFIG_PROVISION_CERTIFICATES=1 -DCONFIG_MQTT_TLS_SEC_TAG=24 \
+	-I "$out/dev/generated"
 
 step "5. Release image: provisioning off, no certificates.h"
 build_image "$out/release"
