@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from intelhex import IntelHex
 
 from provguard.cli import main
 from provguard.credentials import fingerprint, key_fingerprint
@@ -488,3 +489,26 @@ def test_registries_are_complete() -> None:
     """The registries the CLI and the tests share hold what the help text promises."""
     assert {r.name for r in READERS} == {"elf", "zip", "mcuboot", "intel-hex", "raw"}
     assert {d.kind for d in DETECTORS} == {Kind.PRIVATE_KEY, Kind.CERTIFICATE}
+
+
+def test_signed_hex_with_encrypted_mcuboot_image_is_unchecked(
+    dev: Dev, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """app_signed.hex-style: an MCUboot image inside Intel HEX is split into header and payload."""
+    for encrypted, expected in ((False, 1), (True, 2)):
+        image = images.mcuboot_image(dev.firmware.bin.read_bytes(), encrypted=encrypted)
+        signed = IntelHex()
+        signed.frombytes(image, offset=0x10000)
+        path = tmp_path / f"app_signed_{encrypted}.hex"
+        signed.write_hex_file(str(path))
+        code, report = scan(capsys, path, "--key", dev.key_file)
+        assert code == expected
+        if encrypted:
+            assert report["findings"] == []
+            assert "0x00010200" in report["unchecked"][0]["reason"]
+        else:
+            [hit] = [h for h in report["findings"] if h["kind"] == "private-key"]
+            assert hit["section"] == "mcuboot payload"
+            assert (
+                hit["address"] == 0x10000 + images.HEADER_SIZE + dev.firmware.symbols["device_key"]
+            )

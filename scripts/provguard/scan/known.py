@@ -6,8 +6,8 @@ plus the little-endian private scalar/exponent/primes that an MPI library keeps.
 scalar, exponent and primes, and the Ed25519 seed, are pieces of the DER and are named as such when
 found alone. The encodings are small classes in `KEY_ENCODINGS` (the tests iterate it).
 
-Search: every 8-byte window of every needle goes into one dict; the image is sampled as 8-byte
-words every 24 bytes (`memoryview.cast`, one set intersection in C). Any run of 31 or more bytes
+Search: every 8-byte window of every needle goes into one set; the image is sampled as 8-byte
+words every 24 bytes (`memoryview.cast`, one set intersection in C per 64 KiB block). Any run of 31 or more bytes
 (or characters) shared with a needle contains a sampled word, so a full encoding, or a fragment
 of at least 32 bytes that holds at least 16 bytes of secret material, is always found. Each hit
 is then extended both ways with slice comparisons (binary search), never byte by byte.
@@ -278,21 +278,36 @@ class KnownIndex:
 
     def __init__(self, materials: list[KnownMaterial]) -> None:
         self.materials = tuple(materials)
-        self._index: dict[int, list[tuple[KnownMaterial, Needle, int]]] = {}
-        order = sys.byteorder
-        for material in materials:
-            for needle in material.needles:
-                data = needle.data
-                for i in range(len(data) - WORD + 1):
-                    word = int.from_bytes(data[i : i + WORD], order)
-                    self._index.setdefault(word, []).append((material, needle, i))
-        self._keys = frozenset(self._index)
+        self._needles = [(m, n) for m in materials for n in m.needles]
+        words: set[int] = set()
+        for _, needle in self._needles:  # every 8-byte window, as native integers, in C
+            view = memoryview(needle.data)
+            for shift in range(WORD):
+                usable = (len(view) - shift) // WORD * WORD
+                if usable > 0:
+                    words.update(view[shift : shift + usable].cast("Q"))
+        self._keys = frozenset(words)
+        self._where: dict[int, list[tuple[KnownMaterial, Needle, int]]] = {}
 
     def __bool__(self) -> bool:
-        return bool(self._index)
+        return bool(self._keys)
+
+    def _lookup(self, value: int) -> list[tuple[KnownMaterial, Needle, int]]:
+        """Where a window occurs in the needles (worked out on the first hit only)."""
+        places = self._where.get(value)
+        if places is None:
+            pattern = value.to_bytes(WORD, sys.byteorder)
+            places = []
+            for material, needle in self._needles:
+                offset = needle.data.find(pattern)
+                while offset >= 0:
+                    places.append((material, needle, offset))
+                    offset = needle.data.find(pattern, offset + 1)
+            self._where[value] = places
+        return places
 
     def search(self, data: bytes) -> list[Match]:
-        if not self._index or len(data) < WORD:
+        if not self._keys or len(data) < WORD:
             return []
         order = sys.byteorder
         view = memoryview(data)
@@ -312,7 +327,7 @@ class KnownIndex:
         covered: dict[int, list[tuple[int, int]]] = {}  # per needle: ranges already resolved
         for position in positions:
             value = int.from_bytes(data[position : position + WORD], order)
-            for material, needle, offset in self._index[value]:
+            for material, needle, offset in self._lookup(value):
                 done = covered.setdefault(id(needle), [])
                 if any(a <= position and position + WORD <= b for a, b in done):
                     continue
