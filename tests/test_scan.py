@@ -9,8 +9,11 @@ UICR segment) and as a raw .bin must give the same findings at the same addresse
 from __future__ import annotations
 
 import base64
+import binascii
+import io
 import json
 import os
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,7 @@ from intelhex import IntelHex
 from provguard.cli import main
 from provguard.credentials import key_fingerprint
 from provguard.errors import InputError
-from provguard.scan import KEY_ENCODINGS
+from provguard.scan import KEY_ENCODINGS, hexfile
 from provguard.scan.hexfile import parse_intel_hex
 from tests import factories as f
 from tests import images
@@ -200,6 +203,62 @@ def test_fast_hex_reader_agrees_with_intelhex(matrix: Matrix) -> None:
     assert [(s.address, s.data) for s in ours] == expected
     assert len(ours) >= 3  # flash, the far region after a gap, UICR
     assert ours[-1].address == images.UICR
+
+
+def test_fast_hex_path_reads_objcopy_output_and_refuses_any_damage(matrix: Matrix) -> None:
+    text = matrix.firmware.hex.read_bytes()
+    assert hexfile._fast_runs(text) is not None  # the fast path is the one taken
+    lines = text.splitlines(keepends=True)
+    middle = len(lines) // 2
+    for damage in (b"checksum", b"address"):
+        broken = list(lines)
+        line = bytearray(broken[middle])
+        if damage == b"checksum":
+            line[12] = ord("A") if line[12] != ord("A") else ord("B")
+        else:  # same checksum, but the record claims another address: not consecutive
+            line[5], line[6] = line[6], line[5]
+            if line[5] == line[6]:
+                continue
+            total = -sum(binascii.unhexlify(bytes(line[1:-4]))) & 0xFF
+            line[-4:-2] = f"{total:02X}".encode()
+        broken[middle] = bytes(line)
+        damaged = b"".join(broken)
+        assert hexfile._fast_runs(damaged) is None, damage
+        reference = _intelhex_segments(damaged)
+        if damage == b"checksum":
+            assert reference is None
+            with pytest.raises(InputError, match=f"dev.hex:{middle + 1}: .*checksum"):
+                parse_intel_hex(damaged, "dev.hex")
+        elif reference is None:  # the moved record now overlaps others: both readers refuse
+            with pytest.raises(InputError, match="overlaps"):
+                parse_intel_hex(damaged, "dev.hex")
+        else:
+            assert [(s.address, s.data) for s in parse_intel_hex(damaged, "dev.hex")] == reference
+
+
+def _intelhex_segments(text: bytes) -> list[tuple[int, bytes]] | None:
+    try:
+        reference = IntelHex(io.StringIO(text.decode()))
+    except Exception:
+        return None
+    return [(a, reference.tobinstr(a, b - 1)) for a, b in reference.segments()]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_hex_layouts_read_like_intelhex(seed: int) -> None:
+    """Random segments, record sizes and addresses (beyond 64 KiB, 1 MiB): same as intelhex."""
+    rng = random.Random(seed)
+    source = IntelHex()
+    address = rng.randrange(0, 0x20000)
+    for _ in range(rng.randrange(1, 6)):
+        size = rng.randrange(1, 5000)
+        source.frombytes(rng.randbytes(size), offset=address)
+        address += size + rng.choice([0, 1, 15, 300, 0x10000, 0xF00000])
+    out = io.StringIO()
+    source.write_hex_file(out, byte_count=rng.choice([8, 16, 32, 255]))
+    text = out.getvalue().encode()
+    expected = _intelhex_segments(text)
+    assert [(s.address, s.data) for s in parse_intel_hex(text, "r.hex")] == expected
 
 
 @pytest.mark.parametrize(
