@@ -7,9 +7,10 @@ scalar, exponent and primes, and the Ed25519 seed, are pieces of the DER and are
 found alone. The encodings are small classes in `KEY_ENCODINGS` (the tests iterate it).
 
 Search: every 8-byte window of every needle goes into one set; the image is sampled as 8-byte
-words every 24 bytes (`memoryview.cast`, one set intersection in C per 64 KiB block). Any run of 31 or more bytes
-(or characters) shared with a needle contains a sampled word, so a full encoding, or a fragment
-of at least 32 bytes that holds at least 16 bytes of secret material, is always found. Each hit
+words every 24 bytes (`memoryview.cast`, one set intersection in C per 64 KiB block). Any run of
+31 or more bytes (or characters) shared with a needle contains a sampled word, so a full
+encoding, or a fragment of at least 32 bytes that holds at least 16 bytes of secret material, is
+always found. Each hit
 is then extended both ways with slice comparisons (binary search), never byte by byte.
 """
 
