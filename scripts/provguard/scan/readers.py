@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import struct
-import zipfile
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -144,6 +143,8 @@ class ZipReader:
     def read(self, data: bytes, path: str, options: Options, depth: int) -> list[Image]:
         if depth >= MAX_ZIP_DEPTH:
             raise InputError("zip archives nested too deeply", path=path)
+        import zipfile  # noqa: PLC0415 - 10 ms of start-up that only archives need
+
         images: list[Image] = [Image(path, self.name, len(data), ())]
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
