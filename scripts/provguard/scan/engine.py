@@ -25,7 +25,7 @@ def scan_segment(
         found.append(_from_match(match))
     for detector in detectors:
         for detection in detector.find(segment.data):
-            found.append(_from_detection(detection))
+            found.append(_from_detection(detection, known.sources))
     return _merge(found)
 
 
@@ -42,8 +42,11 @@ def _from_match(match: Match) -> tuple[int, int, Kind, str, str, str | None, str
     )
 
 
-def _from_detection(d: Detection) -> tuple[int, int, Kind, str, str, str | None, str | None]:
-    return (d.start, d.end, d.kind, d.encoding, d.key, None, d.algorithm)
+def _from_detection(
+    d: Detection, sources: dict[str, str]
+) -> tuple[int, int, Kind, str, str, str | None, str | None]:
+    """A detection; a key or certificate given with --key/--cert is named as known."""
+    return (d.start, d.end, d.kind, d.encoding, d.key, sources.get(d.key), d.algorithm)
 
 
 def _merge(

@@ -279,6 +279,10 @@ class KnownIndex:
 
     def __init__(self, materials: list[KnownMaterial]) -> None:
         self.materials = tuple(materials)
+        #: fingerprint -> the file it was given in (first one wins)
+        self.sources: dict[str, str] = {}
+        for material in materials:
+            self.sources.setdefault(material.fingerprint, material.source)
         self._needles = [(m, n) for m in materials for n in m.needles]
         words: set[int] = set()
         for _, needle in self._needles:  # every 8-byte window, as native integers, in C
@@ -390,8 +394,10 @@ def _judge(
             and part.end <= n_end <= part.end + slack
             and needle.form != BASE64
         ):
+            # the component alone: bytes around it that matched the DER by chance are not it
             prefix = "raw" if needle.form == BINARY else "ASCII hex of"
-            return Match(material, needle, start, end, f"{prefix} {part.name}")
+            first, last = start + part.start - n_start, end - (n_end - part.end)
+            return Match(material, needle, first, last, f"{prefix} {part.name}")
     secret = sum(max(0, min(n_end, p.end) - max(n_start, p.start)) for p in needle.parts)
     if secret / needle.secret_units < MIN_SECRET_BYTES:
         return None
