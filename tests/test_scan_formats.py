@@ -240,8 +240,8 @@ def test_certificates_fail_only_with_fail_on_certificate(
     kinds = sorted((h["kind"], h["encoding"], h["key"]) for h in report["findings"])
     assert kinds == sorted(
         [
-            ("certificate", "certificate DER", fingerprint(f.cert_der(dev.pki.device_cert))),
-            ("certificate", "PEM certificate", fingerprint(f.cert_der(dev.pki.ca_cert))),
+            ("certificate", "DER", fingerprint(f.cert_der(dev.pki.device_cert))),
+            ("certificate", "PEM", fingerprint(f.cert_der(dev.pki.ca_cert))),
         ]
     )
     code, _ = scan(capsys, path, "--fail-on", "certificate")
@@ -259,7 +259,7 @@ def test_known_credentials_from_json_export_and_cert_files(
     code, report = scan(capsys, path, "--cert", dev.cert_file, "--fail-on", "certificate")
     assert code == 1
     [hit] = report["findings"]
-    assert hit["encoding"] == "base64 certificate DER"
+    assert hit["encoding"] == "base64 DER"
     assert hit["known"] == str(dev.cert_file)
     code, report = scan(capsys, dev.firmware.elf, "--from", dev.json_file)
     known = {h["symbol"]: h["known"] for h in report["findings"]}

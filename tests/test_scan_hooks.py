@@ -82,7 +82,7 @@ def test_certificates_h_hook_refuses_a_header_with_credentials(tmp_path: Path) -
     )
     result = run_entry(hook, header)
     assert result.returncode == 1
-    assert "certificate PEM certificate" in result.stdout
+    assert ": FAIL: certificate PEM, " in result.stdout
     header.write_text(
         '/* credentials are provisioned at the factory */\n#define CA_CERTIFICATE ""\n'
     )

@@ -151,7 +151,7 @@ class DerCertificateDetector:
                 x509.load_der_x509_certificate(der)
             except ValueError:
                 continue
-            yield Detection(start, start + length, Kind.CERTIFICATE, "certificate DER", _fp(der))
+            yield Detection(start, start + length, Kind.CERTIFICATE, "DER", _fp(der))
 
 
 # --- PEM ---------------------------------------------------------------------------------------
@@ -271,9 +271,7 @@ class PemCertificateDetector:
                 x509.load_der_x509_certificate(block.der)
             except ValueError:
                 continue
-            yield Detection(
-                block.start, block.end, Kind.CERTIFICATE, "PEM certificate", _fp(block.der)
-            )
+            yield Detection(block.start, block.end, Kind.CERTIFICATE, "PEM", _fp(block.der))
 
 
 def _fp(der: bytes) -> str:

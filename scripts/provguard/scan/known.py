@@ -245,8 +245,8 @@ def key_material(key: PrivateKeyTypes, source: str) -> KnownMaterial:
 def certificate_material(cert: x509.Certificate, source: str) -> KnownMaterial:
     der = cert.public_bytes(serialization.Encoding.DER)
     needles = (
-        Needle("certificate DER", der, BINARY, ()),
-        Needle("base64 certificate DER", base64.b64encode(der), BASE64, ()),
+        Needle("DER", der, BINARY, ()),
+        Needle("base64 DER", base64.b64encode(der), BASE64, ()),
     )
     return KnownMaterial(Kind.CERTIFICATE, source, fingerprint(der), needles)
 
@@ -446,8 +446,8 @@ def _resolve_text(
     header = _PEM_BEGIN.search(data[max(0, lo + first - 80) : lo + first])
     if header is None:
         return found
-    label = needle.encoding.removeprefix("base64 ").removesuffix(" DER")
-    return Match(material, needle, found.start, found.end, f"PEM {label}")
+    label = needle.encoding.removeprefix("base64 ").removesuffix("DER").strip()
+    return Match(material, needle, found.start, found.end, f"PEM {label}".strip())
 
 
 def _window_offset(starts: list[int], lengths: list[int], norm: int) -> int:

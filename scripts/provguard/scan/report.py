@@ -66,7 +66,7 @@ def describe(finding: Finding) -> str:
     known = f", known from {finding.known}" if finding.known else ""
     return (
         f"{finding.kind.value} {finding.encoding}, {finding.length} bytes at {' '.join(where)}, "
-        f"key {finding.key}{known}"
+        f"{'key' if finding.kind is Kind.PRIVATE_KEY else 'certificate'} {finding.key}{known}"
     )
 
 
