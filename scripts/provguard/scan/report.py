@@ -15,7 +15,6 @@ from provguard import __version__
 from provguard.scan.model import Finding, Kind, ScanResult
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://github.com/provguard/provguard"
 
 RULES: dict[str, dict[str, Any]] = {
     "provguard/private-key": {
@@ -82,9 +81,14 @@ def write_text(result: ScanResult, fail_on: Kind) -> str:
     failing = len(result.failing(fail_on))
     keys = sum(1 for f in result.findings if f.kind is Kind.PRIVATE_KEY)
     certs = len(result.findings) - keys
-    verdict = "unchecked content" if result.unchecked else ("FAIL" if failing else "clean")
+    verdict = (
+        "FAIL" if failing else ("NOT CLEAN (unchecked content)" if result.unchecked else "clean")
+    )
+    if failing and result.unchecked:
+        verdict += f", and {len(result.unchecked)} part(s) unchecked"
     lines.append(
-        f"scanned {len(result.scanned)} image(s), {sum(s.size for s in result.scanned)} bytes: "
+        f"scanned {len(result.scanned)} file(s) and archive member(s), "
+        f"{sum(s.size for s in result.scanned)} bytes: "
         f"{keys} private key(s), {certs} certificate(s), {len(result.allowed)} allowed; "
         f"fail on {fail_on.value}: {verdict}"
     )
@@ -183,7 +187,6 @@ def write_sarif(result: ScanResult, fail_on: Kind) -> str:
                     "driver": {
                         "name": "provguard",
                         "version": __version__,
-                        "informationUri": INFORMATION_URI,
                         "rules": [{"id": rule_id, **rule} for rule_id, rule in RULES.items()],
                     }
                 },
