@@ -511,3 +511,42 @@ def test_signed_hex_with_encrypted_mcuboot_image_is_unchecked(
             assert (
                 hit["address"] == 0x10000 + images.HEADER_SIZE + dev.firmware.symbols["device_key"]
             )
+
+
+def _detector_samples() -> dict[str, list[bytes]]:
+    """What each always-on detector must find on its own (keyed by the detector's name)."""
+    ec_key, rsa_key, ed_key = f.ec_key(), f.rsa_key(), ed25519.Ed25519PrivateKey.generate()
+    cert = f.make_cert("device", ec_key)
+    return {
+        "PEM private key": [
+            f.key_pem(ec_key),
+            f.key_pem(rsa_key, pkcs8=False),
+            f.key_pem(ec_key).replace(b"\n", b"\\n"),
+            f.key_pem(ec_key, password=b"pw"),
+        ],
+        "DER private key": [
+            f.key_der(ec_key),
+            f.key_der(ec_key, pkcs8=False),
+            f.key_der(rsa_key, pkcs8=False),
+            f.key_der(ed_key),
+            short_form_pkcs8(ec_key),
+        ],
+        "PEM certificate": [f.cert_pem(cert), f.cert_pem(cert).replace(b"\n", b"\r\n")],
+        "DER certificate": [f.cert_der(cert), f.cert_der(f.make_cert("rsa", rsa_key))],
+    }
+
+
+def test_every_detector_finds_its_samples_and_ignores_the_others() -> None:
+    samples = _detector_samples()
+    assert {d.name for d in DETECTORS} == set(samples)  # a new detector needs samples here
+    for detector in DETECTORS:
+        for name, blobs in samples.items():
+            for blob in blobs:
+                data = os.urandom(333) + blob + os.urandom(333)
+                found = list(detector.find(data))
+                if name == detector.name:
+                    length = len(blob.rstrip(b"\r\n").removesuffix(b"\\n"))  # a PEM ends at -----
+                    assert [(d.start, d.end - d.start) for d in found][:1] == [(333, length)]
+                    assert all(d.kind is detector.kind for d in found)
+                else:
+                    assert [d for d in found if (d.start, d.end) == (333, 333 + len(blob))] == []

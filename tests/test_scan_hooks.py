@@ -87,3 +87,32 @@ def test_certificates_h_hook_refuses_a_header_with_credentials(tmp_path: Path) -
         '/* credentials are provisioned at the factory */\n#define CA_CERTIFICATE ""\n'
     )
     assert run_entry(hook, header).returncode == 0
+
+
+def test_certificates_h_hook_refuses_what_provguard_render_writes(tmp_path: Path) -> None:
+    pki = f.device_pki()
+    files = {
+        "ca": f.cert_pem(pki.ca_cert),
+        "cert": f.cert_pem(pki.device_cert),
+        "key": f.key_pem(pki.device_key),
+    }
+    args = []
+    for name, data in files.items():
+        path = images.write_private(tmp_path / f"{name}.pem", data)
+        args += [f"--{name}", str(path)]
+    header = tmp_path / "app" / "certificates.h"
+    header.parent.mkdir()
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    rendered = subprocess.run(
+        ["provguard", "render", *args, "--sec-tag", "24", "-o", str(header)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    result = run_entry(BY_ID["provguard-no-certificates-h"], header)
+    assert result.returncode == 1
+    assert ": FAIL: private-key PEM PKCS#8" in result.stdout
+    assert result.stdout.count(": FAIL: certificate PEM, ") == 2
+    assert run_entry(BY_ID["provguard-no-private-keys"], header).returncode == 1
