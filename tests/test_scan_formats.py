@@ -550,3 +550,16 @@ def test_every_detector_finds_its_samples_and_ignores_the_others() -> None:
                     assert all(d.kind is detector.kind for d in found)
                 else:
                     assert [d for d in found if (d.start, d.end) == (333, 333 + len(blob))] == []
+
+
+def test_sarif_points_at_the_line_in_a_text_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pre-commit and source scans: GitHub shows the alert on the line where the key begins."""
+    path = tmp_path / "config.c"
+    path.write_bytes(b"/* device config */\n\nstatic const char key[] =\n" + f.key_pem(f.ec_key()))
+    assert main(["scan", "--format", "sarif", str(path)]) == 1
+    [result] = json.loads(capsys.readouterr().out)["runs"][0]["results"]
+    region = result["locations"][0]["physicalLocation"]["region"]
+    assert region["startLine"] == 4
+    assert path.read_bytes()[region["byteOffset"] :].startswith(b"-----BEGIN PRIVATE KEY-----")

@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         args.paths,
         known,
         allow,
-        Options(base_address=args.base_address, hex_lines=args.format == "sarif"),
+        Options(base_address=args.base_address, lines=args.format == "sarif"),
     )
     fail_on = Kind(args.fail_on)
     sys.stdout.write(WRITERS[args.format](result, fail_on))

@@ -82,9 +82,10 @@ def scan_image(
     known: KnownIndex,
     detectors: Sequence[Detector] = DETECTORS,
     *,
-    hex_lines: bool = False,
+    lines: bool = False,
 ) -> list[Finding]:
-    """Findings of one image; `hex_lines` also names the HEX record line of each (for SARIF)."""
+    """Findings of one image; `lines` also names the line of each (HEX record, or text line of
+    a raw file such as a source or key file), for SARIF regions."""
     findings: list[Finding] = []
     for segment in image.segments:
         for start, end, kind, encoding, key, source, algorithm in scan_segment(
@@ -105,11 +106,14 @@ def scan_image(
                     file_offset=None
                     if segment.file_offset is None
                     else segment.file_offset + start,
+                    line=segment.data.count(b"\n", 0, start) + 1
+                    if lines and image.format == "raw"
+                    else None,
                 )
             )
-    if hex_lines and image.hex_text is not None and findings:
-        lines = lines_of_addresses(image.hex_text, [f.address for f in findings])
-        findings = [dataclasses.replace(f, line=lines.get(f.address)) for f in findings]
+    if lines and image.hex_text is not None and findings:
+        where = lines_of_addresses(image.hex_text, [f.address for f in findings])
+        findings = [dataclasses.replace(f, line=where.get(f.address)) for f in findings]
     return findings
 
 
@@ -118,7 +122,7 @@ def scan_images(
     known: KnownIndex,
     allow: Allowlist | None = None,
     *,
-    hex_lines: bool = False,
+    lines: bool = False,
 ) -> ScanResult:
     findings: list[Finding] = []
     allowed: list[Finding] = []
@@ -127,7 +131,7 @@ def scan_images(
     for image in images:
         scanned.append(Scanned(image.path, image.format, image.size))
         unchecked += [Unchecked(image.path, reason) for reason in image.unchecked]
-        for finding in scan_image(image, known, hex_lines=hex_lines):
+        for finding in scan_image(image, known, lines=lines):
             (allowed if allow is not None and allow.allows(finding) else findings).append(finding)
     return ScanResult(tuple(findings), tuple(allowed), tuple(unchecked), tuple(scanned))
 
@@ -172,8 +176,7 @@ def scan_paths(
     options = options or Options()
     # one file at a time: a build tree's images are not all held in memory together
     results = [
-        scan_images(read_images(f, options), known, allow, hex_lines=options.hex_lines)
-        for f in files
+        scan_images(read_images(f, options), known, allow, lines=options.lines) for f in files
     ]
     return ScanResult(
         tuple(x for r in results for x in r.findings),

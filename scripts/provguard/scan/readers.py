@@ -33,7 +33,7 @@ MAX_ZIP_DEPTH = 4
 @dataclass(frozen=True)
 class Options:
     base_address: int = 0  # flash address of a raw image's first byte
-    hex_lines: bool = False  # name the Intel HEX record line of each finding (SARIF regions)
+    lines: bool = False  # name each finding's line (HEX record, text line) for SARIF regions
 
 
 class Reader(Protocol):
