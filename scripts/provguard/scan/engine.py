@@ -5,75 +5,74 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from provguard.errors import InputError
 from provguard.scan.allow import Allowlist
 from provguard.scan.detectors import DETECTORS, Detection, Detector
 from provguard.scan.hexfile import lines_of_addresses
-from provguard.scan.known import KnownIndex, Match
+from provguard.scan.known import KnownIndex
 from provguard.scan.model import Finding, Image, Kind, Scanned, ScanResult, Segment, Unchecked
 from provguard.scan.readers import IMAGE_SUFFIXES, Options, read_bytes
 
 
+@dataclass(frozen=True)
+class Hit:
+    """Something found in one segment, before it becomes a `Finding` with addresses."""
+
+    start: int
+    end: int
+    kind: Kind
+    encoding: str
+    key: str  # fingerprint
+    known: str | None = None  # the --key/--cert/--from file, when it was given
+    algorithm: str | None = None
+
+    @property
+    def fragment(self) -> bool:
+        return self.encoding.startswith("fragment")
+
+    def inside(self, other: Hit) -> bool:
+        """Whether this is part of `other`: the same key or certificate, within its bytes."""
+        same = other.kind is self.kind and other.key == self.key
+        return same and other.start <= self.start and self.end <= other.end
+
+
 def scan_segment(
     segment: Segment, known: KnownIndex, detectors: Sequence[Detector] = DETECTORS
-) -> list[tuple[int, int, Kind, str, str, str | None, str | None]]:
-    """(start, end, kind, encoding, fingerprint, known source, algorithm) within the segment."""
-    found: list[tuple[int, int, Kind, str, str, str | None, str | None]] = []
-    for match in known.search(segment.data):
-        found.append(_from_match(match))
-    for detector in detectors:
-        for detection in detector.find(segment.data):
-            found.append(_from_detection(detection, known.sources))
-    return _merge(found)
-
-
-def _from_match(match: Match) -> tuple[int, int, Kind, str, str, str | None, str | None]:
-    material = match.material
-    return (
-        match.start,
-        match.end,
-        material.kind,
-        match.encoding,
-        material.fingerprint,
-        material.source,
-        None,
-    )
-
-
-def _from_detection(
-    d: Detection, sources: dict[str, str]
-) -> tuple[int, int, Kind, str, str, str | None, str | None]:
-    """A detection; a key or certificate given with --key/--cert is named as known."""
-    return (d.start, d.end, d.kind, d.encoding, d.key, sources.get(d.key), d.algorithm)
-
-
-def _merge(
-    found: list[tuple[int, int, Kind, str, str, str | None, str | None]],
-) -> list[tuple[int, int, Kind, str, str, str | None, str | None]]:
-    """One finding per object: drop those inside a larger one of the same key, keep what we knew."""
-    # A fragment that holds a whole encoding of the same key is that encoding plus coincidence.
-    complete = [f for f in found if not f[3].startswith("fragment")]
-    found = [
-        f
-        for f in found
-        if not f[3].startswith("fragment")
-        or not any(c[4] == f[4] and f[0] <= c[0] and c[1] <= f[1] for c in complete)
+) -> list[Hit]:
+    """Known credentials and always-on detections in one segment, one hit per object."""
+    hits = [
+        Hit(m.start, m.end, m.material.kind, m.encoding, m.material.fingerprint, m.material.source)
+        for m in known.search(segment.data)
     ]
-    found.sort(key=lambda f: (f[0], -(f[1] - f[0]), f[5] is None, f[3].startswith("fragment")))
-    kept: list[tuple[int, int, Kind, str, str, str | None, str | None]] = []
-    for item in found:
-        start, end, kind, _, key, source, algorithm = item
-        for index, other in enumerate(kept):
-            if other[2] is kind and other[4] == key and other[0] <= start and end <= other[1]:
-                if other[5] is None and source is not None:  # the container was found unknown
-                    kept[index] = (*other[:5], source, other[6] or algorithm)
-                elif other[6] is None and algorithm is not None:
-                    kept[index] = (*other[:6], algorithm)
-                break
-        else:
-            kept.append(item)
+    for detector in detectors:
+        hits += [_from_detection(d, known.sources) for d in detector.find(segment.data)]
+    return _merge(hits)
+
+
+def _from_detection(d: Detection, sources: dict[str, str]) -> Hit:
+    """A detection; a key or certificate given with --key/--cert is named as known."""
+    return Hit(d.start, d.end, d.kind, d.encoding, d.key, sources.get(d.key), d.algorithm)
+
+
+def _merge(hits: list[Hit]) -> list[Hit]:
+    """One hit per object: drop those inside a larger one of the same key, keep what we knew."""
+    # A fragment that holds a whole encoding of the same key is that encoding plus coincidence.
+    whole = [h for h in hits if not h.fragment]
+    hits = [h for h in hits if not h.fragment or not any(w.inside(h) for w in whole)]
+    hits.sort(key=lambda h: (h.start, h.start - h.end, h.known is None, h.fragment))
+    kept: list[Hit] = []
+    for hit in hits:
+        container = next((i for i, k in enumerate(kept) if hit.inside(k)), None)
+        if container is None:
+            kept.append(hit)
+            continue
+        other = kept[container]  # the larger object keeps what the smaller one knew
+        kept[container] = dataclasses.replace(
+            other, known=other.known or hit.known, algorithm=other.algorithm or hit.algorithm
+        )
     return kept
 
 
@@ -88,25 +87,25 @@ def scan_image(
     a raw file such as a source or key file), for SARIF regions."""
     findings: list[Finding] = []
     for segment in image.segments:
-        for start, end, kind, encoding, key, source, algorithm in scan_segment(
-            segment, known, detectors
-        ):
-            address = segment.address + start
+        for hit in scan_segment(segment, known, detectors):
+            encoding = (
+                hit.encoding if hit.algorithm is None else f"{hit.encoding} ({hit.algorithm})"
+            )
             findings.append(
                 Finding(
                     path=image.path,
-                    kind=kind,
-                    encoding=encoding if algorithm is None else f"{encoding} ({algorithm})",
-                    address=address,
-                    length=end - start,
+                    kind=hit.kind,
+                    encoding=encoding,
+                    address=segment.address + hit.start,
+                    length=hit.end - hit.start,
                     section=segment.section,
-                    symbol=segment.symbol_at(start, end - start),
-                    key=key,
-                    known=source,
+                    symbol=segment.symbol_at(hit.start, hit.end - hit.start),
+                    key=hit.key,
+                    known=hit.known,
                     file_offset=None
                     if segment.file_offset is None
-                    else segment.file_offset + start,
-                    line=segment.data.count(b"\n", 0, start) + 1
+                    else segment.file_offset + hit.start,
+                    line=segment.data.count(b"\n", 0, hit.start) + 1
                     if lines and image.format == "raw"
                     else None,
                 )
