@@ -291,6 +291,9 @@ class KnownIndex:
                 usable = (len(view) - shift) // WORD * WORD
                 if usable > 0:
                     words.update(view[shift : shift + usable].cast("Q"))
+        # A window of one repeated byte (zero fill, erased flash) identifies nothing: leave it out
+        # so that padding cannot flood the search with hits.
+        words.difference_update(int.from_bytes(bytes([b]) * WORD, "little") for b in range(256))
         self._keys = frozenset(words)
         self._where: dict[int, list[tuple[KnownMaterial, Needle, int]]] = {}
 
