@@ -77,7 +77,7 @@ allow_anonymous false
 tls_version tlsv1.2
 CONF
 mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-"$mosquitto" -c "$broker/mosquitto.conf" &
+"$mosquitto" -c "$broker/mosquitto.conf" 2>>"$broker/mosquitto.stderr" &
 broker_pid=$!
 trap 'kill $broker_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do # up to 10 s for the broker to listen
