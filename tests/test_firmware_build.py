@@ -122,27 +122,25 @@ def test_release_object_holds_no_credential_bytes(tmp_path: Path, cert_header_di
 
 
 def test_sec_tag_mismatch_is_a_compile_error(tmp_path: Path, cert_header_dir: Path) -> None:
-    result = subprocess.run(
-        [
-            GCC,
-            *CFLAGS,
-            "-DCONFIG_PROVISION_CERTIFICATES=1",
-            "-DCONFIG_MQTT_TLS_SEC_TAG=25",
-            "-I",
-            str(FAKES / "include"),
-            "-I",
-            str(cert_header_dir),
-            "-c",
-            str(APP_SRC / "credentials.c"),
-            "-o",
-            str(tmp_path / "mismatch.o"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    result = compile_credentials_with_header(
+        cert_header_dir, "-DCONFIG_MQTT_TLS_SEC_TAG=25", out=tmp_path / "mismatch.o"
     )
     assert result.returncode != 0
     assert "rendered for another sec_tag" in result.stderr
+
+
+def compile_credentials_with_header(
+    header_dir: Path, *defines: str, out: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Cross-compile app/src/credentials.c for a development build against header_dir."""
+    return subprocess.run(
+        [GCC, *CFLAGS, "-DCONFIG_PROVISION_CERTIFICATES=1", *defines, "-I", str(FAKES / "include"),
+         "-I", str(header_dir), "-c", str(APP_SRC / "credentials.c"),
+         "-o", str(out or header_dir / "credentials.o")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -170,24 +168,7 @@ def test_sec_tag_mismatch_is_a_compile_error(tmp_path: Path, cert_header_dir: Pa
 )
 def test_header_checks_are_compile_errors(tmp_path: Path, header: str, message: str) -> None:
     (tmp_path / "certificates.h").write_text(header, encoding="utf-8")
-    result = subprocess.run(
-        [
-            GCC,
-            *CFLAGS,
-            "-DCONFIG_PROVISION_CERTIFICATES=1",
-            "-I",
-            str(FAKES / "include"),
-            "-I",
-            str(tmp_path),
-            "-c",
-            str(APP_SRC / "credentials.c"),
-            "-o",
-            str(tmp_path / "bad.o"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = compile_credentials_with_header(tmp_path)
     assert result.returncode != 0
     assert message in result.stderr
 
@@ -197,24 +178,7 @@ def test_largest_accepted_credential_compiles(tmp_path: Path) -> None:
         f'#define PROVGUARD_CERTIFICATES_SEC_TAG 24\n#define CA_CERTIFICATE "{"A" * 3968}"\n',
         encoding="utf-8",
     )
-    result = subprocess.run(
-        [
-            GCC,
-            *CFLAGS,
-            "-DCONFIG_PROVISION_CERTIFICATES=1",
-            "-I",
-            str(FAKES / "include"),
-            "-I",
-            str(tmp_path),
-            "-c",
-            str(APP_SRC / "credentials.c"),
-            "-o",
-            str(tmp_path / "ok.o"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = compile_credentials_with_header(tmp_path)
     assert result.returncode == 0, result.stderr
 
 

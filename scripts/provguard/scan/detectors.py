@@ -64,6 +64,15 @@ def der_length(data: bytes, start: int) -> int | None:
     return 2 + count + length
 
 
+def der_objects(candidate: re.Pattern[bytes], data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) of each whole DER object that starts where `candidate` matches."""
+    for match in candidate.finditer(data):
+        start = match.start()
+        length = der_length(data, start)
+        if length is not None and length <= MAX_OBJECT and start + length <= len(data):
+            yield start, data[start : start + length]
+
+
 def _load_key(der: bytes) -> tuple[PrivateKeyTypes | None, bool]:
     """(key, encrypted): the parsed key, or (None, True) for an encrypted one, or (None, False)."""
     try:
@@ -116,12 +125,8 @@ class DerPrivateKeyDetector:
     )
 
     def find(self, data: bytes) -> Iterator[Detection]:
-        for candidate in self._candidate.finditer(data):
-            start = candidate.start()
-            length = der_length(data, start)
-            if length is None or start + length > len(data) or length > MAX_OBJECT:
-                continue
-            der = data[start : start + length]
+        for start, der in der_objects(self._candidate, data):
+            length = len(der)
             key, _ = _load_key(der)
             if key is not None:
                 yield _key_detection(start, start + length, f"{_der_form(der)} DER", key)
@@ -141,12 +146,8 @@ class DerCertificateDetector:
     )
 
     def find(self, data: bytes) -> Iterator[Detection]:
-        for candidate in self._candidate.finditer(data):
-            start = candidate.start()
-            length = der_length(data, start)
-            if length is None or start + length > len(data) or length > MAX_OBJECT:
-                continue
-            der = data[start : start + length]
+        for start, der in der_objects(self._candidate, data):
+            length = len(der)
             try:
                 x509.load_der_x509_certificate(der)
             except ValueError:
