@@ -12,7 +12,6 @@ from provguard import at
 from provguard.commands.common import (
     add_credential_arguments,
     checked_credentials,
-    credentials_from_args,
 )
 from provguard.credentials import Slot
 from provguard.errors import EXIT_OK, UsageError
@@ -97,7 +96,7 @@ def build_sequence(
 
 
 def run(args: argparse.Namespace) -> int:
-    report = checked_credentials(args, for_modem_write=True)
+    creds, report = checked_credentials(args, for_modem_write=True)
     contents = dict(report.contents)
     commands = build_sequence(
         contents,
@@ -108,7 +107,6 @@ def run(args: argparse.Namespace) -> int:
     eol = at.LINE_ENDINGS[args.eol]
     text = "".join(f"{c.text}{eol}" for c in commands)
     if Slot.KEY in contents and not args.include_key:
-        creds, _ = credentials_from_args(args)
         name = creds.key.name if creds.key else "the private key"
         print(
             f"provguard: note: the private key ({name}) is not in the sequence; "

@@ -84,9 +84,11 @@ def run_check(
     )
 
 
-def checked_credentials(args: argparse.Namespace, *, for_modem_write: bool) -> CheckReport:
+def checked_credentials(
+    args: argparse.Namespace, *, for_modem_write: bool
+) -> tuple[CredentialSet, CheckReport]:
     """Load and check; report problems on stderr; refuse (exit 1) when there is an error."""
-    _, report = run_check(args, for_modem_write=for_modem_write)
+    creds, report = run_check(args, for_modem_write=for_modem_write)
     shown = [p for p in report.problems if p.severity is not Severity.INFO]
     for problem in shown:
         print(problem, file=sys.stderr)
@@ -95,7 +97,7 @@ def checked_credentials(args: argparse.Namespace, *, for_modem_write: bool) -> C
             f"refused: the credentials have {_count(len(report.errors), 'error')} "
             "(run 'provguard check' for the full report)"
         )
-    return report
+    return creds, report
 
 
 def _count(n: int, noun: str) -> str:

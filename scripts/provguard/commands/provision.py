@@ -9,7 +9,6 @@ from provguard import at
 from provguard.commands.common import (
     add_credential_arguments,
     checked_credentials,
-    credentials_from_args,
 )
 from provguard.errors import EXIT_OK, EXIT_PROBLEMS
 from provguard.provision import KeyPolicy, Outcome, ProvisionReport, provision
@@ -81,8 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = checked_credentials(args, for_modem_write=True)
-    creds, _ = credentials_from_args(args)
+    creds, report = checked_credentials(args, for_modem_write=True)
     names = {f.slot: f.name for f in creds.files()}
     contents = dict(report.contents)
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from provguard.commands.common import add_credential_arguments, checked_credentials
-from provguard.commands.common import credentials_from_args as _credentials
 from provguard.errors import EXIT_OK
 from provguard.render import render_header, write_header
 
@@ -33,8 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = checked_credentials(args, for_modem_write=True)
-    creds, _ = _credentials(args)
+    creds, report = checked_credentials(args, for_modem_write=True)
     text = render_header(report, creds)
     changed = write_header(args.output, text)
     state = "wrote" if changed else "unchanged"
