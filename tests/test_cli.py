@@ -147,3 +147,22 @@ def test_check_from_json_export(tmp_path: Path, dev_pki: Path) -> None:
     assert "sec-tag-nrf-cloud" in result.stdout
     key = serialization.load_pem_private_key((dev_pki / "client.key").read_bytes(), None)
     f.assert_no_key_material(result.stdout + result.stderr, key)  # type: ignore[arg-type]
+
+
+def test_a_run_imports_only_its_own_command() -> None:
+    program = (
+        "import sys\n"
+        "from provguard import cli\n"
+        "try:\n"
+        "    cli.main(['dev-pki', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('provguard.commands.')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    loaded = result.stdout.strip().splitlines()[-1]
+    assert "provguard.commands.dev_pki" in loaded
+    assert "provguard.commands.scan" not in loaded
+    assert "provguard.commands.render" not in loaded

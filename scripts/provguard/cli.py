@@ -32,13 +32,24 @@ COMMAND_MODULES: tuple[str, ...] = (
 EXIT_INTERRUPTED = 130
 
 
-def _load_commands() -> list[ModuleType]:
-    return [importlib.import_module(f"provguard.commands.{name}") for name in COMMAND_MODULES]
+def command_name(module_name: str) -> str:
+    return module_name.replace("_", "-")
 
 
-def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register every subcommand on `subparsers` (shared by the CLI and `west provguard`)."""
-    for module in _load_commands():
+def _load_commands(only: str | None = None) -> list[ModuleType]:
+    names = [n for n in COMMAND_MODULES if only is None or command_name(n) == only]
+    return [importlib.import_module(f"provguard.commands.{name}") for name in names]
+
+
+def add_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], only: str | None = None
+) -> None:
+    """Register the subcommands on `subparsers` (shared by the CLI and `west provguard`).
+
+    `only` registers just that command, so a run imports only what it uses (start-up time
+    matters when the scan gates every build).
+    """
+    for module in _load_commands(only):
         parser = subparsers.add_parser(
             module.NAME,
             help=module.HELP,
@@ -49,7 +60,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         parser.set_defaults(_run=module.run)
 
 
-def build_parser(prog: str = "provguard") -> argparse.ArgumentParser:
+def build_parser(prog: str = "provguard", only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Validate, render, provision and leak-scan nRF91 TLS credentials.",
@@ -57,7 +68,7 @@ def build_parser(prog: str = "provguard") -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_commands(subparsers)
+    add_commands(subparsers, only)
     return parser
 
 
@@ -91,9 +102,17 @@ def run(args: argparse.Namespace, prog: str = "provguard") -> int:
         return EXIT_UNUSABLE
 
 
+def _requested_command(argv: Sequence[str]) -> str | None:
+    """The command named on the command line, if it is one (else the full parser is built)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    names = {command_name(n) for n in COMMAND_MODULES}
+    return first if first in names else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=_requested_command(arguments))
+    args = parser.parse_args(arguments)
     return run(args)
 
 
