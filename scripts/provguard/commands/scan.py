@@ -120,7 +120,7 @@ def known_materials(args: argparse.Namespace) -> list[KnownMaterial]:
         files += load_credential_set(from_json=args.from_json).files()
     for file in files:
         if file.slot is Slot.KEY:
-            materials.append(key_material(load_private_key(file), file.name))
+            materials.append(key_material(load_private_key(file, validate=False), file.name))
         else:
             materials += [certificate_material(c, file.name) for c in load_certificates(file)]
     return materials

@@ -169,19 +169,19 @@ def load_credential_set(
 # --- parsing ---------------------------------------------------------------------------------
 
 
-def parse_file(file: CredentialFile) -> ParsedFile:
+def parse_file(file: CredentialFile, *, validate: bool = True) -> ParsedFile:
     data = file.data.removeprefix(b"\xef\xbb\xbf")
     if not data.strip():
         return ParsedFile(file, (), (pem.FramingIssue(None, "the file is empty", True),), (), False)
     if not pem.looks_like_pem(data) and data[:1] == b"\x30":
-        return ParsedFile(file, (_parse_der(data),), (), (), True)
+        return ParsedFile(file, (_parse_der(data, validate),), (), (), True)
     text = data.decode("latin-1")  # every byte maps; non-ASCII is diagnosed by the checks
     parsed = pem.parse(text)
-    items = tuple(_parse_block(block) for block in parsed.blocks)
+    items = tuple(_parse_block(block, validate) for block in parsed.blocks)
     return ParsedFile(file, items, parsed.issues, parsed.outside, False)
 
 
-def _parse_block(block: pem.PemBlock) -> Item:
+def _parse_block(block: pem.PemBlock, validate: bool) -> Item:
     kind = _LABEL_KINDS.get(block.label, ItemKind.UNKNOWN)
     if block.encrypted_legacy:
         kind = ItemKind.ENCRYPTED_PRIVATE_KEY
@@ -193,7 +193,7 @@ def _parse_block(block: pem.PemBlock) -> Item:
         message = issue.message if issue else "no body"
         line = issue.line if issue and issue.line is not None else block.begin_line
         return Item(kind, block.begin_line, text, parse_error=message, error_line=line)
-    item = _parse_der_as(kind, decoded.der)
+    item = _parse_der_as(kind, decoded.der, validate)
     return Item(
         item.kind,
         block.begin_line,
@@ -206,13 +206,13 @@ def _parse_block(block: pem.PemBlock) -> Item:
     )
 
 
-def _parse_der_as(kind: ItemKind, der: bytes) -> Item:
+def _parse_der_as(kind: ItemKind, der: bytes, validate: bool) -> Item:
     try:
         if kind is ItemKind.CERTIFICATE:
             cert = x509.load_der_x509_certificate(der)
             return Item(kind, None, "", der, certificate=cert)
         if kind is ItemKind.PRIVATE_KEY:
-            return Item(kind, None, "", der, private_key=_load_der_key(der))
+            return Item(kind, None, "", der, private_key=_load_der_key(der, validate))
         if kind is ItemKind.PUBLIC_KEY:
             return Item(kind, None, "", der, public_key=serialization.load_der_public_key(der))
         if kind is ItemKind.CERTIFICATE_REQUEST:
@@ -222,11 +222,15 @@ def _parse_der_as(kind: ItemKind, der: bytes) -> Item:
     return Item(kind, None, "", der)
 
 
-def _load_der_key(der: bytes) -> PrivateKeyTypes:
-    return serialization.load_der_private_key(der, password=None)
+def _load_der_key(der: bytes, validate: bool) -> PrivateKeyTypes:
+    # Skipping the RSA consistency check is only for finding a known key's bytes (scan); every
+    # check of a key that will be used validates it.
+    return serialization.load_der_private_key(
+        der, password=None, unsafe_skip_rsa_key_validation=not validate
+    )
 
 
-def _parse_der(der: bytes) -> Item:
+def _parse_der(der: bytes, validate: bool) -> Item:
     """A binary file: a DER certificate, private key, public key or CSR (converted to PEM)."""
     errors: list[str] = []
     try:
@@ -236,7 +240,7 @@ def _parse_der(der: bytes) -> Item:
     except ValueError as exc:
         errors.append(explain_parse_error(exc))
     try:
-        key = _load_der_key(der)
+        key = _load_der_key(der, validate)
         return Item(ItemKind.PRIVATE_KEY, None, _key_to_pem(key, der), der, private_key=key)
     except TypeError:
         return Item(ItemKind.ENCRYPTED_PRIVATE_KEY, None, "", der)
@@ -317,9 +321,12 @@ def load_certificates(file: CredentialFile) -> list[x509.Certificate]:
     return certs
 
 
-def load_private_key(file: CredentialFile) -> PrivateKeyTypes:
-    """The unencrypted private key of a PEM or DER file; InputError otherwise."""
-    parsed = parse_file(file)
+def load_private_key(file: CredentialFile, *, validate: bool = True) -> PrivateKeyTypes:
+    """The unencrypted private key of a PEM or DER file; InputError otherwise.
+
+    `validate=False` skips the (slow) RSA consistency check: for searching a key's bytes only.
+    """
+    parsed = parse_file(file, validate=validate)
     for item in parsed.items:
         if item.private_key is not None:
             return item.private_key
