@@ -272,29 +272,16 @@ def _check_slot_kinds(out: _Collector, pf: ParsedFile, for_modem_write: bool) ->
         if item.der is None and item.parse_error is not None:
             out.error("pem-base64", name, item.parse_error, item.error_line)
             continue
-        if item.kind is ItemKind.ENCRYPTED_PRIVATE_KEY:
-            if for_modem_write:
-                out.error(
-                    "key-encrypted",
-                    name,
-                    "the private key is encrypted: the firmware's write call takes no password; "
-                    "decrypt it with 'openssl pkey -in KEY -out KEY.plain'",
-                    item.line,
-                )
-                continue
-            out.warning(
-                "key-encrypted",
-                name,
-                "the private key is encrypted: only AT%CMNG with its password can store it, and "
-                "whether it matches the certificate cannot be checked",
-                item.line,
-            )
+        if item.kind is ItemKind.ENCRYPTED_PRIVATE_KEY and not _encrypted_key_usable(
+            out, name, item, for_modem_write
+        ):
+            continue
+        for note in item.notes:
+            out.warning("der-nonstandard", name, f"the {item.kind.value}: {note}", item.line)
         usable.append(item)
     if slot is Slot.KEY and len(usable) > 1:
         out.error("key-multiple", name, "more than one private key in the key file")
-    if not usable and not pf.framing and pf.items:
-        pass  # every item was reported above
-    elif not usable and not pf.framing and not pf.items:
+    if not pf.items and not pf.framing:
         out.error(
             "pem-framing",
             name,
@@ -302,6 +289,26 @@ def _check_slot_kinds(out: _Collector, pf: ParsedFile, for_modem_write: bool) ->
             "BEGIN/END lines)",
         )
     return usable
+
+
+def _encrypted_key_usable(out: _Collector, name: str, item: Item, for_modem_write: bool) -> bool:
+    if for_modem_write:
+        out.error(
+            "key-encrypted",
+            name,
+            "the private key is encrypted: the firmware's write call takes no password; "
+            "decrypt it with 'openssl pkey -in KEY -out KEY.plain'",
+            item.line,
+        )
+        return False
+    out.warning(
+        "key-encrypted",
+        name,
+        "the private key is encrypted: only AT%CMNG with its password can store it, and "
+        "whether it matches the certificate cannot be checked",
+        item.line,
+    )
+    return True
 
 
 def _article(noun: str) -> str:

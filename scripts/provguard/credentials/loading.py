@@ -6,10 +6,12 @@ and its normalised PEM, which is what the modem or the header receives.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -21,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     PrivateKeyTypes,
     PublicKeyTypes,
 )
+from cryptography.utils import CryptographyDeprecationWarning
 
 from provguard.credentials import pem
 from provguard.credentials.model import CredentialFile, CredentialSet, Slot
@@ -78,6 +81,7 @@ class Item:
     public_key: PublicKeyTypes | None = None
     parse_error: str | None = None  # why it did not decode or parse, explained for people
     error_line: int | None = None  # where the base64 stops decoding
+    notes: tuple[str, ...] = ()  # what cryptography accepted but called non-standard
 
 
 @dataclass(frozen=True)
@@ -194,22 +198,24 @@ def _parse_block(block: pem.PemBlock, validate: bool) -> Item:
         line = issue.line if issue and issue.line is not None else block.begin_line
         return Item(kind, block.begin_line, text, parse_error=message, error_line=line)
     item = _parse_der_as(kind, decoded.der, validate)
-    return Item(
-        item.kind,
-        block.begin_line,
-        text,
-        decoded.der,
-        item.certificate,
-        item.private_key,
-        item.public_key,
-        item.parse_error,
-    )
+    return dataclasses.replace(item, line=block.begin_line, text=text)
 
 
 def _parse_der_as(kind: ItemKind, der: bytes, validate: bool) -> Item:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CryptographyDeprecationWarning)
+        item = _parse_der_as_quietly(kind, der, validate)
+    notes = tuple(str(w.message) for w in caught if w.category is CryptographyDeprecationWarning)
+    return dataclasses.replace(item, notes=notes) if notes else item
+
+
+def _parse_der_as_quietly(kind: ItemKind, der: bytes, validate: bool) -> Item:
     try:
         if kind is ItemKind.CERTIFICATE:
             cert = x509.load_der_x509_certificate(der)
+            damage = certificate_damage(cert)
+            if damage is not None:
+                return Item(kind, None, "", der, parse_error=damage)
             return Item(kind, None, "", der, certificate=cert)
         if kind is ItemKind.PRIVATE_KEY:
             return Item(kind, None, "", der, private_key=_load_der_key(der, validate))
@@ -217,9 +223,27 @@ def _parse_der_as(kind: ItemKind, der: bytes, validate: bool) -> Item:
             return Item(kind, None, "", der, public_key=serialization.load_der_public_key(der))
         if kind is ItemKind.CERTIFICATE_REQUEST:
             x509.load_der_x509_csr(der)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         return Item(kind, None, "", der, parse_error=explain_parse_error(exc))
     return Item(kind, None, "", der)
+
+
+def certificate_damage(cert: x509.Certificate) -> str | None:
+    """Which part of a certificate that loaded cannot be read (cryptography parses parts lazily)."""
+    parts = (
+        ("the subject or issuer name", lambda: (cert.subject, cert.issuer)),
+        ("the validity dates", lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc)),
+        ("the public key (subjectPublicKeyInfo)", cert.public_key),
+        ("the extensions", lambda: list(cert.extensions)),
+        ("the signature algorithm", lambda: cert.signature_hash_algorithm),
+    )
+    for part, read in parts:
+        try:
+            read()
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            detail = explain_parse_error(exc) if "ParseError" in str(exc) else "unreadable"
+            return f"{part} is damaged or unsupported ({detail})"
+    return None
 
 
 def _load_der_key(der: bytes, validate: bool) -> PrivateKeyTypes:
@@ -236,7 +260,7 @@ def _parse_der(der: bytes, validate: bool) -> Item:
     try:
         cert = x509.load_der_x509_certificate(der)
         text = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
-        return Item(ItemKind.CERTIFICATE, None, text, der, certificate=cert)
+        return dataclasses.replace(_parse_der_as(ItemKind.CERTIFICATE, der, validate), text=text)
     except ValueError as exc:
         errors.append(explain_parse_error(exc))
     try:
