@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -151,3 +152,16 @@ def secret_fragments(key: PrivateKey) -> list[str]:
 def assert_no_key_material(text: str, key: PrivateKey) -> None:
     leaked = [p for p in secret_fragments(key) if p in text or p.lower() in text.lower()]
     assert not leaked, "key material appeared in output"
+
+
+def write_credential_files(directory: Path, pki: DevicePki) -> dict[str, Path]:
+    """ca.pem, client.pem and client.key of `pki` in `directory`, keyed like the CLI options."""
+    paths = {
+        "ca": directory / "ca.pem",
+        "cert": directory / "client.pem",
+        "key": directory / "client.key",
+    }
+    paths["ca"].write_bytes(cert_pem(pki.ca_cert))
+    paths["cert"].write_bytes(cert_pem(pki.device_cert))
+    paths["key"].write_bytes(key_pem(pki.device_key))
+    return paths

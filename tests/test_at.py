@@ -190,16 +190,7 @@ def test_multi_line_quoted_content_travels_whole_over_the_pty() -> None:
 
 @pytest.fixture
 def device_files(tmp_path: Path) -> dict[str, Path]:
-    pki = factories.device_pki()
-    files = {
-        "ca": tmp_path / "ca.pem",
-        "cert": tmp_path / "device.pem",
-        "key": tmp_path / "device.key",
-    }
-    files["ca"].write_bytes(factories.cert_pem(pki.ca_cert))
-    files["cert"].write_bytes(factories.cert_pem(pki.device_cert))
-    files["key"].write_bytes(factories.key_pem(pki.device_key))
-    return files
+    return factories.write_credential_files(tmp_path, factories.device_pki())
 
 
 def _cred_args(files: dict[str, Path]) -> list[str]:

@@ -38,11 +38,7 @@ def pki() -> f.DevicePki:
 
 @pytest.fixture
 def files(tmp_path: Path, pki: f.DevicePki) -> dict[str, Path]:
-    return {
-        "ca": write(tmp_path / "ca.pem", f.cert_pem(pki.ca_cert)),
-        "cert": write(tmp_path / "client.pem", f.cert_pem(pki.device_cert)),
-        "key": write(tmp_path / "client.key", f.key_pem(pki.device_key)),
-    }
+    return f.write_credential_files(tmp_path, pki)
 
 
 def run(files: dict[str, Path], sec_tag: int = 24, **kwargs: object):  # type: ignore[no-untyped-def]

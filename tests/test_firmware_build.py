@@ -60,33 +60,26 @@ def cert_header_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def cross_compile(
+    source: Path, obj: Path, header_dir: Path, *defines: str, autoconf: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """arm-none-eabi-gcc -c of one app source against the fakes and a certificates.h directory."""
+    include = ["-include", str(FAKES / "autoconf.h")] if autoconf else []
+    return subprocess.run(
+        [GCC, *CFLAGS, *defines, *include, "-I", str(FAKES / "include"), "-I", str(APP_SRC),
+         "-I", str(header_dir), "-c", str(source), "-o", str(obj)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+
+
 def compile_source(
     source: Path, out_dir: Path, cert_header_dir: Path, *, provisioning: bool
 ) -> Path:
     obj = out_dir / (source.stem + (".dev.o" if provisioning else ".rel.o"))
     defines = ["-DCONFIG_PROVISION_CERTIFICATES=1"] if provisioning else []
-    result = subprocess.run(
-        [
-            GCC,
-            *CFLAGS,
-            "-include",
-            str(FAKES / "autoconf.h"),
-            *defines,
-            "-I",
-            str(FAKES / "include"),
-            "-I",
-            str(APP_SRC),
-            "-I",
-            str(cert_header_dir),
-            "-c",
-            str(source),
-            "-o",
-            str(obj),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cross_compile(source, obj, cert_header_dir, *defines)
     assert result.returncode == 0, f"{source.name}:\n{result.stderr}"
     return obj
 
@@ -132,15 +125,15 @@ def test_sec_tag_mismatch_is_a_compile_error(tmp_path: Path, cert_header_dir: Pa
 def compile_credentials_with_header(
     header_dir: Path, *defines: str, out: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Cross-compile app/src/credentials.c for a development build against header_dir."""
-    return subprocess.run(
-        [GCC, *CFLAGS, "-DCONFIG_PROVISION_CERTIFICATES=1", *defines, "-I", str(FAKES / "include"),
-         "-I", str(header_dir), "-c", str(APP_SRC / "credentials.c"),
-         "-o", str(out or header_dir / "credentials.o")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
+    """credentials.c of a development build, without autoconf.h (it must stand alone)."""
+    return cross_compile(
+        APP_SRC / "credentials.c",
+        out or header_dir / "credentials.o",
+        header_dir,
+        "-DCONFIG_PROVISION_CERTIFICATES=1",
+        *defines,
+        autoconf=False,
+    )
 
 
 @pytest.mark.parametrize(
@@ -193,28 +186,7 @@ def test_largest_accepted_credential_compiles(tmp_path: Path) -> None:
 def test_kconfig_checks_are_compile_errors(
     tmp_path: Path, cert_header_dir: Path, source: str, define: str, message: str
 ) -> None:
-    result = subprocess.run(
-        [
-            GCC,
-            *CFLAGS,
-            define,
-            "-include",
-            str(FAKES / "autoconf.h"),
-            "-I",
-            str(FAKES / "include"),
-            "-I",
-            str(APP_SRC),
-            "-I",
-            str(cert_header_dir),
-            "-c",
-            str(APP_SRC / source),
-            "-o",
-            str(tmp_path / "bad.o"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cross_compile(APP_SRC / source, tmp_path / "bad.o", cert_header_dir, define)
     assert result.returncode != 0
     assert message in result.stderr
 

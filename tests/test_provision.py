@@ -24,15 +24,7 @@ def pki() -> factories.DevicePki:
 
 @pytest.fixture
 def files(tmp_path: Path, pki: factories.DevicePki) -> dict[str, Path]:
-    paths = {
-        "ca": tmp_path / "ca.pem",
-        "cert": tmp_path / "device.pem",
-        "key": tmp_path / "device.key",
-    }
-    paths["ca"].write_bytes(factories.cert_pem(pki.ca_cert))
-    paths["cert"].write_bytes(factories.cert_pem(pki.device_cert))
-    paths["key"].write_bytes(factories.key_pem(pki.device_key))
-    return paths
+    return factories.write_credential_files(tmp_path, pki)
 
 
 def _args(modem: ModemStandIn, files: dict[str, Path], *extra: str) -> list[str]:
