@@ -17,16 +17,16 @@ import re
 from dataclasses import dataclass, field
 
 from provguard.errors import InputError, ProblemsFoundError
+from provguard.nrf91 import AT_COMMAND_BUFFER, SEC_TAG_MAX
 
 #: The AT host keeps 4096 bytes including the NUL that ends the command.
-MAX_COMMAND_LENGTH = 4095
+MAX_COMMAND_LENGTH = AT_COMMAND_BUFFER - 1
 #: `AT+CFUN=4`: offline, the mode in which the credential store may be written.
 OFFLINE_MODE = 4
 #: Functional modes in which `%CMNG` write and delete are refused with 518 (AT reference, %CMNG).
 WRITE_BLOCKED_MODES = frozenset({1, 2, 21})
 #: Modes in which writes are allowed without changing anything (offline, power off).
 WRITE_ALLOWED_MODES = frozenset({0, OFFLINE_MODE})
-SEC_TAG_MAX = 2147483647
 #: What ends a command (`CONFIG_AT_HOST_TERMINATION` of the AT host: CR, LF or CR+LF). Inside
 #: double quotes none of them ends the command, so PEM content keeps its LF line endings.
 LINE_ENDINGS = {"crlf": "\r\n", "cr": "\r", "lf": "\n"}

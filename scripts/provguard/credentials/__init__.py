@@ -1,10 +1,6 @@
 """Credentials: load them as users have them, and say precisely what would fail on the device."""
 
 from provguard.credentials.checks import (
-    DECRYPTABLE_SEC_TAGS,
-    MODEM_CREDENTIAL_MAX,
-    NRF_CLOUD_SEC_TAG,
-    SEC_TAG_MAX,
     check,
     describe_key,
 )
@@ -25,6 +21,12 @@ from provguard.credentials.model import (
     Problem,
     Severity,
     Slot,
+)
+from provguard.nrf91 import (
+    DECRYPTABLE_SEC_TAGS,
+    MODEM_CREDENTIAL_MAX,
+    NRF_CLOUD_SEC_TAG,
+    SEC_TAG_MAX,
 )
 
 __all__ = [

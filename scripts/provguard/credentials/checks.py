@@ -33,16 +33,13 @@ from provguard.credentials.model import (
     Severity,
     Slot,
 )
+from provguard.nrf91 import (
+    DECRYPTABLE_SEC_TAGS,
+    MODEM_CREDENTIAL_MAX,
+    NRF_CLOUD_SEC_TAG,
+    SEC_TAG_MAX,
+)
 
-#: Largest credential both paths handle: an AT command is at most 4096 bytes, and
-#: modem_key_mgmt_cmp() reads a credential back (AT%CMNG=2: tag, type, SHA-256 and the quoted
-#: content) into a 4096-byte buffer. 128 bytes cover that framing; the firmware asserts the same
-#: limit (PROVGUARD_CREDENTIAL_MAX_LEN in app/src/credentials.h).
-MODEM_CREDENTIAL_MAX = 4096 - 128
-SEC_TAG_MAX = 2147483647
-NRF_CLOUD_SEC_TAG = 16842753
-#: nRF91x1 (mfw >= 2.0): TLS traffic on these tags can be decrypted from modem traces.
-DECRYPTABLE_SEC_TAGS = range(2147483648, 2147483667 + 1)
 DEFAULT_EXPIRY_WARNING = dt.timedelta(days=30)
 
 #: Curves whose keys the modem's ECDHE-ECDSA suites work with. Others fail the handshake.
