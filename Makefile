@@ -9,7 +9,7 @@ BUILD ?= build
 UNIT_BUILD := $(BUILD)/unit-tests
 C_SOURCES := $(wildcard app/src/*.c app/src/*.h)
 
-.PHONY: all setup demo test lint format-check unit-c pytest bench clean
+.PHONY: all setup demo test lint format-check unit-c pytest bench mutation clean
 
 all: test
 
@@ -52,6 +52,16 @@ pytest: setup
 
 bench: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/scan_bench.py
+
+## mutation: mutmut over the core (not part of `make test`: minutes per part); MODULE=at runs one
+# part (at, credentials, render, provision, probe, scan; see tests/mutation/modules.py). Without
+# MODULE, `make mutation-c` (the C mutations of app/src) runs after it when that target exists.
+MODULE ?=
+mutation: setup
+	@rc=0; PATH="$(CURDIR)/$(VENV)/bin:$$PATH" nice -n 10 $(PY) tests/mutation/run.py $(if $(MODULE),--module $(MODULE)) || rc=$$?; \
+	if [ -z "$(MODULE)" ] && $(MAKE) -n mutation-c >/dev/null 2>&1; then \
+		nice -n 10 $(MAKE) --no-print-directory mutation-c || { [ $$rc -ne 0 ] || rc=1; }; \
+	fi; exit $$rc
 
 clean:
 	rm -rf $(BUILD)

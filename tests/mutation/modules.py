@@ -1,0 +1,71 @@
+"""What `make mutation` mutates, and which tests it runs against each part.
+
+Each entry names the files mutated (relative to scripts/provguard) and the test files run
+against its mutants (glob patterns, expanded at run time so new test files are picked up).
+
+The selection is the tests that exercise the part in-process. It leaves out the suites that
+cross-compile firmware with arm-none-eabi-gcc or configure CMake projects (test_firmware_*),
+the demo (test_demo.py) and west (test_west.py): they take minutes per run, and they only
+call provguard through a subprocess, which mutmut cannot attribute to a function (it maps
+tests to functions by tracing calls inside its own process). test_cli.py is in every
+selection because the commands are thin wrappers that reach every part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    mutate: tuple[str, ...]
+    tests: tuple[str, ...]
+
+
+PARTS: tuple[Part, ...] = (
+    Part(
+        name="at",
+        mutate=("at.py",),
+        tests=("tests/test_at*.py", "tests/test_provision*.py", "tests/test_cli.py"),
+    ),
+    Part(
+        name="credentials",
+        mutate=("credentials/*.py",),
+        tests=(
+            "tests/test_credentials*.py",
+            "tests/test_check*.py",
+            "tests/test_render*.py",
+            "tests/test_at*.py",
+            "tests/test_cli.py",
+        ),
+    ),
+    Part(
+        name="render",
+        mutate=("render.py",),
+        tests=("tests/test_render*.py", "tests/test_scan_hooks.py", "tests/test_cli.py"),
+    ),
+    Part(
+        name="provision",
+        mutate=("provision.py",),
+        tests=("tests/test_provision*.py", "tests/test_modem*.py", "tests/test_cli.py"),
+    ),
+    Part(
+        name="probe",
+        mutate=("probe.py",),
+        tests=("tests/test_probe*.py", "tests/test_cli.py"),
+    ),
+    Part(
+        name="scan",
+        mutate=("scan/*.py",),
+        tests=("tests/test_scan*.py", "tests/test_cli.py"),
+    ),
+)
+
+
+def part_named(name: str) -> Part:
+    for part in PARTS:
+        if part.name == name:
+            return part
+    known = ", ".join(p.name for p in PARTS)
+    raise KeyError(f"unknown MODULE {name!r}; known: {known}")
