@@ -1,0 +1,830 @@
+"""Archives read as streams, in bounded memory: zip, tar, tar.gz/.xz/.bz2, .gz/.xz/.bz2, nested.
+
+How to use it::
+
+    limits = ArchiveLimits()                       # documented defaults, every one configurable
+    fmt = archive_format(head, tail, name)         # "zip", "tar", "gzip", "xz", "bzip2" or None
+    with open(path, "rb") as stream:
+        for event in read_archive(stream, str(path), limits):
+            if isinstance(event, Chunk):           # bytes of one member, in windows
+                search(event.data)                 # report hits that end after event.fresh only
+            elif isinstance(event, Outcome):       # how one member (or archive) ended
+                record(event.location.display, event.state, event.reason)
+
+`read_archive` yields, for every member, zero or more `Chunk`s and then exactly one `Outcome`;
+for every archive (the input itself and each nested one) one `Outcome` of kind "archive" at its end.
+Nothing is ever raised for bad archive content: corrupt, encrypted, oversized or suspicious
+members end as `State.UNCHECKED` with a reason; only I/O errors of the outer stream propagate.
+
+Windows: a member is read `window_bytes` at a time and never held whole in memory when larger.
+Each chunk after the first starts with the last `overlap_bytes` of the previous one, so a needle of
+up to `overlap_bytes` that crosses a window edge is wholly inside one chunk. A hit that ends at or
+before `chunk.fresh` was already in the previous chunk: skip it to avoid reporting it twice. A
+member no larger than one window arrives as one chunk with `whole` true, so a caller can parse it
+as a file (HEX, ELF, MCUboot) rather than search it raw.
+
+Nested archives (a member that is itself an archive, by its magic or its name) are searched twice:
+as the member's raw bytes, and member by member, named `outer.zip!inner.tar!m.bin`. Their bytes
+are spooled to a temporary file (in memory up to `spool_memory_bytes`), never held whole if large.
+
+Zips are found by their end record wherever they start (bytes before them are read as `unzip`
+does). Member names are escaped (`escape_name`): control characters, and bytes that are not valid
+in the name's encoding, are shown as `\\xNN`, so a report line can never be forged by a name.
+"""
+
+from __future__ import annotations
+
+import bz2
+import enum
+import gzip
+import io
+import lzma
+import os
+import struct
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, BinaryIO, cast
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+#: Errors a damaged compressed stream or archive raises while it is read.
+DAMAGE = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    tarfile.TarError,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    struct.error,
+    OSError,
+    UnicodeError,
+)
+
+#: Suffixes that make a member a nested archive even without its magic at byte 0.
+ARCHIVE_SUFFIXES = (
+    ".zip",
+    ".tar",
+    ".tgz",
+    ".tar.gz",
+    ".gz",
+    ".txz",
+    ".tar.xz",
+    ".xz",
+    ".tbz2",
+    ".tar.bz2",
+    ".bz2",
+)
+
+_TAIL = 22 + 0xFFFF  # the end record and the longest zip comment
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """The bounds of the work done for one input; each exceeded bound leaves a part unchecked.
+
+    Defaults are well above any real firmware archive (an NCS dfu_application.zip is a few MiB):
+
+    - `max_total_bytes` (4 GiB): bytes decompressed per input, nested archives included. Past it
+      the member being read and every member not read yet are unchecked.
+    - `max_member_bytes` (1 GiB): bytes of one member; past it the member is unchecked.
+    - `max_members` (10,000): members per archive (directory entries included).
+    - `max_depth` (4): archives nested in archives; deeper ones are searched as raw bytes only.
+    - `max_ratio` (100) with `ratio_grace_bytes` (8 MiB): a member (zip) or stream (tar.gz, .xz,
+      .bz2) that has decompressed more than `ratio_grace_bytes` and more than `max_ratio` times
+      its compressed size is a compression bomb: unchecked.
+    - `window_bytes` (32 MiB) and `overlap_bytes` (64 KiB): the window a member is read in and
+      what consecutive windows share (the longest needle guaranteed to be found across an edge).
+    - `spool_memory_bytes` (8 MiB): a nested archive is spooled to a temporary file past this.
+    """
+
+    max_total_bytes: int = 4 * GiB
+    max_member_bytes: int = 1 * GiB
+    max_members: int = 10_000
+    max_depth: int = 4
+    max_ratio: int = 100
+    ratio_grace_bytes: int = 8 * MiB
+    window_bytes: int = 32 * MiB
+    overlap_bytes: int = 64 * KiB
+    spool_memory_bytes: int = 8 * MiB
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_total_bytes",
+            "max_member_bytes",
+            "max_members",
+            "max_ratio",
+            "window_bytes",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"archive limit {name} must be positive")
+        if self.max_depth < 0 or self.ratio_grace_bytes < 0 or self.spool_memory_bytes < 0:
+            raise ValueError("archive limits max_depth, ratio_grace_bytes must not be negative")
+        if not 0 <= self.overlap_bytes < self.window_bytes:
+            raise ValueError("archive limit overlap_bytes must be smaller than window_bytes")
+
+
+class State(enum.Enum):
+    """How a member or an archive ended."""
+
+    READ = "read in full"  # every byte decompressed and yielded (an archive: every member listed)
+    STATED = "stated"  # an entry without bytes to search (directory, symlink, device node)
+    UNCHECKED = "unchecked"  # `reason` says why
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where bytes come from: a file, and the chain of (escaped) member names inside it."""
+
+    file: str
+    members: tuple[str, ...] = ()
+
+    @property
+    def display(self) -> str:
+        """`file!member!member`, as reports name archive members."""
+        return "!".join((self.file, *self.members))
+
+    def child(self, member: str) -> Location:
+        return Location(self.file, (*self.members, member))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A window of one member's decompressed bytes.
+
+    `data[0]` is byte `offset` of the member; `data[:fresh]` repeats the end of the previous chunk
+    (0 for the first). `whole` is true when this one chunk is the entire member.
+    """
+
+    location: Location
+    offset: int
+    data: bytes
+    fresh: int
+    whole: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one member, or one archive (`kind` "archive"), ended.
+
+    `kind`: "file", "directory", "symlink", "hardlink", "device", "fifo", "archive".
+    `format`: "zip", "tar", "gzip", "xz", "bzip2" (the container the member came from, or the
+    archive's own format for kind "archive"). `size`: bytes yielded as chunks (for an archive:
+    members listed). `reason`: why it is unchecked, or what it is when stated.
+    """
+
+    location: Location
+    kind: str
+    format: str
+    state: State
+    size: int
+    reason: str | None = None
+
+
+Event = Chunk | Outcome
+
+
+def escape_name(name: str | bytes, encoding: str = "utf-8") -> str:
+    """A member or file name safe to print: control characters, backslashes and undecodable
+    bytes (or surrogate escapes) as `\\xNN`; never raises."""
+    if isinstance(name, bytes):
+        name = name.decode(encoding, "surrogateescape")
+    out: list[str] = []
+    for char in name:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that did not decode (surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF or code < 0x20 or 0x7F <= code <= 0x9F:
+            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+        elif char == "\\":
+            out.append("\\\\")
+        elif code in (0x2028, 0x2029, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E):
+            out.append(f"\\u{code:04x}")  # line separators and bidi controls
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def archive_format(head: bytes, tail: bytes = b"", name: str = "") -> str | None:
+    """The archive format of a file from its first bytes (>= 512 for tar) and last 64 KiB + 22
+    (for a zip with bytes before it), or None. `name` helps for a tar without the ustar magic."""
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06") or _end_record(tail) is not None:
+        return "zip"
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    if head[:3] == b"BZh" and head[3:4].isdigit() and head[3:4] != b"0":
+        return "bzip2"
+    if head[257:262] == b"ustar":
+        return "tar"
+    if name.lower().endswith(".tar") and _tar_header_valid(head[:512]):
+        return "tar"
+    return None
+
+
+def file_format(stream: BinaryIO, name: str = "") -> str | None:
+    """`archive_format` of a seekable stream (its position is restored)."""
+    start = stream.tell()
+    try:
+        head = stream.read(512)
+        size = stream.seek(0, os.SEEK_END)
+        stream.seek(max(0, size - _TAIL))
+        tail = stream.read(_TAIL)
+    finally:
+        stream.seek(start)
+    return archive_format(head, tail, name)
+
+
+def read_archive(
+    stream: BinaryIO, name: str, limits: ArchiveLimits | None = None, *, fmt: str | None = None
+) -> Iterator[Event]:
+    """The events of the archive in `stream` (seekable), named `name` in locations.
+
+    `fmt` is `file_format(stream, name)` unless given; a stream that is no archive ends in one
+    unchecked "archive" outcome. The stream is read from its start.
+    """
+    limits = limits or ArchiveLimits()
+    budget = _Budget(limits)
+    yield from _archive(stream, Location(name), fmt, limits, budget, depth=0)
+
+
+def read_archive_file(
+    path: str | os.PathLike[str], limits: ArchiveLimits | None = None
+) -> Iterator[Event]:
+    """`read_archive` of a file, named by its path."""
+    with open(path, "rb") as stream:
+        yield from read_archive(stream, escape_name(os.fspath(path)), limits)
+
+
+def windows(
+    stream: IO[bytes], location: Location, limits: ArchiveLimits | None = None
+) -> Iterator[Chunk]:
+    """A plain (not archived) stream as chunks, with the same window and overlap rules; for large
+    files read from disk. No limit applies here: the caller bounds the file by its size."""
+    limits = limits or ArchiveLimits()
+    offset = 0
+    tail = b""
+    block = _read_block(stream.read, limits.window_bytes)
+    while block:
+        following = _read_block(stream.read, limits.window_bytes)
+        yield Chunk(
+            location, offset - len(tail), tail + block, len(tail), not tail and not following
+        )
+        offset += len(block)
+        tail = block[-limits.overlap_bytes :] if limits.overlap_bytes else b""
+        block = following
+
+
+# ---------------------------------------------------------------------------------------------
+# accounting
+
+
+class _Budget:
+    """What one input has used of its limits (mutable, internal)."""
+
+    def __init__(self, limits: ArchiveLimits) -> None:
+        self.limits = limits
+        self.total = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.total >= self.limits.max_total_bytes
+
+
+class _Counting(io.RawIOBase):
+    """A read-only view of a stream that counts the bytes read through it (compressed input)."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner = inner
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.inner.read(len(buffer))
+        buffer[: len(data)] = data
+        self.count += len(data)
+        return len(data)
+
+
+def _read_block(read: Callable[[int], bytes], size: int) -> bytes:
+    """Up to `size` bytes, read 1 MiB at a time so no decompressor buffers more than that."""
+    parts = bytearray()
+    while len(parts) < size:
+        piece = read(min(MiB, size - len(parts)))
+        if not piece:
+            break
+        parts += piece
+    return bytes(parts)
+
+
+def _member_chunks(
+    read: Callable[[int], bytes],
+    location: Location,
+    budget: _Budget,
+    compressed: Callable[[], int],
+    produced: Callable[[], int],
+    sink: Callable[[bytes], None] | None = None,
+) -> Iterator[Chunk | str]:
+    """Chunks of one member; ends with a `str` reason when it stops before the member's end.
+
+    `compressed()` is the compressed size the ratio is measured against and `produced()` the
+    bytes decompressed from it so far (before this member's bytes of the current block).
+    """
+    limits = budget.limits
+    offset = 0
+    tail = b""
+    pending: bytes | None = None
+    stop: str | None = None
+    while True:
+        want = limits.window_bytes
+        left_member = limits.max_member_bytes - offset - (len(pending) if pending else 0)
+        left_total = limits.max_total_bytes - budget.total
+        block = _read_block(read, max(0, min(want, left_member + 1, left_total + 1)))
+        budget.total += len(block)
+        if sink is not None and block:
+            sink(block)
+        if pending is not None:
+            last = not block
+            yield Chunk(location, offset - len(tail), tail + pending, len(tail), not tail and last)
+            offset += len(pending)
+            tail = pending[-limits.overlap_bytes :] if limits.overlap_bytes else b""
+        pending = block
+        if not block:
+            break
+        if offset + len(block) > limits.max_member_bytes:
+            stop = f"member larger than the limit of {limits.max_member_bytes} bytes"
+        elif budget.total > limits.max_total_bytes:
+            stop = (
+                f"the input's decompressed total passed the limit of {limits.max_total_bytes} bytes"
+            )
+        elif produced() > limits.ratio_grace_bytes and produced() > limits.max_ratio * max(
+            compressed(), 1
+        ):
+            stop = (
+                f"compression ratio above {limits.max_ratio}:1 "
+                f"({produced()} bytes from {compressed()}): a compression bomb"
+            )
+        if stop is not None:
+            break
+    if stop is not None and pending:
+        # what was decompressed before the limit is searched too
+        yield Chunk(location, offset - len(tail), tail + pending, len(tail), False)
+        yield stop
+
+
+def _describe(exc: BaseException) -> str:
+    """A damage reason that names no member and echoes no data."""
+    text = str(exc)
+    if "CRC" in text:
+        return "bad CRC-32: the member's data is corrupt"
+    if isinstance(exc, zlib.error):
+        return "corrupt deflate stream"
+    if isinstance(exc, lzma.LZMAError):
+        return "corrupt LZMA/xz stream"
+    if isinstance(exc, EOFError):
+        return "truncated: the compressed stream ends early"
+    if isinstance(exc, NotImplementedError):
+        return "compression method not supported"
+    if isinstance(exc, OSError) and "Invalid data stream" in text:
+        return "corrupt bzip2 stream"
+    if isinstance(exc, tarfile.TarError):
+        return "corrupt or truncated tar stream"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        raise exc  # a real I/O error of the input file: the caller reports it
+    return f"corrupt ({type(exc).__name__})"
+
+
+# ---------------------------------------------------------------------------------------------
+# dispatch
+
+
+def _archive(
+    stream: IO[bytes],
+    location: Location,
+    fmt: str | None,
+    limits: ArchiveLimits,
+    budget: _Budget,
+    depth: int,
+) -> Iterator[Event]:
+    if fmt is None:
+        fmt = file_format(cast(BinaryIO, stream), location.members[-1] if location.members else "")
+    stream.seek(0)
+    if fmt == "zip":
+        yield from _zip(stream, location, limits, budget, depth)
+    elif fmt == "tar":
+        yield from _tar(stream, location, "tar", limits, budget, depth)
+    elif fmt in ("gzip", "xz", "bzip2"):
+        yield from _compressed(stream, location, fmt, limits, budget, depth)
+    else:
+        yield Outcome(location, "archive", "unknown", State.UNCHECKED, 0, "not an archive")
+
+
+def _member(
+    read: Callable[[int], bytes],
+    location: Location,
+    fmt: str,
+    budget: _Budget,
+    depth: int,
+    compressed: Callable[[], int],
+    produced: Callable[[], int],
+) -> Iterator[Event]:
+    """One member's chunks and outcome, then its contents when it is an archive itself."""
+    limits = budget.limits
+    spool: IO[bytes] | None = None
+    size = 0
+    reason: str | None = None
+    head = b""
+
+    def sink(block: bytes) -> None:
+        nonlocal spool, head
+        if not head:
+            head = block[:512]
+            name = location.members[-1].lower()
+            if archive_format(head, b"", name) or name.endswith(ARCHIVE_SUFFIXES):
+                # closed below, after the nested archive is read
+                spool = tempfile.SpooledTemporaryFile(max_size=limits.spool_memory_bytes)  # noqa: SIM115
+        if spool is not None:
+            spool.write(block)
+
+    try:
+        for item in _member_chunks(read, location, budget, compressed, produced, sink):
+            if isinstance(item, str):
+                reason = item
+            else:
+                size = item.offset + len(item.data)
+                yield item
+    except DAMAGE as exc:
+        reason = _describe(exc)
+    state = State.READ if reason is None else State.UNCHECKED
+    yield Outcome(location, "file", fmt, state, size, reason)
+    if spool is None:
+        return
+    with spool:
+        if reason is not None:
+            return  # a partial archive is not opened: its bytes were searched raw
+        if depth + 1 > limits.max_depth:
+            yield Outcome(
+                location,
+                "archive",
+                "nested",
+                State.UNCHECKED,
+                0,
+                f"archive nested deeper than {limits.max_depth} levels: its members are not read, "
+                "only its raw bytes",
+            )
+            return
+        nested = cast(BinaryIO, spool)
+        fmt_inner = file_format(nested, location.members[-1])
+        if fmt_inner is None:
+            return  # named like an archive, but is not one: its raw bytes were searched
+        yield from _archive(nested, location, fmt_inner, limits, budget, depth + 1)
+
+
+def _over_budget(location: Location, fmt: str, budget: _Budget, count: int) -> Outcome | None:
+    if count > budget.limits.max_members:
+        return Outcome(
+            location,
+            "archive",
+            fmt,
+            State.UNCHECKED,
+            count - 1,
+            f"more than {budget.limits.max_members} members: the rest are not read",
+        )
+    if budget.exhausted:
+        return Outcome(
+            location,
+            "archive",
+            fmt,
+            State.UNCHECKED,
+            count - 1,
+            f"the input's decompressed total reached the limit of "
+            f"{budget.limits.max_total_bytes} bytes: the remaining members are not read",
+        )
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# zip
+
+
+def _end_record(tail: bytes) -> int | None:
+    """Offset in `tail` of a zip end record whose comment runs exactly to the end, or None."""
+    at = tail.rfind(b"PK\x05\x06")
+    while at >= 0:
+        if at + 22 <= len(tail):
+            comment = int.from_bytes(tail[at + 20 : at + 22], "little")
+            if at + 22 + comment == len(tail):
+                return at
+        at = tail.rfind(b"PK\x05\x06", 0, at)
+    return None
+
+
+class _Cp437Names(io.RawIOBase):
+    """A view of a zip that clears the UTF-8 name flag in the central directory and local headers.
+
+    `zipfile` decodes a name flagged UTF-8 strictly and fails on the whole archive when one is
+    not; read through this view every name decodes as cp437 (a total mapping), and the original
+    bytes and flag are recovered by `raw_name`.
+    """
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner = inner
+        self.utf8: list[bool] = []  # per central-directory entry, in order
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.inner.tell()
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self.inner.read(-1 if size is None else size)
+        if data[:4] == b"PK\x01\x02" and not self.utf8:
+            return self._central(data)
+        if data[:4] == b"PK\x03\x04" and len(data) == 30:
+            flags = int.from_bytes(data[6:8], "little") & ~0x800
+            return data[:6] + flags.to_bytes(2, "little") + data[8:]
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _central(self, data: bytes) -> bytes:
+        out = bytearray(data)
+        at = 0
+        while at + 46 <= len(out) and out[at : at + 4] == b"PK\x01\x02":
+            flags = int.from_bytes(out[at + 8 : at + 10], "little")
+            self.utf8.append(bool(flags & 0x800))
+            out[at + 8 : at + 10] = (flags & ~0x800).to_bytes(2, "little")
+            lengths = struct.unpack_from("<HHH", out, at + 28)
+            at += 46 + sum(lengths)
+        return bytes(out)
+
+
+def _zip_name(info: zipfile.ZipInfo, utf8: bool) -> str:
+    raw = info.orig_filename.encode("cp437")
+    return escape_name(raw.decode("utf-8", "replace") if utf8 else raw.decode("cp437"))
+
+
+def _overlapping(infos: list[zipfile.ZipInfo]) -> set[int]:
+    """Indexes of entries whose data overlaps an earlier entry's (a zip bomb's shape)."""
+    order = sorted(range(len(infos)), key=lambda i: (infos[i].header_offset, i))
+    bad: set[int] = set()
+    end = -1
+    for i in order:
+        info = infos[i]
+        if info.is_dir() and info.compress_size == 0:
+            continue
+        if info.header_offset < end:
+            bad.add(i)
+        name = len(info.orig_filename.encode("cp437"))
+        end = max(end, info.header_offset + 30 + name + info.compress_size)
+    return bad
+
+
+def _zip(
+    stream: IO[bytes], location: Location, limits: ArchiveLimits, budget: _Budget, depth: int
+) -> Iterator[Event]:
+    view = _Cp437Names(stream)
+    try:
+        archive = zipfile.ZipFile(cast(IO[bytes], view))
+    except DAMAGE as exc:
+        reason = f"unreadable zip central directory: {_describe(exc)}"
+        yield Outcome(location, "archive", "zip", State.UNCHECKED, 0, reason)
+        return
+    with archive:
+        infos = archive.infolist()
+        utf8 = view.utf8 + [False] * (len(infos) - len(view.utf8))
+        overlap = _overlapping(infos)
+        stopped: Outcome | None = None
+        count = 0
+        for index, info in enumerate(infos):
+            count += 1
+            stopped = _over_budget(location, "zip", budget, count)
+            if stopped is not None:
+                break
+            where = location.child(_zip_name(info, utf8[index]))
+            mode = info.external_attr >> 16
+            if info.is_dir():
+                yield Outcome(where, "directory", "zip", State.STATED, 0, "directory entry")
+            elif mode and (mode & 0o170000) == 0o120000:
+                yield Outcome(where, "symlink", "zip", State.STATED, 0, "symlink (not followed)")
+            elif info.flag_bits & 0x1:
+                yield Outcome(
+                    where, "file", "zip", State.UNCHECKED, 0, "encrypted zip member: not read"
+                )
+            elif index in overlap:
+                yield Outcome(
+                    where,
+                    "file",
+                    "zip",
+                    State.UNCHECKED,
+                    0,
+                    "its data overlaps another member's (a zip bomb's shape): not read",
+                )
+            else:
+                yield from _zip_member(archive, info, where, budget, depth)
+        size = count - (stopped is not None)
+        if stopped is not None:
+            yield stopped
+        else:
+            yield Outcome(location, "archive", "zip", State.READ, size)
+
+
+def _zip_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: Location, budget: _Budget, depth: int
+) -> Iterator[Event]:
+    try:
+        member = archive.open(info)
+    except DAMAGE as exc:
+        yield Outcome(where, "file", "zip", State.UNCHECKED, 0, _describe(exc))
+        return
+    with member:
+        produced = 0
+
+        def read(size: int) -> bytes:
+            nonlocal produced
+            data = member.read(size)
+            produced += len(data)
+            return data
+
+        yield from _member(
+            read, where, "zip", budget, depth, lambda: info.compress_size, lambda: produced
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# tar and single compressed streams
+
+_OPENERS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
+    "gzip": lambda f: cast(IO[bytes], gzip.GzipFile(fileobj=f, mode="rb")),
+    "xz": lambda f: cast(IO[bytes], lzma.LZMAFile(f, "rb")),  # noqa: SIM115 - closed by caller
+    "bzip2": lambda f: cast(IO[bytes], bz2.BZ2File(f, "rb")),
+}
+
+
+def _tar_header_valid(block: bytes) -> bool:
+    if len(block) < 512 or not block.strip(b"\0"):
+        return False
+    try:
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
+def _compressed(
+    stream: IO[bytes],
+    location: Location,
+    fmt: str,
+    limits: ArchiveLimits,
+    budget: _Budget,
+    depth: int,
+) -> Iterator[Event]:
+    """A .gz/.xz/.bz2 stream: a tar inside it, or one compressed file."""
+    try:
+        with _OPENERS[fmt](stream) as probe:
+            head = probe.read(512)
+    except DAMAGE as exc:
+        yield Outcome(location, "archive", fmt, State.UNCHECKED, 0, _describe(exc))
+        return
+    stream.seek(0)
+    if head[257:262] == b"ustar" or _tar_header_valid(head):
+        yield from _tar(stream, location, fmt, limits, budget, depth)
+        return
+    counting = _Counting(stream)
+    base = location.members[-1] if location.members else location.file
+    inner = os.path.basename(base)
+    for suffix in (".gz", ".xz", ".bz2", ".lzma"):
+        if inner.lower().endswith(suffix) and len(inner) > len(suffix):
+            inner = inner[: -len(suffix)]
+            break
+    else:
+        inner = "(decompressed)"
+    where = location.child(inner)
+    try:
+        with _OPENERS[fmt](cast(IO[bytes], counting)) as data:
+            produced = 0
+
+            def read(size: int) -> bytes:
+                nonlocal produced
+                piece = data.read(size)
+                produced += len(piece)
+                return piece
+
+            yield from _member(
+                read, where, fmt, budget, depth, lambda: counting.count, lambda: produced
+            )
+    except DAMAGE as exc:  # closing a truncated stream
+        yield Outcome(where, "file", fmt, State.UNCHECKED, 0, _describe(exc))
+    yield Outcome(location, "archive", fmt, State.READ, 1)
+
+
+def _tar_stated(info: tarfile.TarInfo, where: Location) -> Outcome | None:
+    """The outcome of an entry without data to search, or None for a regular file."""
+    if info.isreg():
+        return None
+    if info.isdir():
+        return Outcome(where, "directory", "tar", State.STATED, 0, "directory entry")
+    if info.issym():
+        reason = f"symlink to {escape_name(info.linkname)} (not followed)"
+        return Outcome(where, "symlink", "tar", State.STATED, 0, reason)
+    if info.islnk():
+        reason = f"hard link to {escape_name(info.linkname)} (its data is that member's)"
+        return Outcome(where, "hardlink", "tar", State.STATED, 0, reason)
+    if info.ischr() or info.isblk():
+        return Outcome(where, "device", "tar", State.STATED, 0, "device node entry")
+    if info.isfifo():
+        return Outcome(where, "fifo", "tar", State.STATED, 0, "FIFO entry")
+    return Outcome(where, "file", "tar", State.STATED, 0, "special entry without data")
+
+
+def _tar(
+    stream: IO[bytes],
+    location: Location,
+    fmt: str,
+    limits: ArchiveLimits,
+    budget: _Budget,
+    depth: int,
+) -> Iterator[Event]:
+    """A tar stream (compressed by `fmt`, or plain), member by member, never seeking."""
+    counting = _Counting(stream)
+    produced = 0
+    count = 0
+    try:
+        archive = tarfile.open(fileobj=cast(IO[bytes], counting), mode="r|*")  # noqa: SIM115
+    except DAMAGE as exc:
+        yield Outcome(location, "archive", "tar", State.UNCHECKED, 0, _describe(exc))
+        return
+
+    def rest(reason: str) -> Outcome:
+        return Outcome(location, "archive", "tar", State.UNCHECKED, count, reason)
+
+    ended: Outcome | None = None
+    with archive:
+        members = iter(archive)
+        while ended is None:
+            try:
+                info = next(members)
+            except StopIteration:
+                break
+            except DAMAGE as exc:
+                ended = rest(f"{_describe(exc)} after {count} members: the rest is not read")
+                break
+            count += 1
+            ended = _over_budget(location, "tar", budget, count)
+            if ended is not None:
+                break
+            where = location.child(escape_name(info.name))
+            stated = _tar_stated(info, where)
+            if stated is not None:
+                yield stated
+                continue
+            member = archive.extractfile(info)
+            if member is None:  # pragma: no cover - regular members always extract
+                continue
+
+            def read(size: int, member: IO[bytes] = member) -> bytes:
+                nonlocal produced
+                piece = member.read(size)
+                produced += len(piece)
+                return piece
+
+            broken = False
+            for event in _member(
+                read, where, "tar", budget, depth, lambda: counting.count, lambda: produced
+            ):
+                broken = broken or _unchecked_file(event, where)
+                yield event
+            if broken and fmt != "tar":
+                # a bomb or damage inside a compressed stream: what follows is not trusted
+                ended = rest("stopped after an unchecked member: the rest is not read")
+    yield ended or Outcome(location, "archive", "tar", State.READ, count)
+
+
+def _unchecked_file(event: Event, where: Location) -> bool:
+    return (
+        isinstance(event, Outcome)
+        and event.location == where
+        and event.kind == "file"
+        and event.state is State.UNCHECKED
+    )
