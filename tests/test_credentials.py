@@ -9,8 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from provguard import cli
 from provguard import pki as dev
 from provguard.credentials import (
     MODEM_CREDENTIAL_MAX,
@@ -355,3 +358,142 @@ def test_client_cert_from_a_same_named_ca_is_told_apart(tmp_path: Path) -> None:
     }
     problem = the(run(files), "cert-signature-invalid")
     assert "another CA with the same name" in problem.message
+
+
+# --- boundaries of every numeric rule (expected values from the modem's documented ranges) -----
+
+SEC_TAG_CODES = {"sec-tag-range", "sec-tag-decryptable", "sec-tag-nrf-cloud"}
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        (-1, {"sec-tag-range"}),
+        (0, set()),
+        (16842752, set()),
+        (16842753, {"sec-tag-nrf-cloud"}),
+        (16842754, set()),
+        (2147483647, set()),  # the last user tag
+        (2147483648, {"sec-tag-decryptable"}),  # the first of the 20 decryptable test tags
+        (2147483667, {"sec-tag-decryptable"}),  # the last of them
+        (2147483668, {"sec-tag-range"}),
+        (2**32, {"sec-tag-range"}),
+    ],
+)
+def test_sec_tag_boundaries(files: dict[str, Path], tag: int, expected: set[str]) -> None:
+    report = run(files, tag)
+    assert codes(report) & SEC_TAG_CODES == expected
+    assert {p.severity for p in report.problems if p.code in SEC_TAG_CODES} <= {Severity.ERROR}
+
+
+def _ca_pem_with_san(key: ec.EllipticCurvePrivateKey, length: int) -> bytes:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(f.name("padded root"))
+        .issuer_name(f.name("padded root"))
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(f.NOW - dt.timedelta(days=1))
+        .not_valid_after(f.NOW + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("a" * length)]), critical=False)
+    )
+    return f.cert_pem(builder.sign(key, hashes.SHA256()))
+
+
+@pytest.fixture(scope="module")
+def pems_by_size() -> dict[int, bytes]:
+    """Self-signed CA certificates in many PEM sizes, to assemble CA files of an exact size."""
+    key = f.ec_key()
+    sizes: dict[int, bytes] = {}
+    for length in range(2600):
+        pem = _ca_pem_with_san(key, length)
+        sizes.setdefault(len(pem), pem)
+    return sizes
+
+
+@pytest.mark.parametrize(("size", "too_large"), [(3968, False), (3969, True)])
+def test_credential_size_boundary(
+    tmp_path: Path, pems_by_size: dict[int, bytes], size: int, too_large: bool
+) -> None:
+    # 4096-byte AT buffer minus 128 bytes of %CMNG framing: 3968 is the largest credential.
+    first = next(n for n in sorted(pems_by_size) if size - n in pems_by_size)
+    data = pems_by_size[first] + pems_by_size[size - first]
+    assert len(data) == size
+    report = run({"ca": write(tmp_path / "ca.pem", data)})
+    assert report.contents[Slot.CA] == data
+    assert ("too-large" in codes(report)) is too_large
+    assert codes(report, Severity.ERROR) <= {"too-large"}
+
+
+@pytest.mark.parametrize(
+    ("bits", "expected"),
+    [(1024, {"key-weak"}), (2047, {"key-weak"}), (2048, set())],
+)
+def test_rsa_key_size_boundaries(tmp_path: Path, bits: int, expected: set[str]) -> None:
+    key = f.rsa_key(bits)
+    ca = f.make_cert("rsa root", key, ca=True)
+    report = run({"ca": write(tmp_path / "ca.pem", f.cert_pem(ca))})
+    assert codes(report) & {"key-weak", "key-unsupported"} == expected
+    assert report.ok  # a weak key is a warning, never an error
+
+
+@pytest.mark.parametrize(
+    ("offset", "code"),
+    [
+        (None, None),
+        ("before-start", "ca-not-yet-valid"),
+        ("at-start", None),
+        ("at-end", "ca-expires-soon"),  # notAfter is inclusive (RFC 5280 4.1.2.5)
+        ("after-end", "ca-expired"),
+    ],
+)
+def test_ca_validity_boundaries(tmp_path: Path, offset: str | None, code: str | None) -> None:
+    key = f.ec_key()
+    start = f.NOW - dt.timedelta(days=10)
+    end = f.NOW + dt.timedelta(days=100)
+    ca = f.make_cert("dated root", key, ca=True, not_before=start, not_after=end)
+    second = dt.timedelta(seconds=1)
+    now = {
+        None: f.NOW,
+        "before-start": start - second,
+        "at-start": start,
+        "at-end": end,
+        "after-end": end + second,
+    }[offset]
+    report = run({"ca": write(tmp_path / "ca.pem", f.cert_pem(ca))}, now=now)
+    validity = {"ca-not-yet-valid", "ca-expired", "ca-expires-soon"}
+    assert codes(report) & validity == ({code} if code else set())
+    assert report.ok is (code not in {"ca-not-yet-valid", "ca-expired"})
+
+
+# --- hostile JSON exports ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"caCert": "x", "secTag": ' + "9" * 5000 + "}", "number too long"),
+        ('{"caCert": "x", "secTag": ' + "9" * 40 + "}", "far too large"),
+        ('{"caCert": "x", "secTag": "' + "9" * 5000 + '"}', "whole number"),
+        ('{"caCert": "\\ud800"}', "lone surrogate"),
+    ],
+    ids=["deep", "huge-int", "big-int", "huge-string", "surrogate"],
+)
+def test_hostile_json_is_one_line_exit_2(
+    tmp_path: Path, text: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "export.json", text)
+    with pytest.raises(InputError, match=message):
+        load_credential_set(from_json=path)
+    assert cli.main(["check", "--from", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"provguard: error: {path}: ")
+    assert len(err.splitlines()) == 1
+
+
+def test_a_huge_sec_tag_option_is_a_usage_error(files: dict[str, Path]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["check", "--ca", str(files["ca"]), "--sec-tag", "9" * 5000])
+    assert exited.value.code == 2

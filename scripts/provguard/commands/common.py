@@ -22,6 +22,8 @@ DEFAULT_SEC_TAG = 24  # mqtt_simple's CONFIG_MQTT_TLS_SEC_TAG
 
 
 def _sec_tag(text: str) -> int:
+    if len(text) > 24:
+        raise argparse.ArgumentTypeError(f"far too long for a sec_tag: {text[:24]!r}...")
     try:
         return int(text, 0)
     except ValueError:

@@ -114,8 +114,7 @@ def read_file(path: Path) -> bytes:
     return data
 
 
-def load_json_bundle(path: Path) -> CredentialSet:
-    """A Link Monitor / Cellular Monitor certificate-manager JSON export."""
+def _json_document(path: Path) -> dict[str, object]:
     raw = read_file(path)
     try:
         document = json.loads(raw.decode("utf-8-sig"))
@@ -123,28 +122,54 @@ def load_json_bundle(path: Path) -> CredentialSet:
         raise InputError("not UTF-8 text, so not a JSON credential export", path=path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply: not a credential export", path=path) from None
+    except ValueError:  # an integer with more digits than Python converts
+        raise InputError("JSON holds a number too long to read", path=path) from None
     if not isinstance(document, dict):
         raise InputError("expected a JSON object with caCert/clientCert/privateKey", path=path)
-    files: dict[Slot, CredentialFile | None] = {}
-    for slot, member in JSON_MEMBERS.items():
-        value = document.get(member)
-        if value is None or value == "":
-            files[slot] = None
-        elif isinstance(value, str):
-            files[slot] = CredentialFile(slot, f"{path}:{member}", value.encode("utf-8"))
-        else:
-            raise InputError(f'"{member}" must be a string holding PEM text', path=path)
+    return document
+
+
+def _json_member(path: Path, slot: Slot, member: str, value: object) -> CredentialFile | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InputError(f'"{member}" must be a string holding PEM text', path=path)
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
+        raise InputError(
+            f'"{member}" holds an escaped lone surrogate (\\uD800-\\uDFFF): not text', path=path
+        ) from None
+    return CredentialFile(slot, f"{path}:{member}", data)
+
+
+def _json_sec_tag(path: Path, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and re.fullmatch(r"\d{1,20}", value.strip()):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputError(f'"{JSON_SEC_TAG}" must be a whole number', path=path)
+    if abs(value) >= 10**20:
+        raise InputError(f'"{JSON_SEC_TAG}" is far too large for a sec_tag', path=path)
+    return value
+
+
+def load_json_bundle(path: Path) -> CredentialSet:
+    """A Link Monitor / Cellular Monitor certificate-manager JSON export."""
+    document = _json_document(path)
+    files = {
+        slot: _json_member(path, slot, member, document.get(member))
+        for slot, member in JSON_MEMBERS.items()
+    }
     if not any(files.values()):
         raise InputError(
             'none of "caCert", "clientCert", "privateKey" is present: not a credential export',
             path=path,
         )
-    sec_tag = document.get(JSON_SEC_TAG)
-    if sec_tag is not None:
-        if isinstance(sec_tag, str) and re.fullmatch(r"\d+", sec_tag.strip()):
-            sec_tag = int(sec_tag)
-        if not isinstance(sec_tag, int) or isinstance(sec_tag, bool):
-            raise InputError(f'"{JSON_SEC_TAG}" must be a whole number', path=path)
+    sec_tag = _json_sec_tag(path, document.get(JSON_SEC_TAG))
     return CredentialSet(files[Slot.CA], files[Slot.CERT], files[Slot.KEY], sec_tag)
 
 
