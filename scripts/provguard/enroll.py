@@ -1,0 +1,851 @@
+"""Production enrollment: the private key is born in the modem, only the certificate travels.
+
+For one device, against any `Transport` (a serial port, the simulator, a fake in tests):
+
+1. `AT+CMEE=1`, the IMEI (`AT+CGSN`), the modem firmware (`AT+CGMR`), the functional mode
+   (`AT+CFUN?`), then `AT+CFUN=4`; the mode found is restored at the end on every path;
+2. `AT%CMNG=1,<tag>`: what the tag holds. When it holds a client certificate (read back with
+   `AT%CMNG=2,<tag>,1`) that is valid, issued by the device CA, recorded in the ledger as issued to
+   this IMEI and tag, and a key whose listed SHA-256 is the one recorded when that key was
+   generated, the key and certificate are left alone (0 writes);
+3. otherwise `AT%KEYGEN=<tag>,2,0,"<subject>"`; the CSR's own signature, subject and key type
+   (EC P-256) are verified, a client certificate is signed by the device CA (serial reserved in the
+   ledger, clientAuth, SKI/AKI) and written (`%CMNG` type 1). A key the modem generated for an
+   attempt that stopped before its certificate was written is recognised by its listed SHA-256
+   and completed from the CSR the ledger kept: no second key;
+4. the broker's root (type 0) is written only when the modem's copy differs (by SHA-256, and when
+   the digest differs, by the certificates it holds, so CRLF or other wrapping compares equal);
+5. `AT%CMNG=1,<tag>` again: what the modem lists is verified.
+
+A key the ledger did not generate is never deleted; only `--rotate` replaces a key. Nothing here
+ever holds a private key of a device: the device CA's key signs and is named by fingerprint only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from provguard import at
+from provguard.credentials import cert_fingerprint, public_key_der
+from provguard.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, InputError, ProblemsFoundError
+from provguard.ledger import DeviceBusyError, Ledger, LedgerError, Outcome
+from provguard.nrf91 import MODEM_CREDENTIAL_MAX
+from provguard.transport import Transport, TransportError
+
+DEFAULT_SUBJECT = "CN=nrf-{imei}"
+DEFAULT_DAYS = 3650
+#: Certificates start a little in the past: a device clock slightly behind still accepts them.
+BACKDATE = dt.timedelta(minutes=5)
+CLIENT_CERT = 1
+ROOT_CA = 0
+PRIVATE_KEY = 2
+
+_ATTRIBUTES = {
+    "CN": NameOID.COMMON_NAME,
+    "O": NameOID.ORGANIZATION_NAME,
+    "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    "C": NameOID.COUNTRY_NAME,
+    "L": NameOID.LOCALITY_NAME,
+    "ST": NameOID.STATE_OR_PROVINCE_NAME,
+}
+
+
+# --- inputs, checked before any modem is touched ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceCa:
+    """The CA that signs device certificates. Its key is named by file and fingerprint only."""
+
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = field(repr=False)
+    cert_path: str
+    key_path: str
+    fingerprint: str
+
+    @property
+    def pem(self) -> str:
+        return self.cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
+
+
+def _load_one_certificate(path: Path) -> x509.Certificate:
+    certs = _load_certificates(path)
+    if len(certs) != 1:
+        raise InputError(f"holds {len(certs)} certificates; give the device CA alone", path=path)
+    return certs[0]
+
+
+def _load_certificates(path: Path) -> list[x509.Certificate]:
+    data = _read(path)
+    try:
+        if b"-----BEGIN" in data:
+            certs = x509.load_pem_x509_certificates(data)
+        else:
+            certs = [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        raise InputError("not a PEM or DER X.509 certificate", path=path) from None
+    return certs
+
+
+def load_device_ca(cert_path: Path, key_path: Path, *, at_time: dt.datetime) -> DeviceCa:
+    """The device CA, refused (InputError, exit 2) unless its key matches its certificate, it is
+    a CA allowed to sign certificates, and it is valid now."""
+    cert = _load_one_certificate(cert_path)
+    data = _read(key_path)
+    try:
+        if b"-----BEGIN" in data:
+            key = serialization.load_pem_private_key(data, password=None)
+        else:
+            key = serialization.load_der_private_key(data, password=None)
+    except TypeError:
+        raise InputError(
+            "the key is encrypted; decrypt it for the station", path=key_path
+        ) from None
+    except (ValueError, binascii.Error):
+        raise InputError("not a PEM or DER private key", path=key_path) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise InputError(
+            f"a {type(key).__name__.removeprefix('_')} key cannot sign device certificates "
+            "here: use an EC (P-256) or RSA device CA",
+            path=key_path,
+        )
+    if public_key_der(key.public_key()) != public_key_der(cert.public_key()):
+        raise InputError(
+            f"this key does not belong to the device CA certificate {cert_path} "
+            f"({cert_fingerprint(cert)})",
+            path=key_path,
+        )
+    _check_is_ca(cert, cert_path)
+    if cert.not_valid_after_utc <= at_time:
+        raise InputError(
+            f"the device CA expired on {cert.not_valid_after_utc:%Y-%m-%d}", path=cert_path
+        )
+    if cert.not_valid_before_utc > at_time:
+        raise InputError(
+            f"the device CA is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC",
+            path=cert_path,
+        )
+    return DeviceCa(cert, key, str(cert_path), str(key_path), cert_fingerprint(cert))
+
+
+def _check_is_ca(cert: x509.Certificate, path: Path) -> None:
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is None or not constraints.ca:
+        raise InputError(
+            "not a CA certificate (basicConstraints CA:TRUE is missing): it cannot issue "
+            "device certificates",
+            path=path,
+        )
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        raise InputError(
+            "the CA certificate has no keyUsage extension; it needs keyCertSign", path=path
+        ) from None
+    if not usage.key_cert_sign:
+        raise InputError("the CA certificate's keyUsage lacks keyCertSign", path=path)
+
+
+@dataclass(frozen=True)
+class BrokerRoot:
+    """The broker's root CA(s) as the modem gets them: canonical PEM, LF line endings."""
+
+    path: str
+    certs: tuple[x509.Certificate, ...]
+    content: bytes
+
+    @property
+    def sha(self) -> str:
+        return at.content_digest(self.content)
+
+
+def load_broker_root(path: Path) -> BrokerRoot:
+    certs = tuple(_load_certificates(path))
+    content = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+    if len(content) > MODEM_CREDENTIAL_MAX:
+        raise InputError(
+            f"{len(content)} bytes of PEM: more than the {MODEM_CREDENTIAL_MAX} the modem "
+            "handles in one sec_tag slot",
+            path=path,
+        )
+    return BrokerRoot(str(path), certs, content)
+
+
+@dataclass(frozen=True)
+class SubjectTemplate:
+    """`CN=nrf-{imei}` style: attributes CN, O, OU, C, L, ST, comma separated; {imei} only."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        self.render("000000000000000")  # every problem is found before any modem is touched
+
+    def render(self, imei: str) -> tuple[str, x509.Name]:
+        try:
+            rendered = self.text.format(imei=imei)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise InputError(
+                f"--subject {self.text!r}: only the placeholder {{imei}} is known ({exc})"
+            ) from None
+        if not rendered or any(not 0x20 <= ord(c) < 0x7F or c in '"\\' for c in rendered):
+            raise InputError(
+                f"--subject {self.text!r}: printable ASCII without quotes or backslashes only"
+            )
+        attributes: list[x509.NameAttribute[str]] = []
+        for part in rendered.split(","):
+            name, sep, value = part.partition("=")
+            oid = _ATTRIBUTES.get(name.strip())
+            if not sep or oid is None or not value.strip():
+                raise InputError(
+                    f"--subject {self.text!r}: {part!r} is not one of "
+                    f"{', '.join(_ATTRIBUTES)}=<value>"
+                )
+            attributes.append(x509.NameAttribute(oid, value.strip()))
+        if not any(a.oid == NameOID.COMMON_NAME for a in attributes):
+            raise InputError(f"--subject {self.text!r}: a CN (the device id) is required")
+        return rendered, x509.Name(attributes)
+
+
+# --- the AT commands enrollment adds ------------------------------------------------------------
+
+
+CGMR = at.AtCommand("AT+CGMR", "AT+CGMR")
+
+
+def keygen(sec_tag: int, subject: str) -> at.AtCommand:
+    """`AT%KEYGEN=<tag>,2,0,"<subject>"`: a client private key (type 2), answer a CSR (0)."""
+    at.cmng_list(sec_tag)  # the same sec_tag range check as every %CMNG command
+    text = f'AT%KEYGEN={sec_tag},{PRIVATE_KEY},0,"{subject}"'
+    return at.AtCommand(text, text)
+
+
+def cmng_read(sec_tag: int, cred_type: int) -> at.AtCommand:
+    at.cmng_list(sec_tag)
+    text = f"AT%CMNG=2,{sec_tag},{cred_type}"
+    return at.AtCommand(text, text)
+
+
+_IMEI_RE = re.compile(r'^(?:\+CGSN:\s*"?)?(\d{15})"?$')
+
+
+def parse_imei(response: at.Response) -> str:
+    for line in response.lines:
+        match = _IMEI_RE.match(line.strip())
+        if match:
+            return match.group(1)
+    raise at.UnexpectedResponseError("the answer to AT+CGSN holds no 15-digit IMEI")
+
+
+def parse_firmware(response: at.Response) -> str:
+    for line in response.lines:
+        stripped = line.strip()
+        if stripped and all(0x20 <= ord(c) < 0x7F for c in stripped):
+            return stripped[:80]
+    raise at.UnexpectedResponseError("the answer to AT+CGMR names no firmware")
+
+
+class CsrError(ProblemsFoundError):
+    """The modem's CSR is not what was asked for (exit 1)."""
+
+
+def _b64url(text: str, what: str) -> bytes:
+    if not text or not re.fullmatch(r"[A-Za-z0-9_-]+", text):
+        raise CsrError(f"%KEYGEN: the {what} is not base64url")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise CsrError(f"%KEYGEN: the {what} is not base64url") from None
+
+
+def parse_keygen(response: at.Response) -> x509.CertificateSigningRequest:
+    """The CSR of `%KEYGEN: "<base64url CSR DER>.<base64url COSE_Sign1>"` (nRF91 AT reference,
+    %KEYGEN; the COSE_Sign1 part is signed with the modem's attestation key, which a station does
+    not have, so it is only checked to be present)."""
+    for line in response.lines:
+        match = re.match(r'^%KEYGEN:\s*"([^".]*)\.([^"]*)"\s*$', line.strip())
+        if match is None:
+            continue
+        der = _b64url(match.group(1), "CSR")
+        _b64url(match.group(2), "COSE_Sign1 part")
+        try:
+            return x509.load_der_x509_csr(der)
+        except ValueError:
+            raise CsrError("%KEYGEN: the CSR does not parse as PKCS#10 DER") from None
+    raise CsrError('%KEYGEN: the answer has no %KEYGEN: "<csr>.<cose>" line')
+
+
+def _attribute_set(name: x509.Name) -> list[tuple[str, str]]:
+    return sorted((a.oid.dotted_string, str(a.value)) for a in name)
+
+
+def verify_csr(csr: x509.CertificateSigningRequest, expected: x509.Name) -> None:
+    if not csr.is_signature_valid:
+        raise CsrError("the CSR's signature does not verify: it was damaged on the way")
+    key = csr.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise CsrError(f"the CSR's key is {type(key).__name__}, not EC P-256 as %KEYGEN makes")
+    if _attribute_set(csr.subject) != _attribute_set(expected):
+        raise CsrError(
+            f"the CSR's subject is {csr.subject.rfc4514_string()!r}, "
+            f"not the requested {expected.rfc4514_string()!r}"
+        )
+
+
+def issue_certificate(
+    ca: DeviceCa,
+    csr: x509.CertificateSigningRequest,
+    serial: int,
+    *,
+    days: int,
+    at_time: dt.datetime,
+) -> x509.Certificate:
+    """The device's client certificate: CSR subject and key, clientAuth, SKI/AKI, `days` long."""
+    public = csr.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    try:
+        ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski)
+    except x509.ExtensionNotFound:
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key())
+    start = at_time.replace(microsecond=0) - BACKDATE
+    return (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(ca.cert.subject)
+        .public_key(public)
+        .serial_number(serial)
+        .not_valid_before(start)
+        .not_valid_after(start + BACKDATE + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=True,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(aki, critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+
+
+def issued_by(cert: x509.Certificate, ca: DeviceCa) -> bool:
+    """Signed by the device CA's key (not only naming it as issuer)."""
+    if cert.issuer != ca.cert.subject:
+        return False
+    public = ca.key.public_key()
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            assert cert.signature_hash_algorithm is not None
+            public.verify(
+                cert.signature,
+                cert.tbs_certificate_bytes,
+                ec.ECDSA(cert.signature_hash_algorithm),
+            )
+        else:
+            assert cert.signature_hash_algorithm is not None
+            public.verify(
+                cert.signature,
+                cert.tbs_certificate_bytes,
+                padding.PKCS1v15(),
+                cert.signature_hash_algorithm,
+            )
+    except (InvalidSignature, AssertionError, TypeError, ValueError):
+        return False
+    return True
+
+
+_READ_RE = re.compile(
+    r'^%CMNG:\s*(\d+)\s*,\s*(\d+)\s*,\s*"([0-9A-Fa-f]{64})"\s*,\s*"(.*)"\s*$', re.S
+)
+
+
+def parse_cmng_read(response: at.Response) -> bytes:
+    """The content of `%CMNG: <tag>,<type>,"<sha>","<content>"` (content may span lines)."""
+    joined = "\n".join(response.lines).strip()
+    match = _READ_RE.match(joined)
+    if match is None:
+        raise at.UnexpectedResponseError(
+            'the answer to AT%CMNG=2 is not \'%CMNG: <tag>,<type>,"<sha>","<content>"\''
+        )
+    return match.group(4).encode("ascii", errors="replace")
+
+
+def _certificates_in(content: bytes) -> list[bytes]:
+    """DER of every certificate in `content`, or [] when it holds none that parses."""
+    try:
+        return [
+            c.public_bytes(serialization.Encoding.DER)
+            for c in x509.load_pem_x509_certificates(content.replace(b"\r\n", b"\n"))
+        ]
+    except ValueError:
+        return []
+
+
+# --- one device ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnrollJob:
+    """What every device of a run gets (already checked)."""
+
+    device_ca: DeviceCa
+    broker_root: BrokerRoot
+    sec_tag: int
+    subject: SubjectTemplate
+    days: int
+    station: str
+    rotate: bool = False
+
+
+@dataclass(frozen=True)
+class DeviceResult:
+    port: str
+    outcome: Outcome
+    imei: str | None = None
+    firmware: str | None = None
+    attempt_id: int | None = None
+    cert_serial: str | None = None
+    cert_fingerprint: str | None = None
+    subject: str | None = None
+    written: tuple[str, ...] = ()
+    error: str | None = None
+    restore_error: str | None = None
+    initial_mode: int | None = None
+    went_offline: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome in (Outcome.ENROLLED, Outcome.ALREADY_ENROLLED):
+            return EXIT_PROBLEMS if self.restore_error else EXIT_OK
+        if self.outcome is Outcome.UNUSABLE:
+            return EXIT_UNUSABLE
+        return EXIT_PROBLEMS
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "port": self.port,
+            "imei": self.imei,
+            "firmware": self.firmware,
+            "outcome": self.outcome.value,
+            "attempt": self.attempt_id,
+            "cert_serial": self.cert_serial,
+            "cert_fingerprint": self.cert_fingerprint,
+            "subject": self.subject,
+            "written": list(self.written),
+            "error": self.error,
+            "restore_error": self.restore_error,
+            "initial_mode": self.initial_mode,
+        }
+
+
+class StopRequestedError(Exception):
+    """The run was stopped (Ctrl-C) between two commands."""
+
+
+class UnusableDeviceError(InputError):
+    """The port does not answer like an nRF91 AT interface (exit 2)."""
+
+
+Progress = Callable[[str, str], None]  # (step, detail)
+
+
+class _Device:
+    """The conversation with one modem, with the state needed to restore it and to report."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        job: EnrollJob,
+        ledger: Ledger,
+        port: str,
+        progress: Progress | None,
+        stop: threading.Event | None,
+        clock: Callable[[], dt.datetime],
+    ):
+        self.transport = transport
+        self.job = job
+        self.ledger = ledger
+        self.port = port
+        self.progress = progress
+        self.stop = stop
+        self.clock = clock
+        self.attempt_id: int | None = None
+        self.imei: str | None = None
+        self.firmware: str | None = None
+        self.subject: str | None = None
+        self.initial_mode: int | None = None
+        self.went_offline = False
+        self.written: list[str] = []
+        self.cert_serial: str | None = None
+        self.cert_fingerprint: str | None = None
+        self.written_cert_sha: str | None = None
+
+    def step(self, name: str, detail: str = "") -> None:
+        if self.progress is not None:
+            self.progress(name, detail)
+        if self.attempt_id is not None:
+            self.ledger.note(self.attempt_id, step=name)
+
+    def ok(self, command: at.AtCommand) -> at.Response:
+        if self.stop is not None and self.stop.is_set():
+            raise StopRequestedError
+        response = self.transport.send(command)
+        if not response.final.ok:
+            raise at.ModemError(command, response.final)
+        return response
+
+    def listed(self) -> dict[int, at.ListedCredential]:
+        tag = self.job.sec_tag
+        return {
+            item.cred_type: item
+            for item in at.parse_cmng_list(self.ok(at.cmng_list(tag)))
+            if item.sec_tag == tag
+        }
+
+    def write(self, cred_type: int, content: bytes, label: str) -> None:
+        command = at.cmng_write(self.job.sec_tag, cred_type, content, what=label)
+        try:
+            self.ok(command)
+        except at.ModemError as exc:
+            if exc.code != 519:
+                raise
+            # Firmware that does not overwrite: this slot is being replaced on purpose (a new
+            # certificate for a new key, or the broker root the user gave), so delete it first.
+            self.ok(at.cmng_delete(self.job.sec_tag, cred_type))
+            self.ok(command)
+        self.written.append(label)
+
+
+def enroll_device(
+    transport: Transport,
+    job: EnrollJob,
+    ledger: Ledger,
+    *,
+    port: str,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> DeviceResult:
+    """Enroll the modem behind `transport`. Never raises for what a device or the ledger does:
+    the result says what happened (Ctrl-C included: outcome `interrupted`)."""
+    device = _Device(
+        transport,
+        job,
+        ledger,
+        port,
+        progress,
+        stop,
+        clock or (lambda: dt.datetime.now(dt.timezone.utc)),
+    )
+    outcome = Outcome.REFUSED
+    error: str | None = None
+    restore_error: str | None = None
+    interrupted = False
+    try:
+        device.attempt_id = ledger.begin(
+            station=job.station,
+            port=port,
+            sec_tag=job.sec_tag,
+            device_ca_fingerprint=job.device_ca.fingerprint,
+        )
+        outcome = _run(device)
+    except StopRequestedError:
+        outcome, error = Outcome.INTERRUPTED, "interrupted"
+    except KeyboardInterrupt:
+        outcome, error, interrupted = Outcome.INTERRUPTED, "interrupted", True
+    except (UnusableDeviceError, LedgerError) as exc:
+        outcome, error = Outcome.UNUSABLE, str(exc)
+    except at.ModemError as exc:
+        outcome, error = Outcome.REFUSED, str(exc)
+    except (DeviceBusyError, CsrError, TransportError, ProblemsFoundError) as exc:
+        outcome, error = Outcome.REFUSED, str(exc)
+    except InputError as exc:
+        outcome, error = Outcome.UNUSABLE, str(exc)
+    finally:
+        restore_error = _restore(device)
+        if device.attempt_id is not None:
+            try:
+                ledger.finish(device.attempt_id, outcome, _join(error, restore_error))
+            except LedgerError as exc:
+                error = _join(error, f"the ledger could not record the result: {exc}")
+                outcome = Outcome.UNUSABLE if outcome is not Outcome.INTERRUPTED else outcome
+    result = DeviceResult(
+        port=port,
+        outcome=outcome,
+        imei=device.imei,
+        firmware=device.firmware,
+        attempt_id=device.attempt_id,
+        cert_serial=device.cert_serial,
+        cert_fingerprint=device.cert_fingerprint,
+        subject=device.subject,
+        written=tuple(device.written),
+        error=error,
+        restore_error=restore_error,
+        initial_mode=device.initial_mode,
+        went_offline=device.went_offline,
+    )
+    if device.progress is not None:
+        device.progress("done", outcome.value)
+    if interrupted:
+        raise EnrollInterrupted(result)
+    return result
+
+
+class EnrollInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a single-device run, carrying what was done (the CLI reports it)."""
+
+    def __init__(self, result: DeviceResult):
+        super().__init__("interrupted")
+        self.result = result
+
+
+def _join(*parts: str | None) -> str | None:
+    present = [p for p in parts if p]
+    return "; ".join(present) if present else None
+
+
+_LEFT_OFFLINE = "the modem may be left offline (CFUN=4)"
+
+
+def _restore(device: _Device) -> str | None:
+    if not device.went_offline or device.initial_mode is None:
+        return None
+    try:
+        response = device.transport.send(at.cfun_set(device.initial_mode))
+    except (TransportError, ProblemsFoundError) as exc:
+        return f"{_LEFT_OFFLINE}: restoring AT+CFUN={device.initial_mode} failed: {exc}"
+    except KeyboardInterrupt:
+        return f"{_LEFT_OFFLINE}: restoring AT+CFUN={device.initial_mode} was interrupted"
+    if not response.final.ok:
+        return (
+            f"{_LEFT_OFFLINE}: AT+CFUN={device.initial_mode} was "
+            f"refused: {response.final.describe()}"
+        )
+    if device.progress is not None:
+        device.progress("restored", f"CFUN={device.initial_mode}")
+    return None
+
+
+def _run(device: _Device) -> Outcome:
+    job, ledger = device.job, device.ledger
+    assert device.attempt_id is not None
+    attempt = device.attempt_id
+    device.step("identify")
+    try:
+        device.ok(at.CMEE_ON)
+    except at.ModemError as exc:
+        raise UnusableDeviceError(
+            f"{exc.command.summary}: the device answered {exc.final.text}: "
+            "this does not look like an nRF91 AT interface (AT host or serial LTE modem)",
+            path=device.port,
+        ) from None
+    device.imei = parse_imei(device.ok(at.CGSN))
+    device.firmware = parse_firmware(device.ok(CGMR))
+    subject_text, subject_name = job.subject.render(device.imei)
+    device.subject = subject_text
+    ledger.note(attempt, imei=device.imei, modem_firmware=device.firmware, subject=subject_text)
+    ledger.acquire(device.imei, station=job.station, attempt_id=attempt)
+    device.initial_mode = at.parse_cfun(device.ok(at.CFUN_READ))
+
+    device.step("offline")
+    device.went_offline = True  # set before sending: restore even if the answer is lost
+    device.ok(at.cfun_set(at.OFFLINE_MODE))
+
+    device.step("inspect")
+    held = device.listed()
+    current = _current_certificate(device, held)
+    if current is None:
+        _new_certificate(device, held, subject_name)
+    else:
+        device.cert_serial = format(current.serial_number, "x")
+        device.cert_fingerprint = cert_fingerprint(current)
+        ledger.note(
+            attempt,
+            cert_serial=device.cert_serial,
+            cert_fingerprint=device.cert_fingerprint,
+            cert_pem=current.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+            key_sha=held[PRIVATE_KEY].sha,
+        )
+    _broker_root(device, held)
+
+    device.step("verify")
+    _verify(device)
+    return Outcome.ENROLLED if device.written else Outcome.ALREADY_ENROLLED
+
+
+def _current_certificate(
+    device: _Device, held: dict[int, at.ListedCredential]
+) -> x509.Certificate | None:
+    """The certificate the tag holds when it and its key can stay, else None."""
+    job = device.job
+    if job.rotate or PRIVATE_KEY not in held or CLIENT_CERT not in held:
+        return None
+    assert device.imei is not None
+    content = parse_cmng_read(device.ok(cmng_read(job.sec_tag, CLIENT_CERT)))
+    try:
+        cert = x509.load_pem_x509_certificate(content.replace(b"\r\n", b"\n"))
+    except ValueError:
+        return None
+    now = device.clock()
+    if not cert.not_valid_before_utc <= now < cert.not_valid_after_utc:
+        return None
+    if not issued_by(cert, job.device_ca):
+        return None
+    record = device.ledger.issued(device.imei, job.sec_tag, cert_fingerprint(cert))
+    if record is None:
+        return None
+    listed_key = held[PRIVATE_KEY].sha
+    if record.key_sha is not None and listed_key is not None and record.key_sha != listed_key:
+        return None  # the key was replaced after this certificate was issued
+    if record.csr_pem is not None:
+        csr = x509.load_pem_x509_csr(record.csr_pem.encode("ascii"))
+        if public_key_der(csr.public_key()) != public_key_der(cert.public_key()):
+            return None
+    return cert
+
+
+def _new_certificate(
+    device: _Device, held: dict[int, at.ListedCredential], subject_name: x509.Name
+) -> None:
+    job, ledger = device.job, device.ledger
+    assert device.attempt_id is not None
+    assert device.imei is not None
+    attempt = device.attempt_id
+    csr: x509.CertificateSigningRequest | None = None
+    key = held.get(PRIVATE_KEY)
+    if key is not None and not job.rotate:
+        record = ledger.generated_key(device.imei, job.sec_tag, key.sha) if key.sha else None
+        if record is None or record.csr_pem is None:
+            raise ProblemsFoundError(
+                f"sec_tag {job.sec_tag} already holds a private key that this ledger did not "
+                "generate: it is left alone (use --rotate to replace it with a key generated "
+                "in the modem, or another --sec-tag)"
+            )
+        device.step("resume", f"key generated by attempt {record.id}")
+        csr = x509.load_pem_x509_csr(record.csr_pem.encode("ascii"))
+        ledger.note(attempt, csr_pem=record.csr_pem, key_sha=key.sha)
+    if csr is None:
+        device.step("keygen")
+        assert device.subject is not None
+        command = keygen(job.sec_tag, device.subject)
+        try:
+            response = device.ok(command)
+        except at.ModemError as exc:
+            if exc.code != 519 or not job.rotate:
+                raise
+            device.step("rotate", "deleting the old key (--rotate)")
+            device.ok(at.cmng_delete(job.sec_tag, PRIVATE_KEY))
+            response = device.ok(command)
+        csr = parse_keygen(response)
+        verify_csr(csr, subject_name)
+        listed_key = device.listed().get(PRIVATE_KEY)
+        if listed_key is None:
+            raise ProblemsFoundError(
+                "%KEYGEN answered a CSR but the modem lists no private key at "
+                f"sec_tag {job.sec_tag}"
+            )
+        ledger.note(
+            attempt,
+            csr_pem=csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+            key_sha=listed_key.sha,
+        )
+    verify_csr(csr, subject_name)
+    device.step("sign")
+    serial = ledger.reserve_serial(job.device_ca.fingerprint, attempt)
+    cert = issue_certificate(job.device_ca, csr, serial, days=job.days, at_time=device.clock())
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    device.cert_serial = format(serial, "x")
+    device.cert_fingerprint = cert_fingerprint(cert)
+    # Recorded before it is written: a port lost after the write reached the modem leaves a
+    # certificate the re-run recognises as issued.
+    ledger.note(
+        attempt,
+        cert_serial=device.cert_serial,
+        cert_fingerprint=device.cert_fingerprint,
+        cert_pem=pem.decode("ascii"),
+    )
+    device.step("write-cert")
+    device.written_cert_sha = at.content_digest(pem)
+    device.write(CLIENT_CERT, pem, "client certificate")
+
+
+def _broker_root(device: _Device, held: dict[int, at.ListedCredential]) -> None:
+    root = device.job.broker_root
+    item = held.get(ROOT_CA)
+    if item is not None and item.sha == root.sha:
+        return
+    if item is not None:
+        # Another tool may have written the same certificates with CRLF or other wrapping.
+        content = parse_cmng_read(device.ok(cmng_read(device.job.sec_tag, ROOT_CA)))
+        wanted = [c.public_bytes(serialization.Encoding.DER) for c in root.certs]
+        if _certificates_in(content) == wanted:
+            return
+    device.step("write-ca")
+    device.write(ROOT_CA, root.content, "broker root CA")
+
+
+def _verify(device: _Device) -> None:
+    held = device.listed()
+    problems: list[str] = []
+    if PRIVATE_KEY not in held:
+        problems.append("no private key is listed")
+    if CLIENT_CERT not in held:
+        problems.append("no client certificate is listed")
+    if device.written_cert_sha is not None:
+        expected = device.written_cert_sha
+        if CLIENT_CERT in held and held[CLIENT_CERT].sha != expected:
+            problems.append(
+                f"the client certificate is listed with SHA-256 {held[CLIENT_CERT].sha}, "
+                f"not {expected}"
+            )
+    root = device.job.broker_root
+    listed_root = held.get(ROOT_CA)
+    if "broker root CA" in device.written and listed_root and listed_root.sha != root.sha:
+        problems.append(f"the broker root CA is listed with SHA-256 {held[ROOT_CA].sha}")
+    if ROOT_CA not in held:
+        problems.append("no broker root CA is listed")
+    if problems:
+        raise ProblemsFoundError(f"verification after writing failed: {'; '.join(problems)}")
+
+
+def summarise(results: Sequence[DeviceResult]) -> int:
+    """The run's exit code: 2 if any device was unusable, else 1 if any was refused, else 0."""
+    codes = {r.exit_code for r in results}
+    if EXIT_UNUSABLE in codes:
+        return EXIT_UNUSABLE
+    if EXIT_PROBLEMS in codes:
+        return EXIT_PROBLEMS
+    return EXIT_OK

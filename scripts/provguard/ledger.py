@@ -1,0 +1,540 @@
+"""The enrollment ledger: every attempt and result, in SQLite (one station) or PostgreSQL (a line).
+
+One row per attempt in `attempts` (IMEI, station, port, sec_tag, device CA fingerprint, modem
+firmware, the CSR, the SHA-256 the modem lists for the key it generated, the certificate's serial,
+fingerprint and PEM, start and end times, outcome and error). Never a private key: enrollment never
+has one, the key is born in the modem and stays there.
+
+Shared between stations:
+- serials: `serials` holds one row per issued serial with UNIQUE(device CA, serial); a serial is
+  159 random bits (RFC 5280 / CA/B Forum: at least 64 bits of entropy), reserved by inserting it,
+  and drawn again on the (astronomically rare) conflict. Unique in the ledger by construction, and
+  unique even across ledgers that were reset, by chance;
+- concurrency: `locks` has the IMEI as primary key; a station enrolling a device holds its row.
+  A lock whose lease ran out, or that a dead process on the same host left, is taken over, so a
+  crash or power cut never blocks a device for ever;
+- crash recovery: an attempt that stopped mid-device keeps its step, CSR and the key's listed
+  digest (`in_progress`); the re-run finds it and completes it without a new key.
+
+Schema: `schema_version` holds the applied version; `MIGRATIONS` are applied in order in one
+transaction under a lock (PostgreSQL advisory lock, SQLite's write lock), so two stations starting
+at once migrate once. A ledger newer than this provguard is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+
+from provguard.errors import InputError, ProblemsFoundError
+
+DEFAULT_URL = "sqlite:///provguard-ledger.sqlite"
+#: How long a station's claim on a device lasts without renewal (renewed at every step).
+LOCK_LEASE = dt.timedelta(minutes=5)
+SERIAL_ATTEMPTS = 8
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", String(40), nullable=False),
+)
+
+device_cas = Table(
+    "device_cas",
+    metadata,
+    Column("fingerprint", String(80), primary_key=True),
+    Column("subject", Text, nullable=False),
+    Column("pem", Text, nullable=False),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("imei", String(20), index=True),
+    Column("station", String(200), nullable=False),
+    Column("port", Text, nullable=False),
+    Column("sec_tag", BigInteger, nullable=False),
+    Column("device_ca_fingerprint", String(80), nullable=False),
+    Column("modem_firmware", Text),
+    Column("subject", Text),
+    Column("step", String(40), nullable=False),
+    Column("csr_pem", Text),
+    Column("key_sha", String(64)),
+    Column("cert_serial", String(42)),
+    Column("cert_fingerprint", String(80)),
+    Column("cert_pem", Text),
+    Column("started_at", String(40), nullable=False),
+    Column("ended_at", String(40)),
+    Column("outcome", String(20), nullable=False),
+    Column("error", Text),
+)
+
+serials = Table(
+    "serials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_ca_fingerprint", String(80), nullable=False),
+    Column("serial", String(42), nullable=False),
+    Column("attempt_id", Integer, nullable=False),
+    Column("reserved_at", String(40), nullable=False),
+    UniqueConstraint("device_ca_fingerprint", "serial", name="serial_unique_per_ca"),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("imei", String(20), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("station", String(200), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("attempt_id", Integer, nullable=False),
+    Column("expires_at", String(40), nullable=False),
+)
+
+
+def _migration_1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[device_cas, attempts, serials, locks])
+
+
+#: Ordered migrations: (version reached, what brings the previous version there).
+MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = ((1, _migration_1),)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+class Outcome(enum.Enum):
+    IN_PROGRESS = "in_progress"
+    ENROLLED = "enrolled"
+    ALREADY_ENROLLED = "already_enrolled"
+    REFUSED = "refused"
+    UNUSABLE = "unusable"
+    INTERRUPTED = "interrupted"
+
+
+class LedgerError(InputError):
+    """The ledger cannot be opened or used (exit 2)."""
+
+
+class DeviceBusyError(ProblemsFoundError):
+    """Another station (or process) is enrolling this IMEI right now."""
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One row of `attempts` (what `ledger show` and `export` read)."""
+
+    id: int
+    imei: str | None
+    station: str
+    port: str
+    sec_tag: int
+    device_ca_fingerprint: str
+    modem_firmware: str | None
+    subject: str | None
+    step: str
+    csr_pem: str | None = field(repr=False)
+    key_sha: str | None
+    cert_serial: str | None
+    cert_fingerprint: str | None
+    cert_pem: str | None = field(repr=False)
+    started_at: str
+    ended_at: str | None
+    outcome: str
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "imei": self.imei,
+            "station": self.station,
+            "port": self.port,
+            "sec_tag": self.sec_tag,
+            "device_ca_fingerprint": self.device_ca_fingerprint,
+            "modem_firmware": self.modem_firmware,
+            "subject": self.subject,
+            "step": self.step,
+            "key_sha": self.key_sha,
+            "cert_serial": self.cert_serial,
+            "cert_fingerprint": self.cert_fingerprint,
+            "cert_pem": self.cert_pem,
+            "csr_pem": self.csr_pem,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "outcome": self.outcome,
+            "error": self.error,
+        }
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "(unparsable ledger URL)"
+
+
+def _engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError:
+        raise LedgerError(
+            "not a database URL: use sqlite:///FILE or postgresql://USER@HOST/DB"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            raise LedgerError("the ledger must be a file: sqlite:///FILE", path=url)
+        engine = create_engine(parsed, connect_args={"timeout": 60, "check_same_thread": False})
+        _serialise_sqlite_writers(engine)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() in ("psycopg2", "psycopg2cffi"):
+            raise LedgerError("use postgresql:// or postgresql+psycopg:// (psycopg 3)")
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True)
+    raise LedgerError(f"unsupported ledger database {backend!r}: use sqlite or postgresql")
+
+
+def _serialise_sqlite_writers(engine: Engine) -> None:
+    """SQLite upgrades a reader to a writer lazily and then fails with 'database is locked' when
+    two threads do so at once; BEGIN IMMEDIATE takes the write lock up front and waits for it
+    (the recipe of SQLAlchemy's pysqlite documentation)."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Ledger:
+    """The ledger at `url`; `Ledger.open(url)` creates or migrates the schema first."""
+
+    def __init__(self, engine: Engine, url: str):
+        self.engine = engine
+        self.url = url
+        self._owner_prefix = f"{socket.gethostname()}:{os.getpid()}"
+
+    @classmethod
+    def open(cls, url: str = DEFAULT_URL) -> Ledger:
+        engine = _engine(url)
+        ledger = cls(engine, url)
+        try:
+            ledger.migrate()
+        except sa_exc.OperationalError as exc:
+            engine.dispose()
+            raise LedgerError(
+                f"cannot open the ledger: {_db_reason(exc)}", path=describe_url(url)
+            ) from None
+        return ledger
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa_exc.OperationalError as exc:
+            raise LedgerError(
+                f"the ledger failed: {_db_reason(exc)}", path=describe_url(self.url)
+            ) from None
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Bring the schema to SCHEMA_VERSION; return the version found before."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7261100)"))
+            if not inspect(conn).has_table("schema_version"):
+                schema_version.create(conn)
+            found = conn.execute(select(schema_version.c.version)).scalars().all()
+            current = max(found, default=0)
+            if current > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"the ledger has schema version {current}, newer than this provguard "
+                    f"understands ({SCHEMA_VERSION}): upgrade provguard",
+                    path=describe_url(self.url),
+                )
+            for version, step in MIGRATIONS:
+                if version > current:
+                    step(conn)
+                    conn.execute(
+                        insert(schema_version).values(version=version, applied_at=_iso(now()))
+                    )
+            return current
+
+    def version(self) -> int:
+        with self._tx() as conn:
+            return int(conn.execute(select(schema_version.c.version)).scalars().all()[-1])
+
+    # -- recording an enrollment ---------------------------------------------------------------
+
+    def record_device_ca(self, cert: x509.Certificate, fingerprint: str, pem: str) -> None:
+        with self._tx() as conn:
+            known = conn.execute(
+                select(device_cas.c.fingerprint).where(device_cas.c.fingerprint == fingerprint)
+            ).first()
+            if known is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(device_cas).values(
+                                fingerprint=fingerprint,
+                                subject=cert.subject.rfc4514_string(),
+                                pem=pem,
+                            )
+                        )
+                except sa_exc.IntegrityError:
+                    pass  # another station recorded it at the same moment
+
+    def begin(self, *, station: str, port: str, sec_tag: int, device_ca_fingerprint: str) -> int:
+        with self._tx() as conn:
+            result = conn.execute(
+                insert(attempts).values(
+                    station=station,
+                    port=port,
+                    sec_tag=sec_tag,
+                    device_ca_fingerprint=device_ca_fingerprint,
+                    step="started",
+                    started_at=_iso(now()),
+                    outcome=Outcome.IN_PROGRESS.value,
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def note(self, attempt_id: int, **values: Any) -> None:
+        """Record what is known so far about an attempt (step, IMEI, firmware, CSR, certificate)."""
+        allowed = set(attempts.c.keys()) - {"id", "started_at", "outcome", "ended_at"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"not ledger columns: {sorted(unknown)}")
+        with self._tx() as conn:
+            conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(**values))
+            conn.execute(
+                update(locks)
+                .where(locks.c.attempt_id == attempt_id)
+                .values(expires_at=_iso(now() + LOCK_LEASE))
+            )
+
+    def finish(self, attempt_id: int, outcome: Outcome, error: str | None = None) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(attempts)
+                .where(attempts.c.id == attempt_id)
+                .values(outcome=outcome.value, error=error, ended_at=_iso(now()))
+            )
+            conn.execute(delete_lock(attempt_id))
+
+    def acquire(self, imei: str, *, station: str, attempt_id: int) -> None:
+        """Claim `imei` for this attempt, or raise DeviceBusyError naming who holds it."""
+        owner = f"{self._owner_prefix}:{uuid.uuid4().hex[:8]}"
+        row = {
+            "imei": imei,
+            "owner": owner,
+            "station": station,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "attempt_id": attempt_id,
+            "expires_at": _iso(now() + LOCK_LEASE),
+        }
+        with self._tx() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(locks).values(**row))
+                return
+            except sa_exc.IntegrityError:
+                pass
+            held = conn.execute(select(locks).where(locks.c.imei == imei)).mappings().first()
+            if held is None:  # released in between: try once more
+                conn.execute(insert(locks).values(**row))
+                return
+            if not _stale(held):
+                raise DeviceBusyError(
+                    f"IMEI {imei} is being enrolled by station {held['station']!r} "
+                    f"(host {held['host']}, attempt {held['attempt_id']}) right now"
+                )
+            taken = conn.execute(
+                update(locks)
+                .where(locks.c.imei == imei, locks.c.owner == held["owner"])
+                .values(**row)
+            )
+            if taken.rowcount != 1:
+                raise DeviceBusyError(f"IMEI {imei} was claimed by another station just now")
+            conn.execute(
+                update(attempts)
+                .where(
+                    attempts.c.id == held["attempt_id"],
+                    attempts.c.outcome == Outcome.IN_PROGRESS.value,
+                )
+                .values(error="stopped mid-device (lock taken over by a later run)")
+            )
+
+    def reserve_serial(self, device_ca_fingerprint: str, attempt_id: int) -> int:
+        """A fresh certificate serial, unique for this device CA across every station."""
+        for _ in range(SERIAL_ATTEMPTS):
+            serial = x509.random_serial_number()
+            try:
+                with self._tx() as conn:
+                    conn.execute(
+                        insert(serials).values(
+                            device_ca_fingerprint=device_ca_fingerprint,
+                            serial=format(serial, "x"),
+                            attempt_id=attempt_id,
+                            reserved_at=_iso(now()),
+                        )
+                    )
+                return serial
+            except sa_exc.IntegrityError:
+                continue
+        raise LedgerError("could not reserve a unique certificate serial", path=self.url)
+
+    # -- what earlier attempts left ----------------------------------------------------------
+
+    def issued(self, imei: str, sec_tag: int, cert_fingerprint: str) -> Attempt | None:
+        """The attempt that issued this certificate to this device and tag, if any."""
+        with self._tx() as conn:
+            row = (
+                conn.execute(
+                    select(attempts)
+                    .where(
+                        attempts.c.imei == imei,
+                        attempts.c.sec_tag == sec_tag,
+                        attempts.c.cert_fingerprint == cert_fingerprint,
+                    )
+                    .order_by(attempts.c.id.desc())
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else Attempt(**row)
+
+    def generated_key(self, imei: str, sec_tag: int, key_sha: str) -> Attempt | None:
+        """The latest attempt whose %KEYGEN left the key the modem lists with `key_sha`."""
+        with self._tx() as conn:
+            row = (
+                conn.execute(
+                    select(attempts)
+                    .where(
+                        attempts.c.imei == imei,
+                        attempts.c.sec_tag == sec_tag,
+                        attempts.c.key_sha == key_sha,
+                        attempts.c.csr_pem.is_not(None),
+                    )
+                    .order_by(attempts.c.id.desc())
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else Attempt(**row)
+
+    def attempts(self, *, imei: str | None = None) -> list[Attempt]:
+        query = select(attempts).order_by(attempts.c.id)
+        if imei is not None:
+            query = query.where(attempts.c.imei == imei)
+        with self._tx() as conn:
+            return [Attempt(**row) for row in conn.execute(query).mappings()]
+
+    def device_ca_pems(self) -> dict[str, str]:
+        with self._tx() as conn:
+            return {
+                row.fingerprint: row.pem
+                for row in conn.execute(select(device_cas.c.fingerprint, device_cas.c.pem))
+            }
+
+
+def delete_lock(attempt_id: int) -> Any:
+    return locks.delete().where(locks.c.attempt_id == attempt_id)
+
+
+def _stale(held: Any) -> bool:
+    expires = dt.datetime.fromisoformat(str(held["expires_at"]))
+    if expires <= now():
+        return True
+    if held["host"] != socket.gethostname():
+        return False
+    pid = int(held["pid"])
+    if pid == os.getpid():
+        return False  # this process, another worker: a real conflict
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True  # the process that held it is gone (crash, power cut of the station)
+    except PermissionError:
+        return False
+    return False
+
+
+def _db_reason(exc: sa_exc.DBAPIError) -> str:
+    """The database's own one-line reason, without the SQL and parameters SQLAlchemy adds."""
+    original = str(exc.orig).strip().splitlines()
+    return original[0] if original else type(exc.orig).__name__
+
+
+def latest_per_device(rows: Sequence[Attempt]) -> list[Attempt]:
+    """The attempt that defines each (IMEI, sec_tag) now: its latest one with a certificate
+    that is enrolled or already enrolled."""
+    best: dict[tuple[str, int], Attempt] = {}
+    for row in rows:
+        if row.imei is None or row.cert_pem is None:
+            continue
+        if row.outcome not in (Outcome.ENROLLED.value, Outcome.ALREADY_ENROLLED.value):
+            continue
+        best[(row.imei, row.sec_tag)] = row
+    return sorted(best.values(), key=lambda r: r.id)

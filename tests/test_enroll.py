@@ -1,0 +1,336 @@
+"""The enrollment state machine against an in-process modem with %KEYGEN (tests/keygen_fake.py).
+
+Expected values come from the fake modem's own state (its keys' public halves, its store's
+digests) and from cryptography, never from the code under test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from provguard import at, enroll
+from provguard.errors import InputError
+from provguard.ledger import Ledger, Outcome
+from tests import factories
+from tests.keygen_fake import FakeModem
+
+TAG = 42
+
+
+def spki(key: ec.EllipticCurvePublicKey) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+class Pki:
+    def __init__(self, tmp: Path):
+        self.dca_key = factories.ec_key()
+        self.dca_cert = factories.make_cert("provguard test device CA", self.dca_key, ca=True)
+        self.root_key = factories.ec_key()
+        self.root_cert = factories.make_cert("broker root", self.root_key, ca=True)
+        self.dca_cert_path = tmp / "dca.pem"
+        self.dca_key_path = tmp / "dca.key"
+        self.root_path = tmp / "root.pem"
+        self.dca_cert_path.write_bytes(factories.cert_pem(self.dca_cert))
+        self.dca_key_path.write_bytes(factories.key_pem(self.dca_key))
+        self.root_path.write_bytes(factories.cert_pem(self.root_cert))
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return Pki(tmp_path)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    with Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as opened:
+        yield opened  # type: ignore[misc]
+
+
+def job(
+    pki: Pki, *, rotate: bool = False, subject: str = enroll.DEFAULT_SUBJECT
+) -> enroll.EnrollJob:
+    now = dt.datetime.now(dt.timezone.utc)
+    return enroll.EnrollJob(
+        device_ca=enroll.load_device_ca(pki.dca_cert_path, pki.dca_key_path, at_time=now),
+        broker_root=enroll.load_broker_root(pki.root_path),
+        sec_tag=TAG,
+        subject=enroll.SubjectTemplate(subject),
+        days=365,
+        station="station-a",
+        rotate=rotate,
+    )
+
+
+def run(modem: FakeModem, pki: Pki, ledger: Ledger, **kw: object) -> enroll.DeviceResult:
+    return enroll.enroll_device(modem, job(pki, **kw), ledger, port=modem.port)  # type: ignore[arg-type]
+
+
+def client_cert(modem: FakeModem) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(modem.store[(TAG, 1)])
+
+
+def assert_no_key_bytes(modem: FakeModem, *blobs: bytes) -> None:
+    for secret in modem.key_secrets():
+        for blob in blobs:
+            assert secret not in blob, "key material found (not shown)"
+
+
+def test_first_enrollment_generates_the_key_in_the_modem_and_signs_its_csr(
+    pki: Pki, ledger: Ledger, tmp_path: Path
+) -> None:
+    modem = FakeModem()
+    result = run(modem, pki, ledger)
+    assert result.outcome is Outcome.ENROLLED, result.error
+    assert result.exit_code == 0
+    cert = client_cert(modem)
+    # The certificate is for the key the modem generated, signed by the device CA.
+    assert spki(cert.public_key()) == spki(modem.public_key(TAG))  # type: ignore[arg-type]
+    pki.dca_key.public_key().verify(
+        cert.signature,
+        cert.tbs_certificate_bytes,
+        ec.ECDSA(cert.signature_hash_algorithm),  # type: ignore[arg-type]
+    )
+    assert cert.issuer == pki.dca_cert.subject
+    assert cert.subject.rfc4514_string() == f"CN=nrf-{modem.imei}"
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert ski == x509.SubjectKeyIdentifier.from_public_key(modem.public_key(TAG))
+    aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    assert (
+        aki.key_identifier
+        == x509.SubjectKeyIdentifier.from_public_key(pki.dca_key.public_key()).digest
+    )
+    assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    days = (cert.not_valid_after_utc - cert.not_valid_before_utc).days
+    assert days == 365
+    # The broker root, exactly as the file holds it.
+    assert modem.store[(TAG, 0)] == pki.root_path.read_bytes()
+    assert modem.cfun == 1  # restored
+    assert "AT+CFUN=4" in modem.received
+    assert modem.received[-1] == "AT+CFUN=1"
+    # The ledger knows the device and the certificate, never a key.
+    (attempt,) = ledger.attempts()
+    assert attempt.imei == modem.imei
+    assert attempt.outcome == "enrolled"
+    assert attempt.modem_firmware == "mfw_nrf9160_1.3.5"
+    assert int(attempt.cert_serial or "0", 16) == cert.serial_number
+    assert attempt.cert_pem == modem.store[(TAG, 1)].decode()
+    assert attempt.key_sha == modem.key_sha(TAG)
+    assert attempt.ended_at is not None
+    assert_no_key_bytes(modem, (tmp_path / "ledger.sqlite").read_bytes())
+
+
+def test_a_second_run_writes_nothing(pki: Pki, ledger: Ledger) -> None:
+    modem = FakeModem()
+    assert run(modem, pki, ledger).outcome is Outcome.ENROLLED
+    before = dict(modem.slots())
+    writes = len(modem.writes())
+    again = run(modem, pki, ledger)
+    assert again.outcome is Outcome.ALREADY_ENROLLED, again.error
+    assert again.exit_code == 0
+    assert again.written == ()
+    assert len(modem.writes()) == writes  # no %KEYGEN, no %CMNG write or delete
+    assert modem.slots() == before
+    assert modem.cfun == 1
+    latest = ledger.attempts()[-1]
+    assert latest.outcome == "already_enrolled"
+    assert latest.cert_fingerprint == ledger.attempts()[0].cert_fingerprint
+
+
+def test_rotate_makes_a_new_key_and_certificate(pki: Pki, ledger: Ledger) -> None:
+    modem = FakeModem()
+    run(modem, pki, ledger)
+    old_key = spki(modem.public_key(TAG))
+    old_serial = client_cert(modem).serial_number
+    result = run(modem, pki, ledger, rotate=True)
+    assert result.outcome is Outcome.ENROLLED, result.error
+    assert spki(modem.public_key(TAG)) != old_key
+    cert = client_cert(modem)
+    assert spki(cert.public_key()) == spki(modem.public_key(TAG))  # type: ignore[arg-type]
+    assert cert.serial_number != old_serial
+    assert "AT%CMNG=3,42,2" in modem.received  # the key the user asked to rotate, nothing else
+    assert not any(c.startswith("AT%CMNG=3,42,0") for c in modem.received)
+
+
+def test_a_key_the_ledger_did_not_generate_is_left_alone(pki: Pki, ledger: Ledger) -> None:
+    modem = FakeModem()
+    modem.put_foreign_key(TAG)
+    key_before = modem.key_sha(TAG)
+    result = run(modem, pki, ledger)
+    assert result.outcome is Outcome.REFUSED
+    assert result.exit_code == 1
+    assert "did not generate" in (result.error or "")
+    assert modem.writes() == []
+    assert modem.key_sha(TAG) == key_before
+    assert modem.cfun == 1
+
+
+def test_a_port_lost_before_the_certificate_write_is_completed_without_a_second_key(
+    pki: Pki, ledger: Ledger
+) -> None:
+    modem = FakeModem()
+    modem.fault = lambda line: "lost" if line.startswith("AT%CMNG=0,42,1") else None
+    first = run(modem, pki, ledger)
+    assert first.outcome is Outcome.REFUSED
+    assert "went away" in (first.error or "")
+    key = spki(modem.public_key(TAG))
+    modem.fault = None
+    modem.cfun = 1  # the device was power-cycled
+    second = run(modem, pki, ledger)
+    assert second.outcome is Outcome.ENROLLED, second.error
+    assert sum(1 for c in modem.received if c.startswith("AT%KEYGEN")) == 1
+    assert spki(modem.public_key(TAG)) == key
+    assert spki(client_cert(modem).public_key()) == key  # type: ignore[arg-type]
+
+
+def test_a_port_lost_after_the_certificate_reached_the_modem_is_found_done(
+    pki: Pki, ledger: Ledger
+) -> None:
+    modem = FakeModem()
+    modem.fault = lambda line: "lost-after" if line.startswith("AT%CMNG=0,42,1") else None
+    first = run(modem, pki, ledger)
+    assert first.outcome is Outcome.REFUSED
+    cert_before = modem.store[(TAG, 1)]
+    modem.fault = None
+    second = run(modem, pki, ledger)
+    assert second.outcome is Outcome.ENROLLED  # the broker root was still missing
+    assert second.written == ("broker root CA",)
+    assert modem.store[(TAG, 1)] == cert_before
+    third = run(modem, pki, ledger)
+    assert third.outcome is Outcome.ALREADY_ENROLLED
+    assert third.written == ()
+
+
+@pytest.mark.parametrize("cut", ["AT%KEYGEN", "AT%CMNG=0,42,0", "AT%CMNG=1,42", "AT+CFUN=4"])
+def test_every_interruption_point_ends_enrolled_on_the_rerun(
+    pki: Pki, ledger: Ledger, cut: str
+) -> None:
+    modem = FakeModem()
+    seen = {"n": 0}
+
+    def fault(line: str) -> str | None:
+        if line.startswith(cut) and seen["n"] == 0:
+            seen["n"] += 1
+            return "timeout"
+        return None
+
+    modem.fault = fault
+    first = run(modem, pki, ledger)
+    assert first.outcome is Outcome.REFUSED
+    modem.fault = None
+    second = run(modem, pki, ledger)
+    assert second.outcome in (Outcome.ENROLLED, Outcome.ALREADY_ENROLLED), second.error
+    cert = client_cert(modem)
+    assert spki(cert.public_key()) == spki(modem.public_key(TAG))  # type: ignore[arg-type]
+    assert modem.cfun == 1
+    assert run(modem, pki, ledger).written == ()
+
+
+def test_a_csr_with_another_subject_is_refused(pki: Pki, ledger: Ledger) -> None:
+    modem = FakeModem(keygen_subject_override="CN=someone-else")
+    result = run(modem, pki, ledger)
+    assert result.outcome is Outcome.REFUSED
+    assert "someone-else" in (result.error or "")
+    assert (TAG, 1) not in modem.store
+    assert modem.cfun == 1
+
+
+def test_a_refused_write_is_explained(pki: Pki, ledger: Ledger) -> None:
+    modem = FakeModem(reject_write={1: 515})
+    result = run(modem, pki, ledger)
+    assert result.outcome is Outcome.REFUSED
+    assert "+CME ERROR: 515" in (result.error or "")
+    assert "memory full" in (result.error or "")
+    assert modem.cfun == 1
+    assert ledger.attempts()[-1].outcome == "refused"
+
+
+def test_the_same_root_with_crlf_line_ends_is_not_rewritten(pki: Pki, ledger: Ledger) -> None:
+    modem = FakeModem()
+    modem.cfun = 4
+    modem.store[(TAG, 0)] = pki.root_path.read_bytes().replace(b"\n", b"\r\n")
+    result = run(modem, pki, ledger)
+    assert result.outcome is Outcome.ENROLLED
+    assert result.written == ("client certificate",)
+    assert modem.store[(TAG, 0)].count(b"\r\n") > 3
+
+
+def test_a_modem_found_powered_off_is_left_powered_off(pki: Pki, ledger: Ledger) -> None:
+    modem = FakeModem(cfun=0)
+    assert run(modem, pki, ledger).outcome is Outcome.ENROLLED
+    assert modem.cfun == 0
+    assert modem.received[-1] == "AT+CFUN=0"
+
+
+def test_subject_template(pki: Pki, ledger: Ledger) -> None:
+    modem = FakeModem()
+    result = run(modem, pki, ledger, subject="O=Acme Sensors,CN=acme-{imei}")
+    assert result.outcome is Outcome.ENROLLED, result.error
+    cert = client_cert(modem)
+    assert {a.value for a in cert.subject} == {"Acme Sensors", f"acme-{modem.imei}"}
+    assert any(
+        c == f'AT%KEYGEN=42,2,0,"O=Acme Sensors,CN=acme-{modem.imei}"' for c in modem.received
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("CN=nrf-{serial}", "only the placeholder"),
+        ("X=1,CN=a", "is not one of"),
+        ('CN="a"', "without quotes"),
+        ("O=acme", "a CN"),
+    ],
+)
+def test_bad_subject_templates_are_refused(template: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        enroll.SubjectTemplate(template)
+
+
+def test_device_ca_checks(pki: Pki, tmp_path: Path) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    other = tmp_path / "other.key"
+    other.write_bytes(factories.key_pem(factories.ec_key()))
+    with pytest.raises(InputError, match="does not belong"):
+        enroll.load_device_ca(pki.dca_cert_path, other, at_time=now)
+    leaf_key = factories.ec_key()
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_bytes(factories.cert_pem(factories.make_cert("leaf", leaf_key)))
+    leaf_key_path = tmp_path / "leaf.key"
+    leaf_key_path.write_bytes(factories.key_pem(leaf_key))
+    with pytest.raises(InputError, match="not a CA"):
+        enroll.load_device_ca(leaf, leaf_key_path, at_time=now)
+    with pytest.raises(InputError, match="expired"):
+        enroll.load_device_ca(
+            pki.dca_cert_path, pki.dca_key_path, at_time=now + dt.timedelta(days=400)
+        )
+
+
+def test_a_device_that_is_not_an_nrf91_is_unusable(pki: Pki, ledger: Ledger) -> None:
+    modem = FakeModem(knows_cmee=False)
+    result = run(modem, pki, ledger)
+    assert result.outcome is Outcome.UNUSABLE
+    assert result.exit_code == 2
+    assert modem.writes() == []
+
+
+def test_keygen_answer_parsing() -> None:
+    bad = at.Response(('%KEYGEN: "not base64!.abc"',), at.Final(ok=True))
+    with pytest.raises(enroll.CsrError, match="base64url"):
+        enroll.parse_keygen(bad)
+    missing = at.Response(("something else",), at.Final(ok=True))
+    with pytest.raises(enroll.CsrError, match="no %KEYGEN"):
+        enroll.parse_keygen(missing)
+    garbage = at.Response(('%KEYGEN: "AAAA.AAAA"',), at.Final(ok=True))
+    with pytest.raises(enroll.CsrError, match="PKCS#10"):
+        enroll.parse_keygen(garbage)
