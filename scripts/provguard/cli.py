@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dev_pki",
     "at",
     "provision",
+    "modem_sim",
     "probe",
     "scan",
 )
