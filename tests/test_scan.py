@@ -281,7 +281,7 @@ def test_hex_layout_variants_read_like_intelhex(matrix: Matrix, tmp_path: Path, 
     ("variant", "message"),
     [
         (lambda t: t.rsplit(b":", 1)[0], "no end-of-file record"),
-        (lambda t: t + b":0400000500000000F7\n", "data after the end-of-file record"),
+        (lambda t: t + b":0400000500000000F7\n", "record after the end-of-file record"),
         (lambda t: re.sub(rb"\r?\n:", b":", t, count=1), "bad hex digits"),  # two records, a line
         (lambda t: t.replace(b":10", b":1G", 1), "bad hex digits"),
     ],

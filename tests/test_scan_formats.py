@@ -75,6 +75,13 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Dev:
     )
 
 
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> images.Firmware:
+    """An image without credentials: what a release build should be."""
+    blobs = [images.Blob("banner", b"nrf91 mqtt client v1.2.3", string=True)]
+    return images.build_firmware(tmp_path_factory.mktemp("clean"), "zephyr", blobs)
+
+
 def scan(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, dict]:
     code = main(["scan", "--format", "json", *map(str, args)])
     out = capsys.readouterr().out
@@ -121,7 +128,7 @@ def test_encrypted_mcuboot_payload_is_never_clean(
     code, out, _ = scan_text(capsys, path)
     assert code == 2
     assert "UNCHECKED" in out
-    assert out.splitlines()[-1].endswith("fail on private-key: NOT CLEAN (unchecked content)")
+    assert out.splitlines()[-1].endswith("fail on private-key: NOT CLEAN (1 part(s) unchecked)")
 
 
 def test_dfu_zip_members_are_scanned_and_named(
@@ -143,10 +150,10 @@ def test_dfu_zip_members_are_scanned_and_named(
     formats = {s["path"].split("!")[-1]: s["format"] for s in report["scanned"]}
     assert formats["app_update.bin"] == "mcuboot"
     assert formats["zephyr/merged.hex"] == "intel-hex"
-    assert formats["manifest.json"] == "raw"
+    assert formats["manifest.json"] == "text"
 
 
-def test_build_tree_scans_each_image_file(
+def test_build_tree_scans_every_file(
     dev: Dev, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     build = tmp_path / "build"
@@ -164,7 +171,9 @@ def test_build_tree_scans_each_image_file(
     assert str(build / "zephyr" / "zephyr.elf") in scanned
     assert str(build / "zephyr" / "merged.hex") in scanned
     assert f"{build / 'dfu_application.zip'}!app_update.bin" in scanned
-    assert not any("obj" in p or "CMakeCache" in p for p in scanned)
+    states = {c["path"]: c["state"] for c in report["coverage"]}  # read whatever the suffix
+    assert states[str(build / "zephyr" / "main.c.obj")] == "read"
+    assert states[str(build / "CMakeCache.txt")] == "read"
     elf_hit = next(
         h
         for h in report["findings"]
@@ -185,34 +194,70 @@ def corrupt_hex(text: bytes) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("name", "make", "message"),
+    ("name", "make", "reason"),
     [
         (
             "bad.hex",
             lambda fw: corrupt_hex(fw.hex.read_bytes()),
-            "bad.hex:4: Intel HEX record checksum mismatch",
+            "line 4: Intel HEX record checksum mismatch",
         ),
-        ("cut.hex", lambda fw: fw.hex.read_bytes()[:-40], "cut.hex"),
-        ("cut.elf", lambda fw: fw.elf.read_bytes()[:2000], "cut.elf: "),
+        ("cut.hex", lambda fw: fw.hex.read_bytes()[:-40], "no end-of-file record"),
+        ("cut.elf", lambda fw: fw.elf.read_bytes()[:2000], "truncated ELF file"),
         (
             "cut.bin",
-            lambda fw: images.mcuboot_image(fw.bin.read_bytes())[:1000],
+            lambda fw: images.mcuboot_image(fw.bin.read_bytes())[:-8],
             "truncated MCUboot image",
         ),
         ("bad.zip", lambda fw: b"PK\x03\x04" + os.urandom(200), "corrupt zip archive"),
+        ("empty.hex", lambda fw: b"", "empty image file"),
+        ("zephyr.elf", lambda fw: b"", "empty image file"),
+        ("app.bin", lambda fw: b"", "empty image file"),
     ],
 )
-def test_corrupt_input_is_a_one_line_error(
-    dev: Dev, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, make, message: str
+def test_damaged_input_is_unchecked_naming_file_and_reason(
+    clean: images.Firmware,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    make,
+    reason: str,
 ) -> None:
+    """A damaged or empty image is never clean: NOT CLEAN, exit 2, the file and why named."""
     path = tmp_path / name
-    path.write_bytes(make(dev.firmware))
+    path.write_bytes(make(clean))
+    assert main(["scan", str(clean.hex), str(clean.elf), str(clean.bin)]) == 0  # undamaged
+    capsys.readouterr()
     code, out, err = scan_text(capsys, path)
+    assert (code, err) == (2, "")
+    unchecked = [x for x in out.splitlines() if "UNCHECKED" in x]
+    assert unchecked
+    assert all(x.startswith(f"{path}: UNCHECKED: ") for x in unchecked)
+    assert any(reason in x for x in unchecked)
+    assert "NOT CLEAN" in out.splitlines()[-1]
+    code, report = scan(capsys, path)
     assert code == 2
-    assert out == ""
-    assert len(err.strip().splitlines()) == 1
-    assert message in err
-    assert "Traceback" not in err
+    assert [c["state"] for c in report["coverage"] if c["path"] == str(path)] == ["unchecked"]
+
+
+def test_damaged_image_holding_a_key_is_still_searched(
+    dev: Dev, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The key in a cut ELF, a damaged HEX or a cut MCUboot image is found: exit 1, not 2."""
+    damaged = {
+        "bad.hex": corrupt_hex(dev.firmware.hex.read_bytes()),
+        "cut.hex": dev.firmware.hex.read_bytes().rsplit(b":", 1)[0],  # no end-of-file record
+        "cut.elf": dev.firmware.elf.read_bytes()[: dev.firmware.elf.stat().st_size - 200],
+        "cut.bin": images.mcuboot_image(dev.firmware.bin.read_bytes())[:-8],
+    }
+    for name, data in damaged.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        code, report = scan(capsys, path)
+        assert code == 1, name
+        assert [f["key"] for f in report["findings"] if f["kind"] == "private-key"] == [
+            key_fingerprint(dev.key)
+        ], name
+        assert report["unchecked"], name
 
 
 def test_missing_path_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -391,8 +436,18 @@ def test_allowlist_by_fingerprint_and_by_symbol(
     code, report = scan(capsys, dev.firmware.elf, "--allow", allow)
     assert code == 0
     assert [h["symbol"] for h in report["allowed"]] == ["device_key"]
-    allow.write_text("symbol device_*\n")
-    assert scan(capsys, dev.firmware.elf, "--allow", allow)[0] == 0
+    assert report["allowed"][0]["allowedBy"] == f"key {key_fingerprint(dev.key)}"
+    allow.write_text("symbol device_key\n")
+    code, report = scan(capsys, dev.firmware.elf, "--allow", allow)
+    assert (code, report["allowed"][0]["allowedBy"]) == (0, "symbol device_key")
+    allow.write_text("# every device key\nsymbol device_*\n")
+    code, out, err = scan_text(capsys, dev.firmware.elf, "--allow", allow)
+    assert (code, out) == (2, "")
+    assert "allow.txt:2:" in err
+    assert "--force-allow-wildcard" in err
+    code, out, err = scan_text(capsys, dev.firmware.elf, "--allow", allow, "--force-allow-wildcard")
+    assert code == 0
+    assert "allowed by `symbol device_*`" in out
     allow.write_text("symbol enc_priv_key\n")
     assert scan(capsys, dev.firmware.elf, "--allow", allow)[0] == 1
     allow.write_text("key deadbeef\n")
@@ -455,8 +510,14 @@ def test_sarif_report_is_what_code_scanning_accepts(
         [location] = result["locations"]
         physical = location["physicalLocation"]
         assert physical["artifactLocation"]["uri"] in {str(dev.firmware.elf), str(dev.firmware.hex)}
-        assert physical["region"]["startLine"] >= 1  # GitHub requires a start line
+        if physical["artifactLocation"]["uri"].endswith(".hex"):  # a text file: its record line
+            assert physical["region"]["startLine"] >= 1
+        else:  # a binary file: bytes, never lines (SARIF 2.1.0 3.30)
+            assert set(physical["region"]) == {"byteOffset", "byteLength"}
         assert physical["address"]["absoluteAddress"] >= 0
+    [invocation] = run["invocations"]
+    assert invocation["executionSuccessful"] is True
+    assert invocation["toolExecutionNotifications"] == []
     key_results = [r for r in run["results"] if r["ruleId"] == "provguard/private-key"]
     assert {r["level"] for r in key_results} == {"error"}
     hex_result = next(

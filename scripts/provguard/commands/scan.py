@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import stat
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from provguard.credentials import (
     load_credential_set,
     load_private_key,
 )
-from provguard.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, UsageError
+from provguard.errors import InputError, UsageError
 from provguard.scan import (
     WRITERS,
     Kind,
@@ -93,6 +94,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="allowlist: lines `key SHA256:<hex>` or `symbol NAME`",
     )
+    parser.add_argument(
+        "--force-allow-wildcard",
+        action="store_true",
+        help="accept `symbol` entries with wildcards in --allow (they may allow private keys)",
+    )
     parser.add_argument("--format", choices=tuple(WRITERS), default="text")
     parser.add_argument(
         "--fail-on",
@@ -109,9 +115,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _regular(path: Path, what: str) -> Path:
+    """A file named by an option must be a regular file: a FIFO or device would block or never
+    end."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return path  # the loader says "no such file" in its own words
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{what} is not a regular file (FIFO, device or directory)", path=path)
+    return path
+
+
 def known_materials(args: argparse.Namespace) -> list[KnownMaterial]:
     materials = []
     files = []
+    for path in [*args.key, *args.cert, *([args.from_json] if args.from_json else [])]:
+        _regular(path, "a known-credential file")
     for path in args.key:
         files += load_credential_set(key=path).files()
     for path in args.cert:
@@ -130,7 +150,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.paths:
         raise UsageError("name at least one image file or directory")
     known = KnownIndex(known_materials(args))
-    allow = load_allowlist(args.allow) if args.allow is not None else None
+    allow = (
+        load_allowlist(
+            _regular(args.allow, "the allowlist"), force_wildcard=args.force_allow_wildcard
+        )
+        if args.allow is not None
+        else None
+    )
     result = scan_paths(
         args.paths,
         known,
@@ -139,8 +165,4 @@ def run(args: argparse.Namespace) -> int:
     )
     fail_on = Kind(args.fail_on)
     sys.stdout.write(WRITERS[args.format](result, fail_on))
-    if result.failing(fail_on):
-        return EXIT_PROBLEMS
-    if result.unchecked:
-        return EXIT_UNUSABLE
-    return EXIT_OK
+    return result.exit_code(fail_on)

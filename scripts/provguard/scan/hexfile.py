@@ -25,54 +25,52 @@ class HexSegment:
     data: bytes
 
 
+_RECORD_LINE = re.compile(rb"[ \t]*:[0-9A-Fa-f]{10,}[ \t]*")
+
+
 def looks_like_hex(head: bytes) -> bool:
-    """Whether a file starts like Intel HEX (a ':' record of hex digits)."""
-    line = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0].rstrip(b"\r")
-    return (
-        len(line) >= 11
-        and line[:1] == b":"
-        and all(c in b"0123456789abcdefABCDEF" for c in line[1:])
-    )
+    """Whether a file starts like Intel HEX: one of its first lines is a ':' record (any line
+    ending, any whitespace around the record)."""
+    head = head.removeprefix(b"\xef\xbb\xbf")
+    lines = [line for line in re.split(rb"\r\n|\r|\n", head)[:8] if line.strip()]
+    if lines and len(head) >= 256 and not head.endswith((b"\r", b"\n")):
+        lines = lines[:-1]  # the last line of a head may be cut short
+    return any(_RECORD_LINE.fullmatch(line) for line in lines[:6])
 
 
-def _record(line: bytes, path: str, number: int) -> bytes:
-    """The decoded bytes of one record, with its length and checksum verified."""
-    if line[:1] != b":":
-        raise InputError("not an Intel HEX record (no ':')", path=path, line=number)
-    try:
-        record = binascii.unhexlify(line[1:])
-    except (binascii.Error, ValueError):
-        raise InputError(
-            "not an Intel HEX record (bad hex digits)", path=path, line=number
-        ) from None
-    if len(record) < 5 or len(record) != record[0] + 5:
-        raise InputError("Intel HEX record length does not match", path=path, line=number)
-    if sum(record) & 0xFF:
-        raise InputError("Intel HEX record checksum mismatch", path=path, line=number)
-    return record
+@dataclass(frozen=True)
+class HexProblem:
+    """A line that is not a valid record, or a file-level problem (`line` None)."""
+
+    line: int | None
+    message: str
+    record: bool  # True: a damaged record (data lost); False: text that is no record at all
 
 
-def _base(record: bytes, path: str, number: int) -> int | None:
-    """The new address base of an extended-address record; None for start-address records."""
-    kind = record[3]
-    if kind in (_EXT_SEGMENT, _EXT_LINEAR) and record[0] == 2:
-        value = record[4] << 8 | record[5]
-        return value << 4 if kind == _EXT_SEGMENT else value << 16
-    if kind in (_START_SEGMENT, _START_LINEAR) and record[0] == 4:
-        return None
-    raise InputError(f"bad or unknown Intel HEX record (type {kind:02X})", path=path, line=number)
+@dataclass(frozen=True)
+class HexImage:
+    """What an Intel HEX file holds: the data of every record that parses, and its problems."""
+
+    segments: tuple[HexSegment, ...]
+    problems: tuple[HexProblem, ...]
+
+
+def read_intel_hex(text: bytes, path: str) -> HexImage:
+    """Every record that parses (any line ending, whitespace around records), in address order,
+    plus each line that is not a record. Never raises for damaged input: the caller decides."""
+    runs = _fast_runs(text)
+    if runs is not None:
+        return _merge(runs, [])
+    return _careful(text)
 
 
 def parse_intel_hex(text: bytes, path: str) -> list[HexSegment]:
-    """Segments of an Intel HEX file, in address order; InputError (with the line) if corrupt.
-
-    A well-formed file takes the fast path (all digits decoded at once, records walked in the
-    decoded bytes); anything unusual is parsed again line by line for a precise error.
-    """
-    runs = _fast_runs(text)
-    if runs is None:
-        runs = _checked_runs(text, path)
-    return _merge(runs, path)
+    """Segments of a well-formed Intel HEX file; InputError naming the first bad line if not."""
+    image = read_intel_hex(text, path)
+    if image.problems:
+        first = image.problems[0]
+        raise InputError(first.message, path=path, line=first.line)
+    return list(image.segments)
 
 
 _LAYOUT = b":\r\n \t"
@@ -202,56 +200,129 @@ def _full_records(text: bytes) -> tuple[int, bytes] | None:
     return first, bytes(data)
 
 
-def _checked_runs(text: bytes, path: str) -> list[tuple[int, list[bytes]]]:
-    """Runs of the file, record by record, with the line of the first problem."""
-    runs: list[tuple[int, list[bytes]]] = []
-    chunks: list[bytes] = []
-    start = end = -1
+_LINES = re.compile(rb"[^\r\n]+")
+
+
+def _careful(text: bytes) -> HexImage:
+    """Record by record, keeping going past damage. Data is appended to one pool in file order
+    with run boundaries in compact arrays: memory stays near the data size in any record order."""
+    pool = bytearray()
+    starts, offsets, lengths = array("Q"), array("Q"), array("Q")
+    problems: list[HexProblem] = []
     base = 0
+    end = -1
     eof_line = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
+    number = 1
+    position = 0
+    for match in _LINES.finditer(text):
+        # line numbers count every line ending: \r\n, \r or \n
+        gap = text[position : match.start()]
+        number += gap.count(b"\n") + gap.count(b"\r") - gap.count(b"\r\n")
+        position = match.start()
+        line = match.group().strip()
         if not line:
             continue
+        if line[:1] != b":":
+            problems.append(HexProblem(number, "not an Intel HEX record: searched as text", False))
+            continue
+        record, message = _decode(line)
+        if record is None:
+            problems.append(HexProblem(number, message, True))
+            continue
         if eof_line:
-            raise InputError("data after the end-of-file record", path=path, line=number)
-        record = _record(line, path, number)
+            problems.append(HexProblem(number, "record after the end-of-file record", True))
+            continue
         kind = record[3]
         if kind == _DATA:
             address = base + (record[1] << 8 | record[2])
-            if address != end:
-                if chunks:
-                    runs.append((start, chunks))
-                chunks = []
-                start = end = address
-            chunks.append(record[4:-1])
-            end += record[0]
+            if address != end or not starts:
+                starts.append(address)
+                offsets.append(len(pool))
+                lengths.append(0)
+            pool += record[4:-1]
+            lengths[-1] += record[0]
+            end = address + record[0]
         elif kind == _EOF:
             eof_line = number
-        else:
-            new_base = _base(record, path, number)
-            base = base if new_base is None else new_base
-    if chunks:
-        runs.append((start, chunks))
+        elif kind in (_EXT_SEGMENT, _EXT_LINEAR) and record[0] == 2:
+            value = record[4] << 8 | record[5]
+            base = value << 4 if kind == _EXT_SEGMENT else value << 16
+        elif kind not in (_START_SEGMENT, _START_LINEAR) or record[0] != 4:
+            problems.append(
+                HexProblem(number, f"bad or unknown Intel HEX record (type {kind:02X})", True)
+            )
     if not eof_line:
-        raise InputError("no end-of-file record (truncated Intel HEX?)", path=path)
+        problems.append(HexProblem(None, "no end-of-file record: the file may be truncated", True))
+    runs = _runs_of_pool(pool, starts, offsets, lengths)
+    del pool
+    return _merge(runs, problems)
+
+
+def _decode(line: bytes) -> tuple[bytes | None, str]:
+    try:
+        record = binascii.unhexlify(line[1:])
+    except (binascii.Error, ValueError):
+        return None, "not an Intel HEX record (bad hex digits)"
+    if len(record) < 5 or len(record) != record[0] + 5:
+        return None, "Intel HEX record length does not match"
+    if sum(record) & 0xFF:
+        return None, "Intel HEX record checksum mismatch"
+    return record, ""
+
+
+def _runs_of_pool(
+    pool: bytearray, starts: array[int], offsets: array[int], lengths: array[int]
+) -> list[tuple[int, list[bytes]]]:
+    """Runs in address order; sorted only when the file was not (reversed, shuffled)."""
+    count = len(starts)
+    ascending = all(starts[i] < starts[i + 1] for i in range(count - 1))
+    order: range | list[int] = (
+        range(count) if ascending else sorted(range(count), key=starts.__getitem__)
+    )
+    view = memoryview(pool)
+    runs: list[tuple[int, list[bytes]]] = []
+    group: bytearray | None = None
+    group_start = group_end = -1
+    for i in order:
+        start, length, offset = starts[i], lengths[i], offsets[i]
+        if group is not None and start == group_end:
+            group += view[offset : offset + length]
+            group_end += length
+            continue
+        if group is not None:
+            runs.append((group_start, [bytes(group)]))
+        group = bytearray(view[offset : offset + length])
+        group_start, group_end = start, start + length
+    if group is not None:
+        runs.append((group_start, [bytes(group)]))
+    view.release()
     return runs
 
 
-def _merge(runs: list[tuple[int, list[bytes]]], path: str) -> list[HexSegment]:
-    """Sort runs by address, join adjacent ones, refuse overlapping data."""
+def _merge(runs: list[tuple[int, list[bytes]]], problems: list[HexProblem]) -> HexImage:
+    """Sort runs by address and join adjacent ones; overlapping data is kept (each run is
+    searched) and reported."""
     runs.sort(key=lambda run: run[0])
     merged: list[tuple[int, list[bytes], int]] = []
     for start, chunks in runs:
         length = sum(len(c) for c in chunks)
         if merged and start < merged[-1][2]:
-            raise InputError(f"Intel HEX data overlaps at address 0x{start:08X}", path=path)
+            problems.append(
+                HexProblem(None, f"Intel HEX data overlaps at address 0x{start:08X}", True)
+            )
         if merged and start == merged[-1][2]:
-            prev_start, prev_chunks, prev_end = merged[-1]
-            merged[-1] = (prev_start, prev_chunks + chunks, prev_end + length)
+            merged[-1][1].extend(chunks)  # in place: joining many runs stays linear
+            merged[-1] = (merged[-1][0], merged[-1][1], merged[-1][2] + length)
         else:
-            merged.append((start, chunks, start + length))
-    return [HexSegment(start, b"".join(chunks)) for start, chunks, _ in merged if chunks]
+            merged.append((start, list(chunks), start + length))
+    segments = []
+    while merged:  # consume from the end so each run's chunks are freed once joined
+        start, chunks, _ = merged.pop()
+        if chunks:
+            segments.append(HexSegment(start, b"".join(chunks)))
+        chunks.clear()
+    segments.reverse()
+    return HexImage(tuple(segments), tuple(problems))
 
 
 def lines_of_addresses(text: bytes, addresses: list[int]) -> dict[int, int]:

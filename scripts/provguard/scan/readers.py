@@ -1,9 +1,13 @@
 """Readers: turn a file (or an archive member) into `Image`s made of segments.
 
-Each reader is a small class in `READERS`, tried in order by `sniff`; the raw reader takes what no
-other claims. Intel HEX (`hexfile`), ELF (pyelftools: every allocated section with contents, at its
-flash load address, with its symbols), MCUboot images (header, payload and TLV area; an encrypted
-payload is reported as unchecked), zip archives (members read recursively, named `a.zip!b.bin`).
+Each reader is a small class in `READERS`, tried in order by `read_bytes`; the raw reader takes
+what no other claims. Intel HEX (`hexfile`: damaged lines are reported and the text searched
+too), ELF (the whole file, named by `elf`), MCUboot images (header, payload and TLVs as regions
+of one segment, so a key across a boundary is found; an encrypted payload is unchecked), zip
+archives (members read recursively, named `a.zip!b.bin`).
+
+A reader never raises for damaged input: what it could not decode is an `Unchecked` part of its
+image, and the bytes are searched as they are.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import struct
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from provguard.errors import InputError
-from provguard.scan.hexfile import looks_like_hex, parse_intel_hex
-from provguard.scan.model import Image, Segment, Symbol
+from provguard.scan.elf import elf_layout
+from provguard.scan.hexfile import looks_like_hex, read_intel_hex
+from provguard.scan.model import Image, Region, Segment, Unchecked
 
-#: File names a directory walk picks up (explicitly named files are read whatever their name).
+#: Names that say "this is a flashable image": an empty or truncated one is unchecked.
 IMAGE_SUFFIXES = (".hex", ".ihex", ".elf", ".axf", ".bin", ".img", ".zip", ".signed")
+HEX_SUFFIXES = (".hex", ".ihex")
 
 # MCUboot image layout; mirrors mcu-tools/mcuboot boot/bootutil/include/bootutil/image.h
 MCUBOOT_MAGIC = 0x96F3B83D
@@ -48,14 +53,46 @@ class HexReader:
     name: ClassVar[str] = "intel-hex"
 
     def claims(self, data: bytes, path: str) -> bool:
-        return looks_like_hex(data[:256])
+        return path.lower().endswith(HEX_SUFFIXES) or looks_like_hex(data[:512])
 
     def read(self, data: bytes, path: str, options: Options, depth: int) -> list[Image]:
-        segments = [Segment(s.address, s.data) for s in parse_intel_hex(data, path)]
+        decoded = read_intel_hex(data, path)
+        segments = [Segment(s.address, s.data) for s in decoded.segments]
         segments = _split_mcuboot(segments, path, file_offsets=False)
-        unchecked = _mcuboot_unchecked(segments)
+        unchecked = list(_mcuboot_unchecked(path, segments))
+        notes = []
+        text_lines = [p.line for p in decoded.problems if not p.record and p.line is not None]
+        for problem in decoded.problems:
+            if problem.record:
+                where = f"line {problem.line}: " if problem.line is not None else ""
+                unchecked.append(
+                    Unchecked(
+                        path,
+                        f"{where}{problem.message}; the rest of the file was "
+                        "searched as records and as text",
+                        line=problem.line,
+                    )
+                )
+        if text_lines:
+            notes.append(
+                f"{len(text_lines)} line(s) are not Intel HEX records (first: line "
+                f"{text_lines[0]}): searched as text"
+            )
+        if decoded.problems:
+            # damaged: the text itself is searched too, so nothing in the damaged lines escapes
+            segments.append(Segment(None, data, section="Intel HEX text", file_offset=0))
+        if not decoded.segments and not decoded.problems:
+            unchecked.append(Unchecked(path, "Intel HEX file holds no data records"))
         return [
-            Image(path, self.name, len(data), tuple(segments), unchecked=unchecked, hex_text=data)
+            Image(
+                path,
+                self.name,
+                len(data),
+                tuple(segments),
+                unchecked=tuple(unchecked),
+                notes=tuple(notes),
+                hex_file=path,
+            )
         ]
 
 
@@ -66,72 +103,12 @@ class ElfReader:
         return data[:4] == b"\x7fELF"
 
     def read(self, data: bytes, path: str, options: Options, depth: int) -> list[Image]:
-        # pyelftools is imported when an ELF is read: it is 50 ms of start-up a HEX gate skips.
-        from elftools.common.exceptions import ELFError  # noqa: PLC0415
-
-        try:
-            return [Image(path, self.name, len(data), tuple(_elf_segments(data, path)))]
-        except (ELFError, struct.error, ValueError, IndexError, AssertionError) as exc:
-            raise InputError(
-                f"corrupt or truncated ELF file ({type(exc).__name__})", path=path
-            ) from None
-
-
-def _elf_segments(data: bytes, path: str) -> list[Segment]:
-    from elftools.elf.constants import SH_FLAGS  # noqa: PLC0415 - see ElfReader.read
-    from elftools.elf.elffile import ELFFile  # noqa: PLC0415
-    from elftools.elf.sections import SymbolTableSection  # noqa: PLC0415
-
-    elf = ELFFile(io.BytesIO(data))
-    loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
-    sections = []
-    for index, section in enumerate(elf.iter_sections()):
-        if not section["sh_flags"] & SH_FLAGS.SHF_ALLOC or section["sh_type"] == "SHT_NOBITS":
-            continue
-        if section["sh_size"] == 0:
-            continue
-        end = section["sh_offset"] + section["sh_size"]
-        if end > len(data):
-            raise InputError(
-                f"truncated ELF file: section {section.name} ends at byte {end}, "
-                f"the file has {len(data)}",
-                path=path,
-            )
-        sections.append((index, section))
-    symbols: dict[int, list[Symbol]] = {index: [] for index, _ in sections}
-    addresses = {index: section["sh_addr"] for index, section in sections}
-    symtab = elf.get_section_by_name(".symtab")
-    if isinstance(symtab, SymbolTableSection):
-        for sym in symtab.iter_symbols():
-            shndx = sym["st_shndx"]
-            if not isinstance(shndx, int) or shndx not in symbols or not sym.name:
-                continue
-            if sym["st_info"]["type"] not in ("STT_OBJECT", "STT_FUNC", "STT_NOTYPE"):
-                continue
-            value = (
-                sym["st_value"] & ~1 if sym["st_info"]["type"] == "STT_FUNC" else sym["st_value"]
-            )
-            if sym.name.startswith("$"):  # ARM mapping symbols ($t, $d)
-                continue
-            symbols[shndx].append(Symbol(sym.name, value - addresses[shndx], sym["st_size"]))
-    segments = []
-    for index, section in sections:
-        offset = section["sh_offset"]
-        address = section["sh_addr"]
-        for load in loads:  # flash address: where the loader copies it from (LMA)
-            if load["p_offset"] <= offset < load["p_offset"] + load["p_filesz"]:
-                address = load["p_paddr"] + offset - load["p_offset"]
-                break
-        segments.append(
-            Segment(
-                address,
-                data[offset : offset + section["sh_size"]],
-                section=section.name,
-                file_offset=offset,
-                symbols=tuple(symbols[index]),
-            )
-        )
-    return segments
+        layout = elf_layout(data)
+        segment = Segment(None, data, file_offset=0, regions=layout.regions)
+        unchecked = tuple(Unchecked(path, reason) for reason in layout.problems)
+        return [
+            Image(path, self.name, len(data), (segment,), unchecked=unchecked, notes=layout.notes)
+        ]
 
 
 class ZipReader:
@@ -141,39 +118,65 @@ class ZipReader:
         return data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
 
     def read(self, data: bytes, path: str, options: Options, depth: int) -> list[Image]:
-        if depth >= MAX_ZIP_DEPTH:
-            raise InputError("zip archives nested too deeply", path=path)
         import zipfile  # noqa: PLC0415 - 10 ms of start-up that only archives need
 
-        images: list[Image] = [Image(path, self.name, len(data), ())]
+        if depth >= MAX_ZIP_DEPTH:
+            return [_unchecked_whole(data, path, self.name, "zip archives nested too deeply")]
+        members: list[Image] = []
+        names: list[str] = []
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 for info in archive.infolist():
                     if info.is_dir():
                         continue
+                    name = f"{path}!{info.filename}"
+                    names.append(info.filename)
                     if info.flag_bits & 0x1:
-                        images.append(
+                        members.append(
                             Image(
-                                f"{path}!{info.filename}",
+                                name,
                                 "encrypted zip member",
                                 info.file_size,
                                 (),
-                                unchecked=("the zip member is encrypted",),
+                                unchecked=(Unchecked(name, "the zip member is encrypted"),),
                             )
                         )
                         continue
-                    member = archive.read(info)
-                    images += read_bytes(member, f"{path}!{info.filename}", options, depth + 1)
+                    try:
+                        member = archive.read(info)
+                    except (zipfile.BadZipFile, EOFError, NotImplementedError, OSError) as exc:
+                        members.append(
+                            Image(
+                                name,
+                                "zip member",
+                                info.file_size,
+                                (),
+                                unchecked=(Unchecked(name, f"corrupt zip member ({exc})"),),
+                            )
+                        )
+                        continue
+                    members += read_bytes(member, name, options, depth + 1)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
-            raise InputError(f"corrupt zip archive ({exc})", path=path) from None
-        return images
+            return [_unchecked_whole(data, path, self.name, f"corrupt zip archive ({exc})")]
+        return [Image(path, self.name, len(data), (), members=tuple(names)), *members]
+
+
+def _unchecked_whole(data: bytes, path: str, format: str, reason: str) -> Image:
+    """An input whose structure was not read: its bytes are searched as they are."""
+    return Image(
+        path,
+        format,
+        len(data),
+        (Segment(None, data, file_offset=0),) if data else (),
+        unchecked=(Unchecked(path, f"{reason}: searched as raw bytes only"),),
+    )
 
 
 class McubootReader:
     name: ClassVar[str] = "mcuboot"
 
     def claims(self, data: bytes, path: str) -> bool:
-        return len(data) >= MCUBOOT_HEADER.size and _u32(data) == MCUBOOT_MAGIC
+        return len(data) >= 4 and _u32(data) == MCUBOOT_MAGIC
 
     def read(self, data: bytes, path: str, options: Options, depth: int) -> list[Image]:
         segments = _split_mcuboot(
@@ -181,7 +184,11 @@ class McubootReader:
         )
         return [
             Image(
-                path, self.name, len(data), tuple(segments), unchecked=_mcuboot_unchecked(segments)
+                path,
+                self.name,
+                len(data),
+                tuple(segments),
+                unchecked=_mcuboot_unchecked(path, segments),
             )
         ]
 
@@ -194,17 +201,21 @@ class RawReader:
 
     def read(self, data: bytes, path: str, options: Options, depth: int) -> list[Image]:
         segment = Segment(options.base_address, data, file_offset=0)
-        return [Image(path, self.name, len(data), (segment,) if data else ())]
+        kind = "text" if b"\0" not in data else self.name  # text: findings get lines
+        return [Image(path, kind, len(data), (segment,) if data else ())]
 
 
 #: Tried in order; the first that claims a file reads it.
 READERS: tuple[Reader, ...] = (ElfReader(), ZipReader(), McubootReader(), HexReader(), RawReader())
 
 _ENCRYPTED_SECTION = "mcuboot payload (encrypted)"
+_TRUNCATED_SECTION = "mcuboot image (truncated)"
 
 
 def read_bytes(data: bytes, path: str, options: Options, depth: int = 0) -> list[Image]:
     """The images in `data` (one, or one per archive member plus the archive itself)."""
+    if not data:
+        return [Image(path, "empty", 0, ())]
     for reader in READERS:
         if reader.claims(data, path):
             return reader.read(data, path, options, depth)
@@ -216,62 +227,82 @@ def _u32(data: bytes, offset: int = 0) -> int:
 
 
 def _split_mcuboot(segments: list[Segment], path: str, *, file_offsets: bool) -> list[Segment]:
-    """Split a segment that starts with an MCUboot header into header, payload and TLV area."""
+    """Name the header, payload and TLV area of a segment that starts with an MCUboot header.
+
+    The segment stays one whole (a key across a boundary is found); the parts are its regions.
+    """
     out: list[Segment] = []
     for segment in segments:
         data = segment.data
-        if len(data) < MCUBOOT_HEADER.size or _u32(data) != MCUBOOT_MAGIC:
+        if len(data) < 4 or _u32(data) != MCUBOOT_MAGIC:
             out.append(segment)
             continue
-        fields = MCUBOOT_HEADER.unpack_from(data)
-        hdr_size, protect_tlv_size, img_size, flags = fields[2], fields[3], fields[4], fields[5]
-        payload_end = hdr_size + img_size
-        if hdr_size < MCUBOOT_HEADER.size or payload_end + 4 > len(data):
-            raise InputError(
-                f"truncated MCUboot image: header says {payload_end} bytes of header and payload "
-                f"plus TLVs, {len(data)} present",
-                path=path,
+        regions = _mcuboot_regions(data, segment.address)
+        out.append(
+            Segment(
+                segment.address,
+                data,
+                section=segment.section,
+                file_offset=segment.file_offset if file_offsets else None,
+                regions=regions,
             )
-        tlv_end = payload_end
-        for magic in (IMAGE_TLV_PROT_INFO_MAGIC, IMAGE_TLV_INFO_MAGIC):
-            if (
-                tlv_end + 4 <= len(data)
-                and int.from_bytes(data[tlv_end : tlv_end + 2], "little") == magic
-            ):
-                tlv_end += int.from_bytes(data[tlv_end + 2 : tlv_end + 4], "little")
-        if (
-            protect_tlv_size
-            and int.from_bytes(data[payload_end : payload_end + 2], "little")
-            != IMAGE_TLV_PROT_INFO_MAGIC
-        ):
-            raise InputError("MCUboot image: protected TLV area missing", path=path)
-        if tlv_end == payload_end or tlv_end > len(data):
-            raise InputError("MCUboot image: no valid TLV area after the payload", path=path)
-        encrypted = bool(flags & IMAGE_F_ENCRYPTED)
-        pieces = [
-            (0, hdr_size, "mcuboot header"),
-            (hdr_size, payload_end, _ENCRYPTED_SECTION if encrypted else "mcuboot payload"),
-            (payload_end, tlv_end, "mcuboot TLVs"),
-            (tlv_end, len(data), None),
-        ]
-        for start, end, section in pieces:
-            if end <= start:
-                continue
-            out.append(
-                Segment(
-                    segment.address + start,
-                    data[start:end],
-                    section=section,
-                    file_offset=(segment.file_offset or 0) + start if file_offsets else None,
-                )
-            )
+        )
     return out
 
 
-def _mcuboot_unchecked(segments: list[Segment]) -> tuple[str, ...]:
-    return tuple(
-        f"MCUboot payload at 0x{s.address:08X} ({len(s.data)} bytes) is encrypted: "
-        "cannot be checked"
-        for s in segments
-        if s.section == _ENCRYPTED_SECTION
-    )
+def _mcuboot_regions(data: bytes, address: int | None) -> tuple[Region, ...]:
+    def at(offset: int) -> int | None:
+        return None if address is None else address + offset
+
+    if len(data) < MCUBOOT_HEADER.size:
+        return (Region(0, len(data), _TRUNCATED_SECTION, at(0)),)
+    fields = MCUBOOT_HEADER.unpack_from(data)
+    hdr_size, img_size, flags = fields[2], fields[4], fields[5]
+    payload_end = hdr_size + img_size
+    if hdr_size < MCUBOOT_HEADER.size or payload_end + 4 > len(data):
+        return (Region(0, len(data), _TRUNCATED_SECTION, at(0)),)
+    tlv_end = payload_end
+    for magic in (IMAGE_TLV_PROT_INFO_MAGIC, IMAGE_TLV_INFO_MAGIC):
+        if tlv_end + 4 <= len(data) and _u16(data, tlv_end) == magic:
+            tlv_end += _u16(data, tlv_end + 2)
+    if tlv_end == payload_end or tlv_end > len(data):
+        return (Region(0, len(data), _TRUNCATED_SECTION, at(0)),)
+    encrypted = bool(flags & IMAGE_F_ENCRYPTED)
+    pieces = [
+        (0, hdr_size, "mcuboot header"),
+        (hdr_size, payload_end, _ENCRYPTED_SECTION if encrypted else "mcuboot payload"),
+        (payload_end, tlv_end, "mcuboot TLVs"),
+        (tlv_end, len(data), None),
+    ]
+    return tuple(Region(a, b, name, at(a)) for a, b, name in pieces if b > a)
+
+
+def _u16(data: bytes, offset: int) -> int:
+    return int.from_bytes(data[offset : offset + 2], "little")
+
+
+def _mcuboot_unchecked(path: str, segments: list[Segment]) -> tuple[Unchecked, ...]:
+    out = []
+    for segment in segments:
+        for region in segment.regions:
+            where = "" if region.address is None else f" at 0x{region.address:08X}"
+            size = region.end - region.start
+            if region.section == _ENCRYPTED_SECTION:
+                out.append(
+                    Unchecked(
+                        path,
+                        f"MCUboot payload{where} ({size} bytes) is encrypted: cannot be checked",
+                        offset=None
+                        if segment.file_offset is None
+                        else segment.file_offset + region.start,
+                    )
+                )
+            elif region.section == _TRUNCATED_SECTION:
+                out.append(
+                    Unchecked(
+                        path,
+                        f"truncated MCUboot image{where}: header, payload and TLV area do not "
+                        "fit; searched as raw bytes only",
+                    )
+                )
+    return tuple(out)

@@ -12,7 +12,16 @@ from typing import Any
 from urllib.parse import quote
 
 from provguard import __version__
-from provguard.scan.model import Finding, Kind, ScanResult
+from provguard.scan.model import (
+    AddressRange,
+    Coverage,
+    Finding,
+    Kind,
+    ScanResult,
+    State,
+    Unchecked,
+    Verdict,
+)
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -56,41 +65,95 @@ RULES: dict[str, dict[str, Any]] = {
 }
 
 
-def describe(finding: Finding) -> str:
-    where = [f"0x{finding.address:08X}"]
+_CONTROL = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7F]} | {0x5C: "\\\\"}
+
+
+def escape(name: str) -> str:
+    """A file or member name as one safe line: control characters, newlines and the backslash
+    escaped, undecodable bytes (surrogate escapes of a non-UTF-8 name) as \\xNN."""
+    text = name.translate(_CONTROL)
+    if any("\udc80" <= c <= "\udcff" for c in text):
+        text = "".join(
+            f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else c for c in text
+        )
+    return text
+
+
+def _where(finding: Finding) -> str:
+    parts = []
+    if finding.address is not None:
+        parts.append(f"0x{finding.address:08X}")
+    elif finding.file_offset is not None:
+        parts.append(f"file offset {finding.file_offset}")
+    if finding.partition:
+        parts.append(f"in partition {finding.partition}")
     if finding.section:
-        where.append(f"in {finding.section}")
+        parts.append(f"in {finding.section}")
     if finding.symbol:
-        where.append(f"symbol {finding.symbol}")
-    known = f", known from {finding.known}" if finding.known else ""
+        parts.append(f"symbol {finding.symbol}")
+    if finding.line is not None:
+        parts.append(f"line {finding.line}")
+    return " ".join(parts)
+
+
+def describe(finding: Finding) -> str:
+    known = f", known from {escape(finding.known)}" if finding.known else ""
+    allowed = f", allowed by `{escape(finding.allowed_by)}`" if finding.allowed_by else ""
     return (
-        f"{finding.kind.value} {finding.encoding}, {finding.length} bytes at {' '.join(where)}, "
-        f"{'key' if finding.kind is Kind.PRIVATE_KEY else 'certificate'} {finding.key}{known}"
+        f"{finding.kind.value} {finding.encoding}, {finding.length} bytes at "
+        f"{escape(_where(finding))}, "
+        f"{'key' if finding.kind is Kind.PRIVATE_KEY else 'certificate'} {finding.key}"
+        f"{known}{allowed}"
     )
+
+
+def _ranges_text(ranges: tuple[AddressRange, ...], limit: int = 6) -> str:
+    shown = [
+        f"0x{r.start:08X}-0x{r.end:08X}" + (f" {r.label}" if r.label else "")
+        for r in ranges[:limit]
+    ]
+    more = f", +{len(ranges) - limit} more" if len(ranges) > limit else ""
+    return ", ".join(shown) + more
+
+
+def coverage_line(item: Coverage) -> str:
+    what = f"{item.format}, {item.size} bytes, {item.examined} searched"
+    if item.ranges:
+        what += f", flash {_ranges_text(item.ranges)}"
+    if item.members:
+        what += f", {len(item.members)} member(s)"
+    for note in item.notes:
+        what += f"; {note}"
+    return f"{escape(item.path)}: {item.state.value}: {escape(what)}"
 
 
 def write_text(result: ScanResult, fail_on: Kind) -> str:
     lines = []
     for finding in result.findings:
         flag = "FAIL" if finding.kind.rank >= fail_on.rank else "note"
-        lines.append(f"{finding.path}: {flag}: {describe(finding)}")
+        lines.append(f"{escape(finding.path)}: {flag}: {describe(finding)}")
     for finding in result.allowed:
-        lines.append(f"{finding.path}: allowed: {describe(finding)}")
+        lines.append(f"{escape(finding.path)}: allowed: {describe(finding)}")
     for item in result.unchecked:
-        lines.append(f"{item.path}: UNCHECKED: {item.reason}")
-    failing = len(result.failing(fail_on))
+        where = (
+            f" (line {item.line})" if item.line is not None and "line" not in item.reason else ""
+        )
+        lines.append(f"{escape(item.path)}: UNCHECKED: {escape(item.reason)}{where}")
+    lines += ["coverage:"] + ["  " + coverage_line(c) for c in result.coverage]
     keys = sum(1 for f in result.findings if f.kind is Kind.PRIVATE_KEY)
     certs = len(result.findings) - keys
-    verdict = (
-        "FAIL" if failing else ("NOT CLEAN (unchecked content)" if result.unchecked else "clean")
-    )
-    if failing and result.unchecked:
-        verdict += f", and {len(result.unchecked)} part(s) unchecked"
+    verdict = result.verdict(fail_on)
+    summary = verdict.value
+    if verdict is Verdict.NOT_CLEAN:
+        summary += f" ({len(result.unchecked)} part(s) unchecked)"
+    elif verdict is Verdict.FAIL and result.unchecked:
+        summary += f", and {len(result.unchecked)} part(s) unchecked"
+    unread = sum(1 for c in result.coverage if c.state is State.UNCHECKED)
     lines.append(
-        f"scanned {len(result.scanned)} file(s) and archive member(s), "
-        f"{sum(s.size for s in result.scanned)} bytes: "
+        f"scanned {len(result.coverage)} file(s) and archive member(s), "
+        f"{sum(c.size for c in result.coverage)} bytes ({unread} not read in full): "
         f"{keys} private key(s), {certs} certificate(s), {len(result.allowed)} allowed; "
-        f"fail on {fail_on.value}: {verdict}"
+        f"fail on {fail_on.value}: {summary}"
     )
     return "\n".join(lines) + "\n"
 
@@ -104,43 +167,84 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
         "length": finding.length,
         "section": finding.section,
         "symbol": finding.symbol,
+        "partition": finding.partition,
         "key": finding.key,
         "known": finding.known,
         "fileOffset": finding.file_offset,
+        "line": finding.line,
+        "allowedBy": finding.allowed_by,
+    }
+
+
+def _unchecked_json(item: Unchecked) -> dict[str, Any]:
+    return {"path": item.path, "reason": item.reason, "line": item.line, "offset": item.offset}
+
+
+def _range_json(item: AddressRange) -> dict[str, Any]:
+    return {"start": item.start, "end": item.end, "label": item.label}
+
+
+def _coverage_json(item: Coverage) -> dict[str, Any]:
+    return {
+        "path": item.path,
+        "state": item.state.name.lower(),
+        "format": item.format,
+        "size": item.size,
+        "examined": item.examined,
+        "ranges": [_range_json(r) for r in item.ranges],
+        "members": list(item.members),
+        "unchecked": [_unchecked_json(u) for u in item.unchecked],
+        "notes": list(item.notes),
+        "partitions": [_range_json(r) for r in item.partitions],
+        "findings": item.findings,
     }
 
 
 def write_json(result: ScanResult, fail_on: Kind) -> str:
     document = {
+        "verdict": result.verdict(fail_on).value,
         "findings": [_finding_json(f) for f in result.findings],
         "allowed": [_finding_json(f) for f in result.allowed],
-        "unchecked": [{"path": u.path, "reason": u.reason} for u in result.unchecked],
+        "unchecked": [_unchecked_json(u) for u in result.unchecked],
+        "coverage": [_coverage_json(c) for c in result.coverage],
         "scanned": [{"path": s.path, "format": s.format, "size": s.size} for s in result.scanned],
         "failOn": fail_on.value,
     }
+    # a non-UTF-8 file name is kept as its surrogate escapes, written as \udcNN
     return json.dumps(document, indent=2) + "\n"
 
 
-def _artifact(path: str) -> tuple[str, str | None]:
-    """(file on disk, archive member) for a path such as `dfu.zip!app_update.bin`."""
-    outer, _, member = path.partition("!")
-    return outer, member or None
+def _artifact(path: str, coverage: dict[str, str]) -> tuple[str, str | None]:
+    """(file on disk, archive member) for a path such as `dfu.zip!app_update.bin`: the file is
+    the longest prefix that is a scanned file itself, so a file whose name holds '!' is itself."""
+    if path in coverage and "!" not in path:
+        return path, None
+    cut = len(path)
+    while (cut := path.rfind("!", 0, cut)) > 0:
+        outer = path[:cut]
+        if coverage.get(outer) == "archive" or (outer in coverage and "!" not in outer):
+            return outer, path[cut + 1 :]
+    return path, None
 
 
-def _location(path: str, finding: Finding | None) -> dict[str, Any]:
-    outer, member = _artifact(path)
-    region: dict[str, Any] = {"startLine": 1}
-    if finding is not None:
+def _uri(path: str) -> str:
+    raw = path.replace("\\", "/").encode("utf-8", "surrogateescape")
+    return quote(raw, safe="/:")
+
+
+def _location(path: str, finding: Finding | None, coverage: dict[str, str]) -> dict[str, Any]:
+    outer, member = _artifact(path, coverage)
+    physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(outer)}}
+    region: dict[str, Any] = {}
+    if finding is not None and member is None:
         if finding.line is not None:
-            region["startLine"] = finding.line
-        if finding.file_offset is not None and member is None:
+            region["startLine"] = finding.line  # a text file: Intel HEX, source, key file
+        if finding.file_offset is not None:  # a binary file: bytes only, never lines (§3.30)
             region["byteOffset"] = finding.file_offset
             region["byteLength"] = finding.length
-    physical: dict[str, Any] = {
-        "artifactLocation": {"uri": quote(outer.replace("\\", "/"))},
-        "region": region,
-    }
-    if finding is not None:
+    if region:
+        physical["region"] = region
+    if finding is not None and finding.address is not None:
         physical["address"] = {"absoluteAddress": finding.address, "length": finding.length}
     location: dict[str, Any] = {"physicalLocation": physical}
     logical = []
@@ -155,6 +259,7 @@ def _location(path: str, finding: Finding | None) -> dict[str, Any]:
 
 def write_sarif(result: ScanResult, fail_on: Kind) -> str:
     rule_ids = list(RULES)
+    formats = {c.path: ("archive" if c.members else c.format) for c in result.coverage}
     results: list[dict[str, Any]] = []
     for finding in result.findings:
         rule = f"provguard/{finding.kind.value}"
@@ -163,21 +268,32 @@ def write_sarif(result: ScanResult, fail_on: Kind) -> str:
                 "ruleId": rule,
                 "ruleIndex": rule_ids.index(rule),
                 "level": "error" if finding.kind.rank >= fail_on.rank else "warning",
-                "message": {"text": f"{finding.path}: {describe(finding)}"},
-                "locations": [_location(finding.path, finding)],
+                "message": {"text": f"{escape(finding.path)}: {describe(finding)}"},
+                "locations": [_location(finding.path, finding, formats)],
                 "partialFingerprints": {"provguardKey/v1": f"{finding.kind.value}:{finding.key}"},
             }
         )
+    notifications = []
     for item in result.unchecked:
+        text = f"{escape(item.path)}: {escape(item.reason)}"
         results.append(
             {
                 "ruleId": "provguard/unchecked",
                 "ruleIndex": rule_ids.index("provguard/unchecked"),
                 "level": "error",
-                "message": {"text": f"{item.path}: {item.reason}"},
-                "locations": [_location(item.path, None)],
+                "message": {"text": text},
+                "locations": [_location(item.path, None, formats)],
             }
         )
+        notifications.append(
+            {
+                "level": "error",
+                "message": {"text": text},
+                "locations": [_location(item.path, None, formats)],
+                "descriptor": {"id": "provguard/unchecked"},
+            }
+        )
+    verdict = result.verdict(fail_on)
     document = {
         "version": "2.1.0",
         "$schema": SARIF_SCHEMA,
@@ -190,6 +306,13 @@ def write_sarif(result: ScanResult, fail_on: Kind) -> str:
                         "rules": [{"id": rule_id, **rule} for rule_id, rule in RULES.items()],
                     }
                 },
+                "invocations": [
+                    {
+                        "executionSuccessful": not result.unchecked,
+                        "toolExecutionNotifications": notifications,
+                        "properties": {"verdict": verdict.value},
+                    }
+                ],
                 "results": results,
             }
         ],
