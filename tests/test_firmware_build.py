@@ -191,6 +191,66 @@ def test_kconfig_checks_are_compile_errors(
     assert message in result.stderr
 
 
+def test_session_caching_fails_loudly_without_the_field(
+    tmp_path: Path, cert_header_dir: Path
+) -> None:
+    """The pinned Zephyr's mqtt_sec_config has no session_cache: caching on must not build."""
+    source = APP_SRC / "mqtt_app.c"
+    caching = "-DCONFIG_MQTT_TLS_SESSION_CACHING=1"
+    refused = cross_compile(source, tmp_path / "cache.o", cert_header_dir, caching)
+    assert refused.returncode != 0
+    assert "has no member named 'session_cache'" in refused.stderr
+    # The line the compiler shows carries the explanation for the user.
+    assert "turn CONFIG_MQTT_TLS_SESSION_CACHING off" in (source.read_text(encoding="utf-8"))
+    # With a header that has the field (older sdk-zephyr) the same source builds.
+    older = cross_compile(
+        source,
+        tmp_path / "cache-old.o",
+        cert_header_dir,
+        caching,
+        "-DFAKE_MQTT_SEC_CONFIG_HAS_SESSION_CACHE=1",
+    )
+    assert older.returncode == 0, older.stderr
+
+
+def undefined_symbols(obj: Path) -> set[str]:
+    listing = subprocess.run(
+        ["arm-none-eabi-nm", "-u", str(obj)], capture_output=True, text=True, check=True
+    ).stdout
+    return {line.split()[-1] for line in listing.splitlines() if line.strip()}
+
+
+def test_traces_compiled_in_need_a_level_to_restore(tmp_path: Path, cert_header_dir: Path) -> None:
+    source = APP_SRC / "provision.c"
+    trace = ["-DCONFIG_PROVISION_CERTIFICATES=1", "-DCONFIG_NRF_MODEM_LIB_TRACE=1"]
+    refused = cross_compile(source, tmp_path / "no-level.o", cert_header_dir, *trace)
+    assert refused.returncode != 0
+    assert "needs CONFIG_NRF_MODEM_LIB_TRACE_LEVEL_OVERRIDE=y" in refused.stderr
+
+    with_level = tmp_path / "level.o"
+    built = cross_compile(
+        source, with_level, cert_header_dir, *trace, "-DCONFIG_NRF_MODEM_LIB_TRACE_LEVEL=2"
+    )
+    assert built.returncode == 0, built.stderr
+    assert "nrf_modem_lib_trace_level_set" in undefined_symbols(with_level)
+
+    plain = compile_source(source, tmp_path, cert_header_dir, provisioning=True)
+    assert "nrf_modem_lib_trace_level_set" not in undefined_symbols(plain)
+
+
+def test_compatibility_socket_names_do_not_build(tmp_path: Path) -> None:
+    """The fakes poison the TLS_* aliases, so an app source using one fails the host build."""
+    source = tmp_path / "alias.c"
+    source.write_text(
+        "#include <zephyr/net/socket.h>\nint verify(void);\n"
+        "int verify(void) { return TLS_PEER_VERIFY_REQUIRED; }\n",
+        encoding="utf-8",
+    )
+    result = cross_compile(source, tmp_path / "alias.o", tmp_path)
+    assert result.returncode != 0
+    assert 'poisoned "TLS_PEER_VERIFY_REQUIRED"' in result.stderr
+
+
 # --- end to end with the real provguard: render -> ARM images -> scan ---------------------------
 
 NEEDS_RENDER_AND_SCAN = pytest.mark.skipif(

@@ -105,7 +105,7 @@ int main(void)
 	int err;
 
 	LOG_INF("provguard MQTT-over-TLS application, sec_tag %d", CONFIG_MQTT_TLS_SEC_TAG);
-	if (CONFIG_MQTT_TLS_PEER_VERIFY != TLS_PEER_VERIFY_REQUIRED) {
+	if (CONFIG_MQTT_TLS_PEER_VERIFY != ZSOCK_TLS_PEER_VERIFY_REQUIRED) {
 		LOG_WRN("TLS peer verification is lowered to %d: the broker is not authenticated",
 			CONFIG_MQTT_TLS_PEER_VERIFY);
 	}

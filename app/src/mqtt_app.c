@@ -20,8 +20,8 @@
 
 LOG_MODULE_REGISTER(mqtt_app, CONFIG_PROVGUARD_APP_LOG_LEVEL);
 
-BUILD_ASSERT(CONFIG_MQTT_TLS_PEER_VERIFY >= TLS_PEER_VERIFY_NONE &&
-		     CONFIG_MQTT_TLS_PEER_VERIFY <= TLS_PEER_VERIFY_REQUIRED,
+BUILD_ASSERT(CONFIG_MQTT_TLS_PEER_VERIFY >= ZSOCK_TLS_PEER_VERIFY_NONE &&
+		     CONFIG_MQTT_TLS_PEER_VERIFY <= ZSOCK_TLS_PEER_VERIFY_REQUIRED,
 	     "CONFIG_MQTT_TLS_PEER_VERIFY must be 0 (none), 1 (optional) or 2 (required)");
 BUILD_ASSERT(CONFIG_MQTT_TLS_SEC_TAG != 16842753,
 	     "CONFIG_MQTT_TLS_SEC_TAG is nRF Cloud's sec_tag, not this application's");
@@ -78,10 +78,14 @@ void mqtt_app_client_setup(struct mqtt_client *client, const void *broker, const
 	tls_config->sec_tag_count = ARRAY_SIZE(sec_tag_list);
 	tls_config->sec_tag_list = sec_tag_list;
 	tls_config->hostname = CONFIG_MQTT_BROKER_HOSTNAME;
-	tls_config->cert_nocopy = TLS_CERT_NOCOPY_NONE;
+	tls_config->cert_nocopy = ZSOCK_TLS_CERT_NOCOPY_NONE;
 #if defined(CONFIG_MQTT_TLS_SESSION_CACHING)
-	/* Only referenced when enabled: recent upstream headers dropped this field. */
-	tls_config->session_cache = TLS_SESSION_CACHE_ENABLED;
+	/*
+	 * A compile error on this line ("has no member named 'session_cache'") means the Zephyr of
+	 * this SDK no longer has the field: caching cannot be asked for through the MQTT library,
+	 * turn CONFIG_MQTT_TLS_SESSION_CACHING off. Never silently ignored.
+	 */
+	tls_config->session_cache = ZSOCK_TLS_SESSION_CACHE_ENABLED;
 #endif
 
 	connected = false;
@@ -254,6 +258,11 @@ uint32_t mqtt_app_backoff_s(unsigned int attempt)
 	return MIN(delay, (uint32_t)CONFIG_MQTT_RECONNECT_BACKOFF_MAX_S);
 }
 
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
 int mqtt_app_client_id(char *buf, size_t len)
 {
 	char response[64] = {0};
@@ -275,11 +284,16 @@ int mqtt_app_client_id(char *buf, size_t len)
 		return err < 0 ? err : -EIO;
 	}
 
+	/* An IMEI is exactly 15 digits, then the end of the line. */
 	for (size_t i = 0; i < IMEI_LEN; i++) {
-		if (response[i] < '0' || response[i] > '9') {
-			LOG_ERR("The modem returned no IMEI");
+		if (!is_digit(response[i])) {
+			LOG_ERR("The modem returned no 15-digit IMEI");
 			return -EIO;
 		}
+	}
+	if (is_digit(response[IMEI_LEN])) {
+		LOG_ERR("The modem returned no 15-digit IMEI");
+		return -EIO;
 	}
 
 	written = snprintf(buf, len, "nrf-%.*s", IMEI_LEN, response);

@@ -13,6 +13,9 @@
 #include <zephyr/logging/log.h>
 #include <modem/modem_key_mgmt.h>
 #include <modem/nrf_modem_lib.h>
+#if defined(CONFIG_NRF_MODEM_LIB_TRACE)
+#include <modem/nrf_modem_lib_trace.h>
+#endif
 
 #include "credentials.h"
 #include "provision.h"
@@ -30,6 +33,57 @@ BUILD_ASSERT((int)PROVGUARD_CRED_CLIENT_CERT == (int)MODEM_KEY_MGMT_CRED_TYPE_PU
 	     "credential type values disagree with modem_key_mgmt");
 BUILD_ASSERT((int)PROVGUARD_CRED_PRIVATE_KEY == (int)MODEM_KEY_MGMT_CRED_TYPE_PRIVATE_CERT,
 	     "credential type values disagree with modem_key_mgmt");
+
+#if defined(CONFIG_NRF_MODEM_LIB_TRACE)
+/*
+ * Modem traces carry the AT commands, so AT%CMNG writes put the private key into whatever
+ * records the trace (UART, RTT, flash). Provisioning turns trace output off around its
+ * credential operations and then sets the level back. NCS has no getter for the trace level:
+ * the level to restore is the one the build configures, which only exists with
+ * CONFIG_NRF_MODEM_LIB_TRACE_LEVEL_OVERRIDE.
+ */
+#if !defined(CONFIG_NRF_MODEM_LIB_TRACE_LEVEL)
+#error "CONFIG_PROVISION_CERTIFICATES with CONFIG_NRF_MODEM_LIB_TRACE needs CONFIG_NRF_MODEM_LIB_TRACE_LEVEL_OVERRIDE=y (and a CONFIG_NRF_MODEM_LIB_TRACE_LEVEL_* level): provisioning turns modem traces off around the credential writes and must know which level to restore"
+#endif
+
+static int trace_off(nrf_sec_tag_t sec_tag)
+{
+	int err = nrf_modem_lib_trace_level_set(NRF_MODEM_LIB_TRACE_LEVEL_OFF);
+
+	if (err) {
+		LOG_ERR("sec_tag %u: turning modem traces off failed (%d): nothing written, the "
+			"trace would record the credentials",
+			(unsigned int)sec_tag, err);
+		return err < 0 ? err : -EIO;
+	}
+	return 0;
+}
+
+static int trace_restore(nrf_sec_tag_t sec_tag)
+{
+	int err = nrf_modem_lib_trace_level_set(
+		(enum nrf_modem_lib_trace_level)CONFIG_NRF_MODEM_LIB_TRACE_LEVEL);
+
+	if (err) {
+		LOG_ERR("sec_tag %u: restoring modem trace level %d failed (%d): traces stay off",
+			(unsigned int)sec_tag, CONFIG_NRF_MODEM_LIB_TRACE_LEVEL, err);
+		return err < 0 ? err : -EIO;
+	}
+	return 0;
+}
+#else
+static int trace_off(nrf_sec_tag_t sec_tag)
+{
+	ARG_UNUSED(sec_tag);
+	return 0;
+}
+
+static int trace_restore(nrf_sec_tag_t sec_tag)
+{
+	ARG_UNUSED(sec_tag);
+	return 0;
+}
+#endif /* CONFIG_NRF_MODEM_LIB_TRACE */
 
 static const char *type_name(enum modem_key_mgmt_cred_type type)
 {
@@ -81,6 +135,17 @@ static int write_credential(nrf_sec_tag_t sec_tag, enum modem_key_mgmt_cred_type
 			(unsigned int)sec_tag, type, type_name(type), err);
 		return err;
 	}
+	if (err == -EINVAL) {
+		LOG_ERR("sec_tag %u type %d (%s): the modem refused the content (CME 527, %d)",
+			(unsigned int)sec_tag, type, type_name(type), err);
+		return err;
+	}
+	if (err == -EALREADY) {
+		LOG_ERR("sec_tag %u type %d (%s): the modem keeps the one it holds (CME 519, %d); "
+			"provisioning never deletes, remove it first",
+			(unsigned int)sec_tag, type, type_name(type), err);
+		return err;
+	}
 	if (err) {
 		LOG_ERR("sec_tag %u type %d (%s): write failed: %d", (unsigned int)sec_tag, type,
 			type_name(type), err);
@@ -104,7 +169,8 @@ static int write_certificate(nrf_sec_tag_t sec_tag, enum modem_key_mgmt_cred_typ
 	if (err != 0) {
 		LOG_ERR("sec_tag %u type %d (%s): read-back after write does not match: %d",
 			(unsigned int)sec_tag, type, type_name(type), err);
-		return err < 0 ? err : -EIO;
+		/* Different (1) or gone (-ENOENT): the write did not hold. */
+		return (err == 1 || err == -ENOENT) ? -EIO : err;
 	}
 
 	LOG_INF("sec_tag %u type %d (%s): written and verified", (unsigned int)sec_tag, type,
@@ -218,6 +284,7 @@ int provision_credentials(uint32_t sec_tag, const struct provguard_credential *c
 	struct provision_stats local = {0};
 	int err;
 	int pair_err = 0;
+	int restore_err;
 
 	if (creds == NULL || (count != 1U && count != 3U) ||
 	    creds[0].type != PROVGUARD_CRED_CA_CHAIN ||
@@ -231,6 +298,11 @@ int provision_credentials(uint32_t sec_tag, const struct provguard_credential *c
 	LOG_INF("sec_tag %u: provisioning %u credentials", (unsigned int)sec_tag,
 		(unsigned int)count);
 
+	err = trace_off(sec_tag);
+	if (err) {
+		return err;
+	}
+
 	/* The CA and the pair are independent: a failure in one does not stop the other. */
 	err = provision_ca(sec_tag, &creds[0], &local);
 	if (count == 3U) {
@@ -238,6 +310,12 @@ int provision_credentials(uint32_t sec_tag, const struct provguard_credential *c
 	}
 	if (err == 0) {
 		err = pair_err;
+	}
+
+	/* On every path that turned traces off, including the failed ones. */
+	restore_err = trace_restore(sec_tag);
+	if (err == 0) {
+		err = restore_err;
 	}
 
 	if (err) {

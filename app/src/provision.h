@@ -47,10 +47,16 @@ struct provision_stats {
  * @param count Number of entries in @p creds.
  * @param[out] stats What was done; may be NULL.
  *
+ * With CONFIG_NRF_MODEM_LIB_TRACE, modem trace output is turned off before the first credential
+ * operation and set back to CONFIG_NRF_MODEM_LIB_TRACE_LEVEL after the last one, on every path;
+ * when it cannot be turned off nothing is written.
+ *
  * @retval 0 The modem holds every credential.
- * @retval -EINVAL The table is malformed.
+ * @retval -EINVAL The table is malformed, or the modem refused the content (CME 527).
  * @retval -EPERM The modem refused a write because it is not offline (CME 518).
- * @retval -EIO A written credential did not read back as written.
+ * @retval -EALREADY The modem keeps the private key it holds under @p sec_tag (CME 519).
+ * @retval -EIO A written credential did not read back as written (or is not listed), or the
+ *              trace level could not be changed and the trace call gave no errno.
  * @return Another negative errno from modem_key_mgmt on other failures (the first one seen).
  */
 int provision_credentials(uint32_t sec_tag, const struct provguard_credential *creds, size_t count,

@@ -3,7 +3,8 @@
  *
  * Built twice (see CMakeLists.txt): with tests/unit/fakes/autoconf.h as it is, and as
  * test_mqtt_app_variant with another sec_tag, peer verification, hostname, client id and session
- * caching, so a value that is not taken from Kconfig fails one of the two.
+ * caching (against the older MQTT header that has mqtt_sec_config.session_cache), so a value
+ * that is not taken from Kconfig fails one of the two.
  */
 
 #include <errno.h>
@@ -73,15 +74,16 @@ static void test_client_uses_tls_settings_from_kconfig(void **state)
 	assert_int_equal(tls->cipher_count, 0);
 #if defined(TEST_VARIANT)
 	assert_int_equal(tls->sec_tag_list[0], 1234);
-	assert_int_equal(tls->peer_verify, TLS_PEER_VERIFY_OPTIONAL);
+	assert_int_equal(tls->peer_verify, ZSOCK_TLS_PEER_VERIFY_OPTIONAL);
 	assert_string_equal(tls->hostname, "mqtt.variant.test");
-	assert_int_equal(tls->session_cache, TLS_SESSION_CACHE_ENABLED);
+	assert_int_equal(tls->session_cache, ZSOCK_TLS_SESSION_CACHE_ENABLED);
 #else
+	/* The pinned header has no session_cache: caching off writes nothing (compile-checked). */
 	assert_int_equal(tls->sec_tag_list[0], 24);
-	assert_int_equal(tls->peer_verify, TLS_PEER_VERIFY_REQUIRED);
+	assert_int_equal(tls->peer_verify, ZSOCK_TLS_PEER_VERIFY_REQUIRED);
 	assert_string_equal(tls->hostname, "broker.provguard.test");
-	assert_int_equal(tls->session_cache, TLS_SESSION_CACHE_DISABLED);
 #endif
+	assert_int_equal(tls->cert_nocopy, ZSOCK_TLS_CERT_NOCOPY_NONE);
 }
 
 static void test_client_is_mqtt_3_1_1_with_given_identity(void **state)
@@ -191,6 +193,122 @@ static void test_backoff_doubles_up_to_the_cap(void **state)
 	assert_int_equal(mqtt_app_backoff_s(1000000), CONFIG_MQTT_RECONNECT_BACKOFF_MAX_S);
 }
 
+/* Packet identifiers run 1..65535 and wrap to 1: 0 is not a valid MQTT packet identifier. */
+static void test_message_id_wraps_past_zero_to_one(void **state)
+{
+	uint16_t id;
+
+	(void)state;
+	fake_log_quiet(true);
+	deliver(MQTT_EVT_CONNACK, 0);
+	id = fake_mqtt_last_subscribe()->message_id;
+	for (unsigned int i = 0; i < 70000U && id != 65535U; i++) {
+		assert_int_not_equal(id, 0);
+		deliver(MQTT_EVT_CONNACK, 0);
+		id = fake_mqtt_last_subscribe()->message_id;
+	}
+	fake_log_quiet(false);
+	assert_int_equal(id, 65535);
+
+	deliver(MQTT_EVT_CONNACK, 0);
+	assert_int_equal(fake_mqtt_last_subscribe()->message_id, 1);
+	deliver_publish("x", 1, MQTT_QOS_0_AT_MOST_ONCE, 0);
+	assert_int_equal(fake_mqtt_last_publish()->message_id, 2);
+}
+
+/* CONFIG_MQTT_PAYLOAD_BUFFER_SIZE is 32: 32 bytes are echoed, 33 are not; 0 bytes echo empty. */
+static void test_payload_boundary_sizes(void **state)
+{
+	char data[96];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(data); i++) {
+		data[i] = (char)('a' + (i % 26));
+	}
+
+	deliver_publish(data, 32, MQTT_QOS_1_AT_LEAST_ONCE, 5);
+	assert_int_equal(fake_mqtt_publish_calls(), 1);
+	assert_int_equal(fake_mqtt_last_publish()->payload_len, 32);
+	assert_memory_equal(fake_mqtt_last_publish()->payload, data, 32);
+
+	deliver_publish(data, 33, MQTT_QOS_1_AT_LEAST_ONCE, 6);
+	assert_int_equal(fake_mqtt_publish_calls(), 1);
+	assert_int_equal(fake_mqtt_ack_calls(), 2);
+	assert_int_equal(fake_mqtt_payload_bytes_read(), 33);
+
+	/* Three chunks of the 32-byte buffer: everything is read out. */
+	deliver_publish(data, 96, MQTT_QOS_0_AT_MOST_ONCE, 0);
+	assert_int_equal(fake_mqtt_payload_bytes_read(), 96);
+	assert_int_equal(fake_mqtt_publish_calls(), 1);
+
+	deliver_publish(data, 0, MQTT_QOS_0_AT_MOST_ONCE, 0);
+	assert_int_equal(fake_mqtt_publish_calls(), 2);
+	assert_int_equal(fake_mqtt_last_publish()->payload_len, 0);
+}
+
+/* A payload that cannot be read is neither acknowledged nor echoed. */
+static void test_unreadable_payload_is_not_acknowledged(void **state)
+{
+	(void)state;
+	fake_mqtt_set_send_results(0, 0, 0, -EIO);
+	deliver_publish("hello", 5, MQTT_QOS_1_AT_LEAST_ONCE, 3);
+
+	assert_int_equal(fake_mqtt_ack_calls(), 0);
+	assert_int_equal(fake_mqtt_publish_calls(), 0);
+	assert_true(fake_log_contains(LOG_LEVEL_ERR, "Reading a 5-byte payload failed: -5"));
+}
+
+/* A failed acknowledgement stops the echo (the broker will send the message again). */
+static void test_failed_ack_is_not_echoed(void **state)
+{
+	(void)state;
+	fake_mqtt_set_send_results(0, 0, -ENOTCONN, 0);
+	deliver_publish("hello", 5, MQTT_QOS_1_AT_LEAST_ONCE, 3);
+
+	assert_int_equal(fake_mqtt_ack_calls(), 1);
+	assert_int_equal(fake_mqtt_publish_calls(), 0);
+	assert_true(fake_log_contains(LOG_LEVEL_ERR, "Acknowledging message 3 failed: -107"));
+}
+
+static void test_send_failures_are_logged(void **state)
+{
+	(void)state;
+	fake_mqtt_set_send_results(-ENOMEM, -EAGAIN, 0, 0);
+	deliver(MQTT_EVT_CONNACK, 0);
+	assert_true(
+		fake_log_contains(LOG_LEVEL_ERR, "Subscribing to provguard/test/sub failed: -12"));
+
+	deliver_publish("hi", 2, MQTT_QOS_0_AT_MOST_ONCE, 0);
+	assert_int_equal(fake_mqtt_publish_calls(), 1);
+	assert_true(
+		fake_log_contains(LOG_LEVEL_ERR, "Publishing to provguard/test/pub failed: -11"));
+	assert_false(fake_log_contains(LOG_LEVEL_INF, "Echoed"));
+}
+
+/* Failed events are logged and change nothing; a failed PUBLISH event reads no payload. */
+static void test_failed_events_are_logged(void **state)
+{
+	struct mqtt_evt evt = {.type = MQTT_EVT_PUBLISH, .result = -EIO};
+
+	(void)state;
+	fake_mqtt_set_incoming_payload("zz", 2);
+	mqtt_app_evt_handler(&client, &evt);
+	assert_int_equal(fake_mqtt_payload_bytes_read(), 0);
+	assert_true(fake_log_contains(LOG_LEVEL_ERR, "Receiving a message failed: -5"));
+
+	evt.type = MQTT_EVT_PUBACK;
+	evt.param.puback.message_id = 42;
+	mqtt_app_evt_handler(&client, &evt);
+	assert_true(fake_log_contains(LOG_LEVEL_ERR, "Message 42 not acknowledged: -5"));
+
+	deliver(MQTT_EVT_SUBACK, -EACCES);
+	assert_true(fake_log_contains(LOG_LEVEL_ERR, "Subscription refused: -13"));
+	deliver(MQTT_EVT_SUBACK, 0);
+	assert_true(fake_log_contains(LOG_LEVEL_INF, "Subscribed to provguard/test/sub"));
+	assert_int_equal(fake_log_count(LOG_LEVEL_ERR), 3);
+	assert_false(mqtt_app_is_connected());
+}
+
 #if defined(TEST_VARIANT)
 
 static void test_client_id_from_kconfig(void **state)
@@ -203,6 +321,10 @@ static void test_client_id_from_kconfig(void **state)
 	assert_string_equal(id, "fixed-client");
 	assert_string_equal(fake_modem_last_at_command(), "");
 	assert_int_equal(mqtt_app_client_id(small, sizeof(small)), -ENOMEM);
+	/* "fixed-client" and its NUL are 13 bytes: 13 fits, 12 does not. */
+	assert_int_equal(mqtt_app_client_id(id, 13), 0);
+	assert_string_equal(id, "fixed-client");
+	assert_int_equal(mqtt_app_client_id(id, 12), -ENOMEM);
 }
 
 #else
@@ -233,8 +355,21 @@ static void test_client_id_errors(void **state)
 	fake_modem_set_at_response("3526561\r\nOK\r\n", 0);
 	assert_int_equal(mqtt_app_client_id(id, sizeof(id)), -EIO);
 
+	/* 16 digits and 14 digits are not an IMEI. */
+	fake_modem_set_at_response("3526561000000001\r\nOK\r\n", 0);
+	assert_int_equal(mqtt_app_client_id(id, sizeof(id)), -EIO);
+	fake_modem_set_at_response("35265610000000\r\nOK\r\n", 0);
+	assert_int_equal(mqtt_app_client_id(id, sizeof(id)), -EIO);
+	fake_modem_set_at_response("35265610000000a\r\nOK\r\n", 0);
+	assert_int_equal(mqtt_app_client_id(id, sizeof(id)), -EIO);
+	assert_true(fake_log_contains(LOG_LEVEL_ERR, "no 15-digit IMEI"));
+
 	fake_modem_set_at_response("352656100000000\r\nOK\r\n", 0);
 	assert_int_equal(mqtt_app_client_id(small, sizeof(small)), -ENOMEM);
+	/* "nrf-" + 15 digits + NUL is 20 bytes: 20 fits, 19 does not. */
+	assert_int_equal(mqtt_app_client_id(id, 20), 0);
+	assert_string_equal(id, "nrf-352656100000000");
+	assert_int_equal(mqtt_app_client_id(id, 19), -ENOMEM);
 }
 
 #endif /* TEST_VARIANT */
@@ -251,6 +386,12 @@ int main(void)
 		cmocka_unit_test_setup(test_oversized_message_is_drained_not_echoed, setup),
 		cmocka_unit_test_setup(test_disconnect_clears_connected, setup),
 		cmocka_unit_test_setup(test_backoff_doubles_up_to_the_cap, setup),
+		cmocka_unit_test_setup(test_message_id_wraps_past_zero_to_one, setup),
+		cmocka_unit_test_setup(test_payload_boundary_sizes, setup),
+		cmocka_unit_test_setup(test_unreadable_payload_is_not_acknowledged, setup),
+		cmocka_unit_test_setup(test_failed_ack_is_not_echoed, setup),
+		cmocka_unit_test_setup(test_send_failures_are_logged, setup),
+		cmocka_unit_test_setup(test_failed_events_are_logged, setup),
 #if defined(TEST_VARIANT)
 		cmocka_unit_test_setup(test_client_id_from_kconfig, setup),
 #else

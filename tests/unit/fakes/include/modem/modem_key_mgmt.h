@@ -5,7 +5,8 @@
  * signatures of the functions provguard uses. Behaviour of the fake (fakes/src/fake_modem.c)
  * follows lib/modem_key_mgmt/modem_key_mgmt.c: cmp returns 0 on match, 1 on mismatch, -ENOENT
  * when absent and ignores one trailing '\n' on either side; a private key cannot be read back
- * (-EACCES, CME 514); write and delete return -EPERM (CME 518) while the modem is online.
+ * (-EACCES, CME 514); write and delete return -EPERM (CME 518) while the modem is online; content
+ * the modem refuses is -EINVAL (CME 527); a key the modem keeps is -EALREADY (CME 519).
  */
 
 #ifndef FAKE_MODEM_KEY_MGMT_H_

@@ -1,17 +1,20 @@
 /*
  * Fake of zephyr/net/mqtt.h for host tests and the Cortex-M33 compile check.
  *
- * Mirrors include/zephyr/net/mqtt.h of nrfconnect/sdk-zephyr, the Zephyr fork NCS v3.4.1 pins
- * (the newest sdk-zephyr version of the header the search index holds, with MQTT 5.0 support,
- * const sec_tag_list/cipher_list, session_cache and set_native_tls): type and member names,
- * member order and function signatures are the upstream ones. Members that upstream only declares
- * under CONFIG_MQTT_VERSION_5_0, CONFIG_MQTT_LIB_WEBSOCKET, CONFIG_MQTT_LIB_TLS_USE_ALPN,
- * CONFIG_MQTT_LIB_CUSTOM_TRANSPORT or CONFIG_SOCKS are left out: this application enables none.
+ * Mirrors include/zephyr/net/mqtt.h of Zephyr 4.x, the line NCS v3.4.1 pins through
+ * nrfconnect/sdk-zephyr (checked against zephyrproject-rtos/zephyr include/zephyr/net/mqtt.h,
+ * the newest 4.x version the search index holds; the index has no copy at the v3.4.1 tag):
+ * type and member names, member order and function signatures are the upstream ones, in
+ * particular:
+ *   - struct mqtt_sec_config has no session_cache member (older sdk-zephyr releases had one);
+ *   - int mqtt_disconnect(struct mqtt_client *client, const struct mqtt_disconnect_param *param);
+ * Members that upstream only declares under CONFIG_MQTT_VERSION_5_0, CONFIG_MQTT_LIB_WEBSOCKET,
+ * CONFIG_MQTT_LIB_TLS_USE_ALPN, CONFIG_MQTT_LIB_CUSTOM_TRANSPORT or CONFIG_SOCKS are left out:
+ * this application enables none.
  *
- * Where upstream versions differ, the application stays on the common subset: newer upstream
- * Zephyr drops mqtt_sec_config.session_cache (the application only touches it when
- * CONFIG_MQTT_TLS_SESSION_CACHING=y) and gives mqtt_disconnect() a second parameter (the
- * application never calls it; it ends sessions with mqtt_abort()).
+ * FAKE_MQTT_SEC_CONFIG_HAS_SESSION_CACHE (tests only) adds the session_cache member of the older
+ * headers, so the host tests can check what the application writes there when the field exists.
+ * Without it, CONFIG_MQTT_TLS_SESSION_CACHING=y must fail to compile (tests/test_firmware_build.py).
  * The fake library behind this header is fakes/src/fake_mqtt.c.
  */
 
@@ -90,6 +93,10 @@ struct mqtt_publish_param {
 	uint8_t retain_flag: 1;
 };
 
+/* Empty without CONFIG_MQTT_VERSION_5_0, as upstream (a GNU C empty struct). */
+struct mqtt_disconnect_param {
+};
+
 struct mqtt_subscription_list {
 	struct mqtt_topic *list;
 	uint16_t list_count;
@@ -119,10 +126,11 @@ struct mqtt_sec_config {
 	const int *cipher_list;
 	uint32_t sec_tag_count;
 	const sec_tag_t *sec_tag_list;
+#if defined(FAKE_MQTT_SEC_CONFIG_HAS_SESSION_CACHE)
 	int session_cache;
+#endif
 	const char *hostname;
 	int cert_nocopy;
-	bool set_native_tls;
 };
 
 enum mqtt_transport_type {
@@ -189,7 +197,7 @@ int mqtt_publish(struct mqtt_client *client, const struct mqtt_publish_param *pa
 int mqtt_publish_qos1_ack(struct mqtt_client *client, const struct mqtt_puback_param *param);
 int mqtt_subscribe(struct mqtt_client *client, const struct mqtt_subscription_list *param);
 int mqtt_ping(struct mqtt_client *client);
-int mqtt_disconnect(struct mqtt_client *client);
+int mqtt_disconnect(struct mqtt_client *client, const struct mqtt_disconnect_param *param);
 int mqtt_abort(struct mqtt_client *client);
 int mqtt_live(struct mqtt_client *client);
 int mqtt_keepalive_time_left(const struct mqtt_client *client);

@@ -1,13 +1,17 @@
 /*
  * Fake of zephyr/net/socket.h: the calls and constants provguard uses.
  *
- * Mirrors include/zephyr/net/socket.h and include/zephyr/net/socket_poll.h (zephyr, as in
- * NCS v3.4.1):
+ * Mirrors include/zephyr/net/socket.h and include/zephyr/net/socket_poll.h of the Zephyr that
+ * NCS v3.4.1 pins (Zephyr 4.x, nrfconnect/sdk-zephyr):
  *   int zsock_getaddrinfo(const char *host, const char *service,
  *                         const struct zsock_addrinfo *hints, struct zsock_addrinfo **res);
  *   void zsock_freeaddrinfo(struct zsock_addrinfo *ai);
  *   int zsock_poll(struct zsock_pollfd *fds, int nfds, int timeout);
- * struct zsock_addrinfo keeps the members provguard reads; TLS option values as upstream.
+ * struct zsock_addrinfo keeps the members provguard reads. TLS option values are the ZSOCK_TLS_*
+ * names with the upstream values. The unprefixed TLS_* / POLL* spellings are compatibility
+ * aliases in 4.x: they are poisoned here, so the host build fails on the line that uses one
+ * instead of the build on the real SDK depending on a compatibility option.
+ * The fake behaviour is in fakes/src/fake_net.c (fake_net.h).
  */
 
 #ifndef FAKE_ZEPHYR_NET_SOCKET_H_
@@ -44,15 +48,21 @@ struct zsock_pollfd {
 #define ZSOCK_POLLHUP  0x10
 #define ZSOCK_POLLNVAL 0x20
 
-#define TLS_PEER_VERIFY_NONE     0
-#define TLS_PEER_VERIFY_OPTIONAL 1
-#define TLS_PEER_VERIFY_REQUIRED 2
+#define ZSOCK_TLS_PEER_VERIFY_NONE     0
+#define ZSOCK_TLS_PEER_VERIFY_OPTIONAL 1
+#define ZSOCK_TLS_PEER_VERIFY_REQUIRED 2
 
-#define TLS_SESSION_CACHE_DISABLED 0
-#define TLS_SESSION_CACHE_ENABLED  1
+#define ZSOCK_TLS_SESSION_CACHE_DISABLED 0
+#define ZSOCK_TLS_SESSION_CACHE_ENABLED  1
 
-#define TLS_CERT_NOCOPY_NONE     0
-#define TLS_CERT_NOCOPY_OPTIONAL 1
+#define ZSOCK_TLS_CERT_NOCOPY_NONE     0
+#define ZSOCK_TLS_CERT_NOCOPY_OPTIONAL 1
+
+/* Compatibility spellings: using one is a build error (see the comment at the top). */
+#pragma GCC poison TLS_PEER_VERIFY_NONE TLS_PEER_VERIFY_OPTIONAL TLS_PEER_VERIFY_REQUIRED
+#pragma GCC poison TLS_SESSION_CACHE_DISABLED TLS_SESSION_CACHE_ENABLED
+#pragma GCC poison TLS_CERT_NOCOPY_NONE TLS_CERT_NOCOPY_OPTIONAL
+#pragma GCC poison POLLIN POLLOUT POLLERR POLLHUP POLLNVAL
 
 int zsock_getaddrinfo(const char *host, const char *service, const struct zsock_addrinfo *hints,
 		      struct zsock_addrinfo **res);
