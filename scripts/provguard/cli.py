@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dev_pki",
     "at",
     "provision",
+    "enroll",
+    "ledger",
     "modem_sim",
     "probe",
     "scan",

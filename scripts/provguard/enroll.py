@@ -338,7 +338,9 @@ def issue_certificate(
         .public_key(public)
         .serial_number(serial)
         .not_valid_before(start)
-        .not_valid_after(start + BACKDATE + dt.timedelta(days=days))
+        .not_valid_after(
+            min(start + BACKDATE + dt.timedelta(days=days), ca.cert.not_valid_after_utc)
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -674,6 +676,7 @@ def _run(device: _Device) -> Outcome:
         ) from None
     device.imei = parse_imei(device.ok(at.CGSN))
     device.firmware = parse_firmware(device.ok(CGMR))
+    device.step("identified", device.imei)
     subject_text, subject_name = job.subject.render(device.imei)
     device.subject = subject_text
     ledger.note(attempt, imei=device.imei, modem_firmware=device.firmware, subject=subject_text)
