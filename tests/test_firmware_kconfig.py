@@ -18,12 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SYMBOLS_FILE = ROOT / "tests" / "firmware" / "upstream-kconfig-symbols.txt"
 APP_KCONFIG = ROOT / "Kconfig"
 
-BOARD_TARGETS = {
-    "nrf9160dk/nrf9160/ns": "nrf9160dk_nrf9160_ns.conf",
-    "nrf9161dk/nrf9161/ns": "nrf9161dk_nrf9161_ns.conf",
-    "nrf9151dk/nrf9151/ns": "nrf9151dk_nrf9151_ns.conf",
-    "thingy91/nrf9160/ns": "thingy91_nrf9160_ns.conf",
-}
+README = ROOT / "README.md"
+SOURCES = sorted((ROOT / "app" / "src").glob("*.[ch]"))
 
 ASSIGNMENT = re.compile(r"^CONFIG_(\w+)=(.*)$")
 UNSET = re.compile(r"^# CONFIG_(\w+) is not set$")
@@ -95,6 +91,15 @@ def app_symbols(kconf: kconfiglib.Kconfig) -> set[str]:
     }
 
 
+def source_symbols() -> dict[str, str]:
+    """CONFIG_ symbols app/src reads -> the first file that reads it."""
+    found: dict[str, str] = {}
+    for source in SOURCES:
+        for name in re.findall(r"\bCONFIG_(\w+)", source.read_text(encoding="utf-8")):
+            found.setdefault(name, source.name)
+    return found
+
+
 def test_every_symbol_set_is_the_apps_or_listed_upstream(
     srctree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -110,7 +115,8 @@ def test_every_symbol_set_is_the_apps_or_listed_upstream(
                 f"nor listed in {SYMBOLS_FILE.relative_to(ROOT)}"
             )
             used.add(name)
-    assert listed <= used, f"listed but set nowhere (stale entries): {listed - used}"
+    used |= set(source_symbols())
+    assert listed <= used, f"listed but set or read nowhere (stale entries): {listed - used}"
 
 
 @pytest.mark.parametrize("fragment", fragments(), ids=lambda p: p.name)
@@ -161,13 +167,30 @@ def test_release_overlay_turns_provisioning_off(
     assert kconf.syms["MQTT_TLS_PEER_VERIFY"].str_value == "2"
 
 
-def test_board_fragments_exist_for_the_supported_boards() -> None:
+def readme_board_targets() -> set[str]:
+    """Board targets the README tells users to build for: its table and its -b arguments."""
+    text = README.read_text(encoding="utf-8")
+    table = set(re.findall(r"^\|[^|\n]+\| `([a-z0-9_]+/[a-z0-9_]+/ns)` \|", text, re.MULTILINE))
+    commands = set(re.findall(r"west build [^\n]*?-b ([a-z0-9_]+/[a-z0-9_]+/ns)", text))
+    assert table, "README.md: no table of supported board targets found"
+    assert commands <= table, f"README.md builds for boards its table omits: {commands - table}"
+    return table
+
+
+def test_board_fragments_exist_for_the_boards_the_readme_supports() -> None:
+    """Zephyr (HWMv2) reads boards/<board>_<soc>_<variant>.conf for board target
+    <board>/<soc>/<variant> (zephyr: cmake/modules/configuration_files.cmake, the normalised
+    board target): one fragment per supported target, and none for a target the README does
+    not support (it would never be read, or would be read for a board nobody tests)."""
     present = {p.name for p in (ROOT / "boards").glob("*.conf")}
-    # HWMv2 board targets map to fragment names with '/' replaced by '_'.
-    for target, name in BOARD_TARGETS.items():
-        assert target.replace("/", "_") + ".conf" == name
-        assert name in present, f"boards/{name} for {target}"
-    assert present == set(BOARD_TARGETS.values())
+    expected = {target.replace("/", "_") + ".conf" for target in readme_board_targets()}
+    assert present == expected, (
+        f"boards/: missing {expected - present}, unexpected {present - expected}"
+    )
+    for name in sorted(present):
+        header = (ROOT / "boards" / name).read_text(encoding="utf-8").splitlines()[0]
+        target = next(t for t in readme_board_targets() if t.replace("/", "_") + ".conf" == name)
+        assert f"({target})" in header, f"boards/{name}: first line does not name {target}"
 
 
 def test_every_config_the_sources_use_is_declared(
@@ -175,6 +198,37 @@ def test_every_config_the_sources_use_is_declared(
 ) -> None:
     kconf = load(srctree, monkeypatch)
     declared = app_symbols(kconf) | set(upstream_symbols())
-    for source in sorted((ROOT / "app" / "src").glob("*.[ch]")):
-        for name in re.findall(r"\bCONFIG_(\w+)", source.read_text(encoding="utf-8")):
-            assert name in declared, f"{source.name}: CONFIG_{name} is not declared"
+    for name, source in source_symbols().items():
+        assert name in declared, f"{source}: CONFIG_{name} is not declared"
+
+
+def help_text(kconf: kconfiglib.Kconfig, name: str) -> str:
+    return " ".join(" ".join(node.help.split()) for node in kconf.syms[name].nodes if node.help)
+
+
+def test_help_says_what_off_and_traces_mean(srctree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kconf = load(srctree, monkeypatch)
+    caching = help_text(kconf, "MQTT_TLS_SESSION_CACHING")
+    assert "Off (default)" in caching
+    assert "full TLS handshake" in caching
+    assert "build fails on purpose" in caching
+    provisioning = help_text(kconf, "PROVISION_CERTIFICATES")
+    assert "nrf_modem_lib_trace_level_set()" in provisioning
+    assert "NRF_MODEM_LIB_TRACE_LEVEL_OVERRIDE=y" in provisioning
+    # The same requirement the firmware enforces at compile time.
+    provision_c = (ROOT / "app" / "src" / "provision.c").read_text(encoding="utf-8")
+    assert "needs CONFIG_NRF_MODEM_LIB_TRACE_LEVEL_OVERRIDE=y" in provision_c
+
+
+def test_release_overlay_wins_over_any_provisioning_fragment(
+    srctree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever came before (prj.conf, a development overlay, a board fragment), loading
+    overlay-release.conf last leaves no credential compiled in and peer verification required."""
+    for before in fragments():
+        kconf = load(srctree, monkeypatch)
+        kconf.load_config(str(ROOT / "prj.conf"))
+        kconf.load_config(str(before), replace=False)
+        kconf.load_config(str(ROOT / "overlay-release.conf"), replace=False)
+        assert kconf.syms["PROVISION_CERTIFICATES"].str_value == "n", before.name
+        assert kconf.syms["MQTT_TLS_PEER_VERIFY"].str_value == "2", before.name

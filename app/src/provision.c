@@ -43,7 +43,7 @@ BUILD_ASSERT((int)PROVGUARD_CRED_PRIVATE_KEY == (int)MODEM_KEY_MGMT_CRED_TYPE_PR
  * CONFIG_NRF_MODEM_LIB_TRACE_LEVEL_OVERRIDE.
  */
 #if !defined(CONFIG_NRF_MODEM_LIB_TRACE_LEVEL)
-#error "CONFIG_PROVISION_CERTIFICATES with CONFIG_NRF_MODEM_LIB_TRACE needs CONFIG_NRF_MODEM_LIB_TRACE_LEVEL_OVERRIDE=y (and a CONFIG_NRF_MODEM_LIB_TRACE_LEVEL_* level): provisioning turns modem traces off around the credential writes and must know which level to restore"
+#error "CONFIG_PROVISION_CERTIFICATES with CONFIG_NRF_MODEM_LIB_TRACE needs CONFIG_NRF_MODEM_LIB_TRACE_LEVEL_OVERRIDE=y and a trace level: provisioning turns modem traces off around the credential writes and must know which level to restore"
 #endif
 
 static int trace_off(nrf_sec_tag_t sec_tag)
