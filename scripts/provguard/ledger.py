@@ -484,6 +484,27 @@ class Ledger:
             )
         return None if row is None else Attempt(**row)
 
+    def enrolled(self, imei: str, sec_tag: int, device_ca_fingerprint: str) -> Attempt | None:
+        """The latest attempt that left this device enrolled at this tag by this device CA."""
+        with self._tx() as conn:
+            row = (
+                conn.execute(
+                    select(attempts)
+                    .where(
+                        attempts.c.imei == imei,
+                        attempts.c.sec_tag == sec_tag,
+                        attempts.c.device_ca_fingerprint == device_ca_fingerprint,
+                        attempts.c.outcome.in_(
+                            (Outcome.ENROLLED.value, Outcome.ALREADY_ENROLLED.value)
+                        ),
+                    )
+                    .order_by(attempts.c.id.desc())
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else Attempt(**row)
+
     def attempts(self, *, imei: str | None = None) -> list[Attempt]:
         query = select(attempts).order_by(attempts.c.id)
         if imei is not None:
