@@ -1,26 +1,49 @@
-"""Known keys and certificates (`--key`, `--cert`, `--from`): every encoding that can reach flash.
+"""Known keys and certificates (`--key`, `--cert`, `--from`, `--key-dir`, `--keys-from`).
 
-A known key becomes *needles*: its PKCS#8 and SEC1/PKCS#1 DER, each as raw bytes, as base64 (the
-PEM body, found across any line length, CRLF, escaped `\\n` or C string quotes) and as ASCII hex,
-plus the little-endian private scalar/exponent/primes that an MPI library keeps. The big-endian
-scalar, exponent and primes, and the Ed25519 seed, are pieces of the DER and are named as such when
-found alone. The encodings are small classes in `KEY_ENCODINGS` (the tests iterate it).
+The search costs the same for one known key as for ten thousand: a candidate in the image is
+confirmed by a lookup, never by a loop over the known keys.
 
-Search: every 8-byte window of every needle goes into one set; the image is sampled as 8-byte
-words every 24 bytes (`memoryview.cast`, one set intersection in C per 64 KiB block). Any run of
-31 or more bytes (or characters) shared with a needle contains a sampled word, so a full
-encoding, or a fragment of at least 32 bytes that holds at least 16 bytes of secret material, is
-always found. Each hit
-is then extended both ways with slice comparisons (binary search), never byte by byte.
+Keys. A known private key is kept as its DER forms (PKCS#8 and SEC1/PKCS#1), each with where its
+secret components (scalar, exponent, primes) and its public key sit, plus its little-endian
+secret components (what an MPI library keeps). What is *unique* to a key is its secret and public
+components; only the bytes around them are indexed: from 15 bytes before the first secret
+component to 15 bytes after the last (`MARGIN`). Every 8-byte window of those regions goes into
+one set, and the regions themselves, concatenated, into one bytes object (the corpus).
+
+- Raw bytes: the image is sampled as 8-byte words every 24 bytes (`memoryview.cast`, one set
+  intersection in C per 64 KiB block), so any run of 31 or more bytes shared with a key contains a
+  sampled word. A word that hit is located in the corpus by one `bytes.find` (memoised), which
+  names the key, its DER form and the offset; the run is then extended both ways with slice
+  comparisons. A window made only of bytes that every key of its type shares (the DER header in
+  front of a P-256 scalar) is *structural*: a hit on it says nothing about which key, so the
+  image is probed densely within `probe` bytes of it for a window that is unique to one key,
+  instead of trying every key.
+- Text: runs of at least 16 base64 characters are located in C (`bytes.translate` + `find`); the
+  text around each (lines joined across line breaks, escaped `\\n` and C string quotes) is
+  decoded as base64 at its four alignments and as ASCII hex (runs of 32 hex digits or more) at
+  its two, and the decoded bytes are looked up densely in the same set.
+
+A whole encoding, a component alone, or a fragment of at least 31 bytes (31 characters of base64
+or hex) that holds at least 16 bytes of secret material is reported; runs that share only
+header bytes with a key are not.
+
+Certificates are indexed by the SHA-256 of their DER, which is how they are named: the always-on
+detectors find DER and PEM certificates and the engine names a known one by that digest
+(`sources`); a headerless base64 or hex copy is decoded here and its DER objects looked up by
+digest.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import sys
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from itertools import compress, count
 from typing import ClassVar, Protocol
 
@@ -30,6 +53,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from provguard.credentials import fingerprint, key_fingerprint
+from provguard.scan.detectors import DerCertificateDetector, der_objects
 from provguard.scan.model import Kind
 
 WORD = 8
@@ -38,6 +62,10 @@ STRIDE = WORD * STRIDE_WORDS
 BLOCK = STRIDE * 2730  # about 64 KiB: hits are located within the blocks that have any
 MIN_FRAGMENT = STRIDE + WORD - 1  # shortest shared run that always contains a sampled word
 MIN_SECRET_BYTES = 16  # a fragment must carry this much secret material to count
+MARGIN = MIN_FRAGMENT - MIN_SECRET_BYTES  # indexed bytes on each side of the secret components
+TEXT_SEED = 16  # base64 characters in a row that make a place worth decoding
+MIN_HEX = 2 * MIN_SECRET_BYTES  # hex digits in a row that are decoded
+TEXT_BLOCK = 1 << 20  # the image is classified for text in blocks of this size
 
 BINARY, BASE64, HEX = "binary", "base64", "hex"
 _UNITS = {BINARY: 1.0, BASE64: 4 / 3, HEX: 2.0}
@@ -45,7 +73,7 @@ _UNITS = {BINARY: 1.0, BASE64: 4 / 3, HEX: 2.0}
 
 @dataclass(frozen=True)
 class Part:
-    """A named secret component inside a needle, in needle units."""
+    """A named component inside a DER form: `[start, end)` in its bytes."""
 
     name: str
     start: int
@@ -53,48 +81,67 @@ class Part:
 
 
 @dataclass(frozen=True)
-class Needle:
-    encoding: str  # e.g. "PKCS#8 DER", "base64 SEC1 DER", "ASCII hex of PKCS#1 DER"
-    data: bytes
-    form: str  # BINARY, BASE64 or HEX
-    parts: tuple[Part, ...]  # secret components; empty for certificates
+class Der:
+    """One binary form of a known object, and where its secret and public components sit."""
 
-    @property
-    def secret_units(self) -> float:
-        return _UNITS[self.form]
+    name: str  # "PKCS#8 DER", "SEC1 DER", "raw EC private scalar (little-endian)", "DER"
+    der: bytes
+    parts: tuple[Part, ...]  # secret components; empty for certificates
+    public: tuple[Part, ...] = ()  # public components (EC point, RSA modulus): unique, not secret
+
+    def indexed(self) -> tuple[int, int] | None:
+        """`[start, end)` of the bytes worth indexing: the secret components and MARGIN around."""
+        if not self.parts:
+            return None
+        start = min(p.start for p in self.parts)
+        end = max(p.end for p in self.parts)
+        return max(0, start - MARGIN), min(len(self.der), end + MARGIN)
+
+    def structural(self) -> list[tuple[int, int]]:
+        """Gaps of the indexed region that hold no unique byte (shared by every key of a type)."""
+        region = self.indexed()
+        if region is None:
+            return []
+        unique = sorted((p.start, p.end) for p in (*self.parts, *self.public))
+        gaps, at = [], region[0]
+        for start, end in unique:
+            if start > at:
+                gaps.append((at, min(start, region[1])))
+            at = max(at, end)
+        if at < region[1]:
+            gaps.append((at, region[1]))
+        return [(a, b) for a, b in gaps if b - a >= WORD]
 
 
 @dataclass(frozen=True)
 class KnownMaterial:
     kind: Kind
-    source: str  # the file the user named
+    source: str  # the file the user named (and line or entry, for a list of keys)
     fingerprint: str
-    needles: tuple[Needle, ...]
+    forms: tuple[Der, ...]  # keys: the DER forms and little-endian components; certs: the DER
 
 
 # --- encodings -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Der:
-    """A DER form of a key and where its secret components sit in it."""
-
-    name: str
-    der: bytes
-    parts: tuple[Part, ...]
-
-
 def _key_ders(key: PrivateKeyTypes) -> list[Der]:
+    """The DER forms of a key (through cryptography) with its secret and public parts."""
+
     def der(fmt: serialization.PrivateFormat) -> bytes:
         return key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
 
     components: list[tuple[str, bytes]] = []
+    public: list[tuple[str, bytes]] = []
     forms = [("PKCS#8 DER", der(serialization.PrivateFormat.PKCS8))]
     if isinstance(key, ec.EllipticCurvePrivateKey):
         size = (key.curve.key_size + 7) // 8
         components.append(
             ("EC private scalar", key.private_numbers().private_value.to_bytes(size, "big"))
         )
+        point = key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        public.append(("EC public key", point))
         forms.append(("SEC1 DER", der(serialization.PrivateFormat.TraditionalOpenSSL)))
     elif isinstance(key, rsa.RSAPrivateKey):
         numbers = key.private_numbers()
@@ -107,18 +154,24 @@ def _key_ders(key: PrivateKeyTypes) -> list[Der]:
             ("RSA CRT coefficient qinv", numbers.iqmp),
         ):
             components.append((label, value.to_bytes((value.bit_length() + 7) // 8, "big")))
+        n = numbers.public_numbers.n
+        public.append(("RSA modulus", n.to_bytes((n.bit_length() + 7) // 8, "big")))
         forms.append(("PKCS#1 DER", der(serialization.PrivateFormat.TraditionalOpenSSL)))
     elif isinstance(key, ed25519.Ed25519PrivateKey):
         components.append(("Ed25519 private key", key.private_bytes_raw()))
     out = []
     for name, blob in forms:
-        parts = []
-        for label, component in components:
-            where = blob.find(component)
-            if where >= 0:
-                parts.append(Part(label, where, where + len(component)))
-        out.append(Der(name, blob, tuple(parts)))
+        out.append(Der(name, blob, _locate(blob, components), _locate(blob, public)))
     return out
+
+
+def _locate(blob: bytes, components: list[tuple[str, bytes]]) -> tuple[Part, ...]:
+    parts = []
+    for label, component in components:
+        where = blob.find(component)
+        if where >= 0:
+            parts.append(Part(label, where, where + len(component)))
+    return tuple(parts)
 
 
 def _little_endian_components(key: PrivateKeyTypes) -> list[tuple[str, bytes]]:
@@ -138,8 +191,15 @@ def _little_endian_components(key: PrivateKeyTypes) -> list[tuple[str, bytes]]:
     return []
 
 
+def _little_endian_forms(components: list[tuple[str, bytes]]) -> list[Der]:
+    return [
+        Der(f"raw {name} (little-endian)", value, (Part(name, 0, len(value)),))
+        for name, value in components
+    ]
+
+
 class KeyEncoding(Protocol):
-    """One way a private key can be laid out in flash."""
+    """One way a private key can be laid out in flash (the tests iterate `KEY_ENCODINGS`)."""
 
     name: ClassVar[str]
     #: Found by the always-on detectors as well, without the key being given.
@@ -148,8 +208,6 @@ class KeyEncoding(Protocol):
     def encode(self, key: PrivateKeyTypes) -> list[tuple[str, bytes]]:
         """(encoding name, bytes) for each layout of this encoding that applies to `key`."""
         ...
-
-    def needles(self, key: PrivateKeyTypes) -> list[Needle]: ...
 
 
 class DerEncoding:
@@ -161,9 +219,6 @@ class DerEncoding:
     def encode(self, key: PrivateKeyTypes) -> list[tuple[str, bytes]]:
         return [(d.name, d.der) for d in _key_ders(key)]
 
-    def needles(self, key: PrivateKeyTypes) -> list[Needle]:
-        return [Needle(d.name, d.der, BINARY, d.parts) for d in _key_ders(key)]
-
 
 class Base64Encoding:
     """The DER as base64: a PEM body (headers and line breaks are handled when searching)."""
@@ -173,13 +228,6 @@ class Base64Encoding:
 
     def encode(self, key: PrivateKeyTypes) -> list[tuple[str, bytes]]:
         return [(f"base64 {d.name}", base64.b64encode(d.der)) for d in _key_ders(key)]
-
-    def needles(self, key: PrivateKeyTypes) -> list[Needle]:
-        out = []
-        for d in _key_ders(key):
-            parts = tuple(Part(p.name, -(-p.start * 4 // 3), p.end * 4 // 3) for p in d.parts)
-            out.append(Needle(f"base64 {d.name}", base64.b64encode(d.der), BASE64, parts))
-        return out
 
 
 class HexEncoding:
@@ -193,15 +241,6 @@ class HexEncoding:
         for d in _key_ders(key):
             text = binascii.hexlify(d.der)
             out += [(f"ASCII hex of {d.name}", text), (f"ASCII hex of {d.name}", text.upper())]
-        return out
-
-    def needles(self, key: PrivateKeyTypes) -> list[Needle]:
-        out = []
-        for d in _key_ders(key):
-            parts = tuple(Part(p.name, 2 * p.start, 2 * p.end) for p in d.parts)
-            text = binascii.hexlify(d.der)
-            out.append(Needle(f"ASCII hex of {d.name}", text, HEX, parts))
-            out.append(Needle(f"ASCII hex of {d.name}", text.upper(), HEX, parts))
         return out
 
 
@@ -220,13 +259,6 @@ class RawComponentEncoding:
         ]
         return out
 
-    def needles(self, key: PrivateKeyTypes) -> list[Needle]:
-        # Big-endian components are pieces of the DER needles; only the little-endian ones are new.
-        return [
-            Needle(f"raw {name} (little-endian)", value, BINARY, (Part(name, 0, len(value)),))
-            for name, value in _little_endian_components(key)
-        ]
-
 
 #: Every layout of a known private key that the search covers; the tests iterate this.
 KEY_ENCODINGS: tuple[KeyEncoding, ...] = (
@@ -238,17 +270,81 @@ KEY_ENCODINGS: tuple[KeyEncoding, ...] = (
 
 
 def key_material(key: PrivateKeyTypes, source: str) -> KnownMaterial:
-    needles = tuple(n for encoding in KEY_ENCODINGS for n in encoding.needles(key))
-    return KnownMaterial(Kind.PRIVATE_KEY, source, key_fingerprint(key), needles)
+    forms = _key_ders(key) + _little_endian_forms(_little_endian_components(key))
+    return KnownMaterial(Kind.PRIVATE_KEY, source, key_fingerprint(key), tuple(forms))
 
 
 def certificate_material(cert: x509.Certificate, source: str) -> KnownMaterial:
     der = cert.public_bytes(serialization.Encoding.DER)
-    needles = (
-        Needle("DER", der, BINARY, ()),
-        Needle("base64 DER", base64.b64encode(der), BASE64, ()),
+    return KnownMaterial(Kind.CERTIFICATE, source, fingerprint(der), (Der("DER", der, ()),))
+
+
+def certificate_der_material(der: bytes, source: str) -> KnownMaterial:
+    """A certificate named by the digest of its DER, without parsing it (a bulk trust store)."""
+    return KnownMaterial(Kind.CERTIFICATE, source, fingerprint(der), (Der("DER", der, ()),))
+
+
+# --- P-256 without a cryptography object per key ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Template:
+    """What cryptography writes for every P-256 key in one DER form: the same bytes around a
+    32-byte scalar and a 65-byte public point (learnt from a reference key, never hand-written)."""
+
+    name: str
+    der: bytes
+    scalar: int
+    point: int
+
+    def fits(self, der: bytes) -> bool:
+        t, s, p = self.der, self.scalar, self.point
+        return (
+            len(der) == len(t)
+            and der[:s] == t[:s]
+            and der[s + 32 : p] == t[s + 32 : p]
+            and der[p + 65 :] == t[p + 65 :]
+            and der[p] == 4
+        )
+
+    def fill(self, scalar: bytes, point: bytes) -> Der:
+        t, s, p = self.der, self.scalar, self.point
+        blob = t[:s] + scalar + t[s + 32 : p] + point + t[p + 65 :]
+        return Der(
+            self.name,
+            blob,
+            (Part("EC private scalar", s, s + 32),),
+            (Part("EC public key", p, p + 65),),
+        )
+
+
+@cache
+def _p256_templates() -> tuple[tuple[_Template, ...], bytes]:
+    """The PKCS#8 and SEC1 templates, and the SubjectPublicKeyInfo prefix, of P-256."""
+    reference = ec.generate_private_key(ec.SECP256R1())
+    out = []
+    for der in _key_ders(reference):
+        scalar, point = der.parts[0], der.public[0]
+        out.append(_Template(der.name, der.der, scalar.start, point.start))
+    spki = reference.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return KnownMaterial(Kind.CERTIFICATE, source, fingerprint(der), needles)
+    return tuple(out), spki[:-65]
+
+
+def p256_material(der: bytes, source: str) -> KnownMaterial | None:
+    """A P-256 key from its PKCS#8 or SEC1 DER as cryptography writes it (public key included),
+    or None for anything else (the caller then loads it with cryptography)."""
+    templates, spki_prefix = _p256_templates()
+    for template in templates:
+        if template.fits(der):
+            scalar = der[template.scalar : template.scalar + 32]
+            point = der[template.point : template.point + 65]
+            forms = [t.fill(scalar, point) for t in templates]
+            forms += _little_endian_forms([("EC private scalar", scalar[::-1])])
+            fp = "SHA256:" + hashlib.sha256(spki_prefix + point).hexdigest()
+            return KnownMaterial(Kind.PRIVATE_KEY, source, fp, tuple(forms))
+    return None
 
 
 # --- search ----------------------------------------------------------------------------------
@@ -256,106 +352,348 @@ def certificate_material(cert: x509.Certificate, source: str) -> KnownMaterial:
 
 @dataclass(frozen=True)
 class Match:
-    """A known needle found in a segment: `[start, end)` in the segment's bytes."""
+    """A known key or certificate found in a segment: `[start, end)` in the segment's bytes."""
 
     material: KnownMaterial
-    needle: Needle
     start: int
     end: int
     encoding: str
 
 
-_BASE64_CHARS = rb"A-Za-z0-9+/="
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+#: base64 characters -> 1, anything else -> 0
+_B64_CLASS = bytes(1 if i in _B64_ALPHABET else 0 for i in range(256))
+#: characters that may be part of a run of base64 text (with its separators) -> 1
+_RUN_CLASS = bytes(1 if i in _B64_ALPHABET + b'=\\"\r\n\t ' else 0 for i in range(256))
+_SEED = b"\x01" * TEXT_SEED
 # What may separate the lines of a base64 body in flash: line breaks, escaped "\n" inside JSON or
 # C strings, the quotes and backslash-newlines of a C string literal, spaces.
 _SEPARATOR = rb'\\[rn]|\\\r?\n|["\s]'
-_TEXT_RUN = re.compile(rb"(?:[" + _BASE64_CHARS + rb"]|" + _SEPARATOR + rb")+")
-_TOKENS = re.compile(rb"(?P<sep>(?:" + _SEPARATOR + rb")+)|(?P<b64>[" + _BASE64_CHARS + rb"]+)")
+_TOKENS = re.compile(rb"(?P<sep>(?:" + _SEPARATOR + rb")+)|(?P<b64>[A-Za-z0-9+/=]+)")
+_PIECES = re.compile(rb"[A-Za-z0-9+/]{" + str(TEXT_SEED).encode() + rb",}")
+_HEX_RUN = re.compile(rb"[0-9A-Fa-f]{" + str(MIN_HEX).encode() + rb",}")
 _PEM_BEGIN = re.compile(rb"-----BEGIN [A-Z0-9 ]{1,40}-----(?:\\[rn]|\\\r?\n|[\"\s])*\Z")
 
 
-class KnownIndex:
-    """All needles of all known materials, indexed by their 8-byte windows."""
+@dataclass(frozen=True)
+class _Place:
+    material: KnownMaterial
+    form: Der
+    offset: int  # of the window in `form.der`
 
-    def __init__(self, materials: list[KnownMaterial]) -> None:
-        self.materials = tuple(materials)
-        #: fingerprint -> the file it was given in (first one wins)
-        self.sources: dict[str, str] = {}
-        for material in materials:
-            self.sources.setdefault(material.fingerprint, material.source)
-        self._needles = [(m, n) for m in materials for n in m.needles]
+
+@dataclass(frozen=True)
+class _Text:
+    """Normalised text of one run: the base64 characters, and where each piece sits."""
+
+    text: bytes
+    starts: tuple[int, ...]  # image offset of each piece
+    lengths: tuple[int, ...]
+
+    def image_offset(self, norm: int) -> int:
+        for start, length in zip(self.starts, self.lengths, strict=True):
+            if norm < length:
+                return start + norm
+            norm -= length
+        return self.starts[-1] + self.lengths[-1] - 1
+
+
+class KnownIndex:
+    """Known keys indexed by what is unique to each, known certificates by their digest."""
+
+    def __init__(self, materials: Iterable[KnownMaterial]) -> None:
+        unique: dict[tuple[Kind, str], KnownMaterial] = {}
+        for material in materials:  # the same key given twice is one key (first name wins)
+            unique.setdefault((material.kind, material.fingerprint), material)
+        self.materials = tuple(unique.values())
+        #: fingerprint -> the file it was given in
+        self.sources: dict[str, str] = {m.fingerprint: m.source for m in self.materials}
+        self._certs = {m.fingerprint: m for m in self.materials if m.kind is Kind.CERTIFICATE}
+        #: How many times a candidate was compared with a known key (the tests count them).
+        self.confirmations = 0
+        chunks: list[bytes] = []
+        self._segment_starts: list[int] = []
+        self._segments: list[tuple[KnownMaterial, Der, int, int]] = []  # form, offset, length
+        structural_bytes: set[bytes] = set()
+        widest_gap = 0
+        size = 0
+        longest = 0
+        for material in self.materials:
+            for form in material.forms:
+                longest = max(longest, len(form.der))
+                region = form.indexed()
+                if region is None:
+                    continue
+                start, end = region
+                self._segment_starts.append(size)
+                self._segments.append((material, form, start, end - start))
+                chunks.append(form.der[start:end])
+                size += end - start
+                for a, b in form.structural():
+                    structural_bytes.add(form.der[a:b])
+                    widest_gap = max(widest_gap, b - a)
+        self._corpus = b"".join(chunks)
         words: set[int] = set()
-        for _, needle in self._needles:  # every 8-byte window, as native integers, in C
-            view = memoryview(needle.data)
-            for shift in range(WORD):
-                usable = (len(view) - shift) // WORD * WORD
-                if usable > 0:
-                    words.update(view[shift : shift + usable].cast("Q"))
+        view = memoryview(self._corpus)
+        for shift in range(WORD):  # every 8-byte window, as native integers, in C
+            usable = (len(view) - shift) // WORD * WORD
+            if usable > 0:
+                words.update(view[shift : shift + usable].cast("Q"))
+        structural: set[int] = set()
+        for gap in structural_bytes:
+            for i in range(len(gap) - WORD + 1):
+                structural.add(int.from_bytes(gap[i : i + WORD], sys.byteorder))
         # A window of one repeated byte (zero fill, erased flash) identifies nothing: leave it out
         # so that padding cannot flood the search with hits.
         words.difference_update(int.from_bytes(bytes([b]) * WORD, "little") for b in range(256))
         self._keys = frozenset(words)
-        self._where: dict[int, list[tuple[KnownMaterial, Needle, int]]] = {}
+        self._structural = frozenset(structural & words)
+        #: How far around a structural hit the image is probed for a unique window.
+        self.probe = widest_gap + WORD
+        #: The longest extent, in image bytes, of anything this index finds (hex with line
+        #: breaks included): windowed readers overlap by at least this much.
+        self.longest = 3 * longest + 256
+        self._where: dict[int, tuple[_Place, ...]] = {}
 
     def __bool__(self) -> bool:
-        return bool(self._keys)
+        return bool(self.materials)
 
-    def _lookup(self, value: int) -> list[tuple[KnownMaterial, Needle, int]]:
-        """Where a window occurs in the needles (worked out on the first hit only)."""
+    def __len__(self) -> int:
+        return len(self.materials)
+
+    # -- raw bytes ------------------------------------------------------------------------------
+
+    def _locate(self, value: int) -> tuple[_Place, ...]:
+        """Which keys a window belongs to: one `bytes.find` in C over the corpus (memoised)."""
         places = self._where.get(value)
         if places is None:
             pattern = value.to_bytes(WORD, sys.byteorder)
-            places = []
-            for material, needle in self._needles:
-                offset = needle.data.find(pattern)
-                while offset >= 0:
-                    places.append((material, needle, offset))
-                    offset = needle.data.find(pattern, offset + 1)
+            found = []
+            at = self._corpus.find(pattern)
+            while at >= 0:
+                index = bisect_right(self._segment_starts, at) - 1
+                material, form, start, length = self._segments[index]
+                inside = at - self._segment_starts[index]
+                if inside + WORD <= length:  # not straddling two segments
+                    found.append(_Place(material, form, start + inside))
+                at = self._corpus.find(pattern, at + 1)
+            places = tuple(found)
             self._where[value] = places
         return places
 
-    def search(self, data: bytes) -> list[Match]:
-        if not self._keys or len(data) < WORD:
-            return []
-        order = sys.byteorder
+    def _sampled(self, data: bytes) -> list[int]:
+        """Offsets of sampled 8-byte words of `data` that are in the index."""
         view = memoryview(data)
         positions: list[int] = []
         for block in range(0, len(data), BLOCK):
             size = min(BLOCK, len(data) - block) // WORD * WORD
+            if size <= 0:
+                break
             words = view[block : block + size].cast("Q")[::STRIDE_WORDS]
             hits = self._keys.intersection(words)  # in C; empty for almost every block
             if hits:  # where, in this block only
                 flags = map(hits.__contains__, words)
                 positions += [block + index * STRIDE for index in compress(count(), flags)]
         # The last sampled word may start up to 38 bytes before the end: check the tail densely.
+        order = sys.byteorder
         for i in range(max(0, len(data) - STRIDE - 2 * WORD), len(data) - WORD + 1):
             if int.from_bytes(data[i : i + WORD], order) in self._keys:
                 positions.append(i)
-        matches: dict[tuple[int, int, str, int], Match] = {}
-        covered: dict[int, list[tuple[int, int]]] = {}  # per needle: ranges already resolved
-        for position in positions:
-            value = int.from_bytes(data[position : position + WORD], order)
-            for material, needle, offset in self._lookup(value):
-                done = covered.setdefault(id(needle), [])
+        return positions
+
+    def _unique_around(self, data: bytes, position: int) -> list[tuple[int, int]]:
+        """Windows unique to one key within `probe` bytes of a structural hit."""
+        order = sys.byteorder
+        out = []
+        for q in range(
+            max(0, position - self.probe), min(len(data) - WORD, position + self.probe) + 1
+        ):
+            value = int.from_bytes(data[q : q + WORD], order)
+            if value in self._keys and value not in self._structural:
+                out.append((q, value))
+        return out
+
+    def _dense(self, data: bytes) -> list[tuple[int, int]]:
+        """(offset, value) of every window of `data` unique to a key (for decoded text)."""
+        view = memoryview(data)
+        out: list[tuple[int, int]] = []
+        for shift in range(WORD):
+            usable = (len(data) - shift) // WORD * WORD
+            if usable <= 0:
+                break
+            words = view[shift : shift + usable].cast("Q")
+            hits = self._keys.intersection(words) - self._structural
+            if hits:
+                out += [(shift + i * WORD, w) for i, w in enumerate(words) if w in hits]
+        return out
+
+    def _confirm(
+        self, data: bytes, position: int, place: _Place, form: str
+    ) -> tuple[int, int, str] | None:
+        """`[start, end)` in `data` and the encoding, when the run around `position` is `place`'s
+        key as a whole encoding, a component alone or a fragment with enough secret bytes."""
+        self.confirmations += 1
+        der = place.form.der
+        back = _common_suffix(data, position, der, place.offset)
+        ahead = _common_prefix(data, position, der, place.offset)
+        judged = _judge(place.form, place.offset - back, place.offset + ahead, form)
+        if judged is None:
+            return None
+        encoding, first, last = judged
+        base = position - place.offset
+        return base + first, base + last, encoding
+
+    def _search_view(
+        self, data: bytes, hits: Iterable[tuple[int, int]], form: str
+    ) -> Iterator[tuple[KnownMaterial, int, int, str]]:
+        """Confirm each hit once per key and DER form (later hits inside a confirmed run are
+        skipped); `data` is the image (binary) or decoded text."""
+        covered: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for position, value in hits:
+            for place in self._locate(value):
+                done = covered.setdefault((id(place.material), id(place.form)), [])
                 if any(a <= position and position + WORD <= b for a, b in done):
                     continue
-                found = self._resolve(data, position, material, needle, offset)
+                found = self._confirm(data, position, place, form)
                 if found is None:
                     continue
-                done.append((found.start, found.end))
-                matches[(found.start, found.end, found.encoding, id(material))] = found
+                start, end, encoding = found
+                done.append((start, end))
+                yield place.material, start, end, encoding
+
+    def search(self, data: bytes) -> list[Match]:
+        if not self.materials or len(data) < WORD:
+            return []
+        matches: dict[tuple[int, int, str, int], Match] = {}
+
+        def add(match: Match) -> None:
+            matches[(match.start, match.end, match.encoding, id(match.material))] = match
+
+        if self._keys:
+            order = sys.byteorder
+            hits: list[tuple[int, int]] = []
+            for position in self._sampled(data):
+                value = int.from_bytes(data[position : position + WORD], order)
+                if value in self._structural:
+                    hits += self._unique_around(data, position)
+                else:
+                    hits.append((position, value))
+            for material, start, end, encoding in self._search_view(data, hits, BINARY):
+                add(Match(material, start, end, encoding))
+        for match in self._search_text(data):
+            add(match)
         return list(matches.values())
 
-    def _resolve(
-        self, data: bytes, position: int, material: KnownMaterial, needle: Needle, offset: int
-    ) -> Match | None:
-        if needle.form == BASE64:
-            return _resolve_text(data, position, material, needle, offset)
-        back = _common_suffix(data, position, needle.data, offset)
-        ahead = _common_prefix(data, position, needle.data, offset)
-        return _judge(
-            material, needle, offset - back, offset + ahead, position - back, position + ahead
-        )
+    # -- text -----------------------------------------------------------------------------------
+
+    def _search_text(self, data: bytes) -> Iterator[Match]:
+        """Known keys and certificates as base64 or ASCII hex text, decoded where it occurs."""
+        reach = self.longest + 512
+        resume = 0
+        for seed in _seeds(data):
+            at = seed
+            while at >= resume:
+                lo, hi = max(0, at - reach), min(len(data), at + reach)
+                classes = data[lo:hi].translate(_RUN_CLASS)
+                first = classes.rfind(b"\x00", 0, at - lo) + 1
+                last = classes.find(b"\x00", at - lo)
+                last = hi - lo if last < 0 else last
+                yield from self._decode_and_search(data, _normalise(data, lo + first, lo + last))
+                if lo + last < hi or hi == len(data):
+                    resume = lo + last
+                    break
+                # The run goes on past this window: the next one overlaps it by `longest`, so
+                # that a key across the cut is seen whole.
+                resume = at = max(at + 1, hi - self.longest)
+
+    def _decode_and_search(self, data: bytes, text: _Text) -> Iterator[Match]:
+        t = text.text
+        for piece in _PIECES.finditer(t):
+            end = piece.end()
+            pad = len(t[end : end + 2]) - len(t[end : end + 2].lstrip(b"="))
+            for align in range(4):
+                start = piece.start() + align
+                decoded = _b64decode(t[start:end])
+                for material, a, b, encoding in self._found_in(decoded, BASE64):
+                    # byte i of `decoded` starts in character 4i/3 of the text
+                    last = start - (-4 * b // 3)
+                    if last == end:  # the padding after a whole encoding belongs to it
+                        last += pad
+                    first = text.image_offset(start + 4 * a // 3)
+                    stop = text.image_offset(last - 1) + 1
+                    yield Match(material, first, stop, _pem_name(data, first, encoding))
+        for run in _HEX_RUN.finditer(t):
+            for parity in range(2):
+                start = run.start() + parity
+                length = (run.end() - start) // 2 * 2
+                decoded = binascii.unhexlify(t[start : start + length])
+                for material, a, b, encoding in self._found_in(decoded, HEX):
+                    first = text.image_offset(start + 2 * a)
+                    stop = text.image_offset(start + 2 * b - 1) + 1
+                    yield Match(material, first, stop, encoding)
+
+    def _found_in(self, decoded: bytes, form: str) -> Iterator[tuple[KnownMaterial, int, int, str]]:
+        """Known keys (by their windows) and certificates (by digest) in decoded text."""
+        if self._keys:
+            yield from self._search_view(decoded, self._dense(decoded), form)
+        if self._certs:
+            for offset, der in der_objects(DerCertificateDetector._candidate, decoded):
+                material = self._certs.get(fingerprint(der))
+                if material is not None:
+                    name = "base64 DER" if form == BASE64 else "ASCII hex of DER"
+                    yield material, offset, offset + len(der), name
+
+
+def _seeds(data: bytes) -> Iterator[int]:
+    """Offsets where at least TEXT_SEED base64 characters follow in a row (found in C)."""
+    for base in range(0, len(data), TEXT_BLOCK):
+        lo = max(0, base - TEXT_SEED + 1)
+        classes = data[lo : base + TEXT_BLOCK].translate(_B64_CLASS)
+        at = classes.find(_SEED)
+        while at >= 0:
+            yield lo + at
+            stop = classes.find(b"\x00", at + TEXT_SEED)
+            if stop < 0:
+                break
+            at = classes.find(_SEED, stop)
+
+
+def _normalise(data: bytes, start: int, end: int) -> _Text:
+    """The base64 characters of `data[start:end]` joined across separators."""
+    pieces: list[bytes] = []
+    starts: list[int] = []
+    lengths: list[int] = []
+    for token in _TOKENS.finditer(data, start, end):
+        if token.lastgroup == "b64":
+            pieces.append(token.group())
+            starts.append(token.start())
+            lengths.append(token.end() - token.start())
+    return _Text(b"".join(pieces), tuple(starts), tuple(lengths))
+
+
+def _b64decode(text: bytes) -> bytes:
+    """The bytes of base64 text without padding; a last partial group gives its whole bytes."""
+    whole = len(text) // 4 * 4
+    out = base64.b64decode(text[:whole])
+    rest = len(text) - whole
+    if rest >= 2:
+        out += base64.b64decode(text[whole:] + b"=" * (4 - rest))
+    return out
+
+
+def _pem_name(data: bytes, first: int, encoding: str) -> str:
+    """A whole base64 key right after a PEM BEGIN line is named as PEM."""
+    if (
+        not encoding.startswith("base64 ")
+        or _PEM_BEGIN.search(data[max(0, first - 80) : first]) is None
+    ):
+        return encoding
+    label = encoding.removeprefix("base64 ").removesuffix("DER").strip()
+    return f"PEM {label}".strip()
+
+
+def _name(form: str, name: str) -> str:
+    return {BINARY: name, BASE64: f"base64 {name}", HEX: f"ASCII hex of {name}"}[form]
 
 
 def _common_prefix(a: bytes, i: int, b: bytes, j: int) -> int:
@@ -382,80 +720,23 @@ def _common_suffix(a: bytes, i: int, b: bytes, j: int) -> int:
     return low
 
 
-def _judge(
-    material: KnownMaterial, needle: Needle, n_start: int, n_end: int, start: int, end: int
-) -> Match | None:
-    """Whether a shared run `[n_start, n_end)` of a needle is worth reporting, and as what."""
-    if n_start == 0 and n_end == len(needle.data):
-        return Match(material, needle, start, end, needle.encoding)
-    if not needle.parts or n_end - n_start < MIN_FRAGMENT:
-        return None  # certificates count only whole; short runs are coincidence
-    slack = 4 * (2 if needle.form == HEX else 1)  # a DER INTEGER header or leading zeros
-    for part in needle.parts:
-        if (
-            part.start - slack <= n_start <= part.start
-            and part.end <= n_end <= part.end + slack
-            and needle.form != BASE64
-        ):
-            # the component alone: bytes around it that matched the DER by chance are not it
-            prefix = "raw" if needle.form == BINARY else "ASCII hex of"
-            first, last = start + part.start - n_start, end - (n_end - part.end)
-            return Match(material, needle, first, last, f"{prefix} {part.name}")
-    secret = sum(max(0, min(n_end, p.end) - max(n_start, p.start)) for p in needle.parts)
-    if secret / needle.secret_units < MIN_SECRET_BYTES:
+def _judge(form_der: Der, n_start: int, n_end: int, form: str) -> tuple[str, int, int] | None:
+    """Whether a shared run `[n_start, n_end)` of a DER form is worth reporting: as what, and
+    which part of it (a component alone is reported at its own extent)."""
+    if n_start == 0 and n_end == len(form_der.der):
+        return _name(form, form_der.name), n_start, n_end
+    if not form_der.parts or (n_end - n_start) * _UNITS[form] < MIN_FRAGMENT:
+        return None  # short runs are coincidence
+    slack = 4  # a DER INTEGER header or leading zeros
+    if form != BASE64:
+        for part in form_der.parts:
+            if (
+                part.start - slack <= n_start <= part.start
+                and part.end <= n_end <= part.end + slack
+            ):
+                prefix = "raw" if form == BINARY else "ASCII hex of"
+                return f"{prefix} {part.name}", part.start, part.end
+    secret = sum(max(0, min(n_end, p.end) - max(n_start, p.start)) for p in form_der.parts)
+    if secret < MIN_SECRET_BYTES:
         return None
-    return Match(material, needle, start, end, f"fragment of {needle.encoding}")
-
-
-def _resolve_text(
-    data: bytes, position: int, material: KnownMaterial, needle: Needle, offset: int
-) -> Match | None:
-    """Match a base64 needle across line breaks: normalise the text run around the hit."""
-    reach = 2 * len(needle.data) + 256
-    lo = max(0, position - reach)
-    window = data[lo : position + reach]
-    run = None
-    for candidate in _TEXT_RUN.finditer(window):
-        if candidate.start() <= position - lo < candidate.end():
-            run = candidate
-            break
-    if run is None:
-        return None
-    pieces: list[bytes] = []
-    starts: list[int] = []  # window offset of each piece
-    lengths: list[int] = []
-    for token in _TOKENS.finditer(window, run.start(), run.end()):
-        if token.lastgroup == "b64":
-            pieces.append(token.group())
-            starts.append(token.start())
-            lengths.append(token.end() - token.start())
-    text = b"".join(pieces)
-    # where the hit lies in the normalised text
-    norm, here = 0, -1
-    for start, length in zip(starts, lengths, strict=True):
-        if start <= position - lo < start + length:
-            here = norm + position - lo - start
-            break
-        norm += length
-    if here < 0:
-        return None
-    back = _common_suffix(text, here, needle.data, offset)
-    ahead = _common_prefix(text, here, needle.data, offset)
-    first = _window_offset(starts, lengths, here - back)
-    last = _window_offset(starts, lengths, here + ahead - 1) + 1
-    found = _judge(material, needle, offset - back, offset + ahead, lo + first, lo + last)
-    if found is None or found.encoding != needle.encoding:
-        return found
-    header = _PEM_BEGIN.search(data[max(0, lo + first - 80) : lo + first])
-    if header is None:
-        return found
-    label = needle.encoding.removeprefix("base64 ").removesuffix("DER").strip()
-    return Match(material, needle, found.start, found.end, f"PEM {label}".strip())
-
-
-def _window_offset(starts: list[int], lengths: list[int], norm: int) -> int:
-    for start, length in zip(starts, lengths, strict=True):
-        if norm < length:
-            return start + norm
-        norm -= length
-    return starts[-1] + lengths[-1] - 1
+    return f"fragment of {_name(form, form_der.name)}", n_start, n_end
