@@ -20,32 +20,43 @@ from provguard.scan import (
     KnownIndex,
     Options,
     certificate_material,
+    default_jobs,
     key_material,
     load_allowlist,
     scan_paths,
 )
+from provguard.scan.archive import ArchiveLimits
 from provguard.scan.known import KnownMaterial
+from provguard.scan.mcuboot import McubootOptions, load_enc_key
+from provguard.scan.progress import Progress
 
 NAME = "scan"
 HELP = "find private keys and certificates left in firmware images (release gate)"
 DESCRIPTION = """\
 Scan firmware images for private keys and certificates: Intel HEX (merged.hex, with UICR), ELF
-(every loadable section, naming section and symbol), raw .bin, MCUboot images and zip archives
-such as dfu_application.zip. A directory is searched for image files (*.hex, *.elf, *.bin, *.zip,
-...).
+(the whole file, naming section and symbol), raw .bin, MCUboot images (compressed payloads
+decompressed, encrypted ones decrypted with --mcuboot-enc-key), and archives (zip, tar, tar.gz,
+tar.xz, nested) such as dfu_application.zip. A directory is read in full: every regular file under
+it, whatever its name (--exclude to skip). In a sysbuild build directory, findings are named by
+the partitions.yml partition they lie in.
+
+The gate fails closed: every input ends read in full, found, or unchecked with the reason (a
+damaged HEX line, an encrypted payload, a FIFO, an archive member over a limit); unchecked is
+never clean.
 
 Always on: PEM private-key blocks with a body and DER private keys (PKCS#8, SEC1, PKCS#1,
 Ed25519), each confirmed by parsing; certificates. Bare PEM labels (mbedTLS), public keys and
 random data are not findings. With --key/--cert/--from, the given credentials are also found as
 base64 without headers, ASCII hex, raw private scalar/exponent/primes and fragments.
 
-Exit 0 when nothing at or above --fail-on was found, 1 when something was, 2 when an input cannot
-be read or part of an image cannot be checked (an encrypted MCUboot payload). Keys are named by
-SHA-256 fingerprint, never shown.
+Exit 0 (clean) when every input was read in full and nothing at or above --fail-on was found; 1
+when something was; 2 (NOT CLEAN) when any input or part of one was not checked. Keys are named
+by SHA-256 fingerprint, never shown.
 
 examples:
   provguard scan build/ --key certs/client.key
-  provguard scan build/zephyr/merged.hex --from certificates.json --format sarif > scan.sarif
+  provguard scan build/merged.hex build/dfu_application.zip --from certificates.json \
+      --format sarif > scan.sarif
   provguard scan app.bin --base-address 0x10000 --allow provguard-allow.txt
 """
 
@@ -113,6 +124,81 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="flash address of the first byte of raw images (default 0)",
     )
+    reading = parser.add_argument_group("what is read, and how")
+    reading.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip files and directories matching GLOB under a scanned directory (repeatable); "
+        "listed as skipped in the report",
+    )
+    reading.add_argument(
+        "--mcuboot-enc-key",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="key to decrypt encrypted MCUboot payloads (else they stay unchecked; repeatable)",
+    )
+    limits = ArchiveLimits()
+    reading.add_argument(
+        "--max-member-size",
+        type=_size,
+        default=limits.max_member_bytes,
+        metavar="BYTES",
+        help=f"archive member larger than this decompressed is unchecked "
+        f"(default {limits.max_member_bytes >> 20} MiB; suffixes K, M, G)",
+    )
+    reading.add_argument(
+        "--max-archive-size",
+        type=_size,
+        default=limits.max_total_bytes,
+        metavar="BYTES",
+        help=f"bytes decompressed per archive, nested ones included "
+        f"(default {limits.max_total_bytes >> 20} MiB)",
+    )
+    reading.add_argument(
+        "--max-ratio",
+        type=int,
+        default=limits.max_ratio,
+        metavar="N",
+        help=f"a member inflating more than N times its compressed size is a bomb: unchecked "
+        f"(default {limits.max_ratio})",
+    )
+    reading.add_argument(
+        "--jobs",
+        "-j",
+        type=_jobs,
+        default=default_jobs(),
+        metavar="N",
+        help="worker processes (default: all cores)",
+    )
+    reading.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress line on the terminal"
+    )
+
+
+def _size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    scale = units.get(text[-1:].upper(), 1)
+    try:
+        value = int(text[:-1] if scale > 1 else text, 0) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _regular(path: Path, what: str) -> Path:
@@ -157,11 +243,24 @@ def run(args: argparse.Namespace) -> int:
         if args.allow is not None
         else None
     )
+    options = Options(
+        base_address=args.base_address,
+        lines=args.format == "sarif",
+        mcuboot=McubootOptions(enc_keys=tuple(load_enc_key(p) for p in args.mcuboot_enc_key)),
+        archive=ArchiveLimits(
+            max_member_bytes=args.max_member_size,
+            max_total_bytes=args.max_archive_size,
+            max_ratio=args.max_ratio,
+        ),
+    )
     result = scan_paths(
         args.paths,
         known,
         allow,
-        Options(base_address=args.base_address, lines=args.format == "sarif"),
+        options,
+        exclude=tuple(args.exclude),
+        jobs=args.jobs,
+        progress=Progress.for_terminal(quiet=args.quiet),
     )
     fail_on = Kind(args.fail_on)
     sys.stdout.write(WRITERS[args.format](result, fail_on))

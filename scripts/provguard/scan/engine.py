@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from provguard.errors import InputError
 from provguard.scan.allow import Allowlist
+from provguard.scan.archive import Chunk, Location, file_format, read_archive
+from provguard.scan.archive import State as ArchiveState
 from provguard.scan.detectors import DETECTORS, MAX_OBJECT, Detection, Detector
 from provguard.scan.hexfile import lines_of_addresses
 from provguard.scan.known import KnownIndex
 from provguard.scan.model import (
     AddressRange,
     Coverage,
-    FileWindows,
     Finding,
     Image,
     Kind,
@@ -34,6 +35,16 @@ from provguard.scan.model import (
     symbol_at,
 )
 from provguard.scan.readers import IMAGE_SUFFIXES, Options, read_bytes
+from provguard.scan.walk import (
+    Entry,
+    EntryState,
+    FileId,
+    Unreadable,
+    WalkOptions,
+    classify,
+    open_file,
+    walk,
+)
 
 #: Files up to this size are read into memory and decoded by format; larger ones are searched
 #: as raw bytes in windows (a structure that large is reported as not decoded).
@@ -160,16 +171,18 @@ def segment_findings(
     *,
     lines: bool = False,
     keep: int | None = None,
+    fresh: int = 0,
     lines_before: int = 0,
 ) -> list[Finding]:
     """Findings of one segment. `keep`: only hits starting before this offset (a window's own
-    bytes; the overlap belongs to the next window)."""
+    bytes; the overlap belongs to the next window); `fresh`: only hits ending after it (the head
+    of the window repeats the previous one)."""
     findings = []
     text = image.format in ("text", "intel-hex") and (
         image.format == "text" or segment.section == "Intel HEX text"
     )
     for hit in scan_segment(segment.data, known, detectors):
-        if keep is not None and hit.start >= keep:
+        if (keep is not None and hit.start >= keep) or hit.end <= fresh:
             continue
         length = hit.end - hit.start
         region = _region_at(segment.regions, hit.start) if segment.regions else None
@@ -220,8 +233,6 @@ def scan_image(
     findings: list[Finding] = []
     for segment in image.segments:
         findings += segment_findings(image, segment, known, detectors, lines=lines)
-    if image.windows is not None:
-        findings += _window_findings(image, image.windows, known, detectors, lines=lines)
     hex_file = image.hex_file
     if lines and hex_file is not None and findings and os.path.isfile(hex_file):
         with open(hex_file, "rb") as handle:
@@ -248,34 +259,41 @@ def windows(size: int, window: int = WINDOW) -> Iterator[tuple[int, int]]:
 
 def _window_findings(
     image: Image,
-    spec: FileWindows,
+    stream: BinaryIO,
+    size: int,
+    base_address: int,
     known: KnownIndex,
     detectors: Sequence[Detector],
     *,
     lines: bool,
-    span: tuple[int, int] | None = None,
+    span: tuple[int, int],
 ) -> list[Finding]:
-    overlap = max(MIN_OVERLAP, 2 * known.longest if hasattr(known, "longest") else 0)
-    first, stop = span if span is not None else (0, spec.size)
+    """Findings of `[span)` of a file read window by window; each window is read with an
+    overlap longer than any object looked for, and owns only the hits that start in it."""
+    overlap = MIN_OVERLAP
+    first, stop = span
     findings: list[Finding] = []
     newlines = 0
-    with open(spec.path, "rb") as handle:
-        for start, own in windows(stop - first):
-            offset = first + start
-            handle.seek(offset)
-            data = handle.read(own + overlap)
-            segment = Segment(spec.address + offset, data, file_offset=offset)
-            findings += segment_findings(
-                image,
-                segment,
-                known,
-                detectors,
-                lines=lines,
-                keep=own if offset + own < spec.size else None,
-                lines_before=newlines,
-            )
-            if lines and image.format == "text":
-                newlines += _line_breaks(data, own)
+    if lines and image.format == "text" and first:
+        stream.seek(0)
+        for _, own in windows(first):  # lines before the span (a split text file)
+            newlines += _line_breaks(stream.read(own), own)
+    for start, own in windows(stop - first):
+        offset = first + start
+        stream.seek(offset)
+        data = stream.read(own + overlap)
+        segment = Segment(base_address + offset, data, file_offset=offset)
+        findings += segment_findings(
+            image,
+            segment,
+            known,
+            detectors,
+            lines=lines,
+            keep=own if offset + own < size else None,
+            lines_before=newlines,
+        )
+        if lines and image.format == "text":
+            newlines += _line_breaks(data, own)
     return findings
 
 
@@ -367,137 +385,300 @@ def scan_images(
     return ScanResult(tuple(findings), tuple(allowed), tuple(coverage))
 
 
-# --- files -----------------------------------------------------------------------------------
+# --- files ---------------------------------------------------------------------------------
 
 
-def collect_files(paths: Sequence[Path]) -> list[Path]:
-    """Files named, and every file under directories named, in a stable order."""
-    files: list[Path] = []
+@dataclass(frozen=True)
+class Context:
+    """What every file is scanned with (inherited by worker processes, never pickled)."""
+
+    known: KnownIndex
+    allow: Allowlist | None
+    options: Options
+    partitions: tuple[tuple[str, tuple[AddressRange, ...]], ...] = ()  # (directory, layout)
+
+    def partitions_for(self, path: str) -> tuple[AddressRange, ...]:
+        """The partitions.yml layout of the build directory holding `path`, if any."""
+        best: tuple[str, tuple[AddressRange, ...]] | None = None
+        for directory, layout in self.partitions:
+            inside = path.startswith(directory.rstrip(os.sep) + os.sep)
+            if inside and (best is None or len(directory) > len(best[0])):
+                best = (directory, layout)
+        return () if best is None else best[1]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: a file, or a span of a large raw file."""
+
+    entry: Entry
+    span: tuple[int, int] | None = None  # [start, stop) of a raw file split across workers
+
+
+@dataclass(frozen=True)
+class Plan:
+    tasks: tuple[Task, ...]
+    unreadable: tuple[Coverage, ...]  # paths that are no file to read, with the reason
+    skipped: tuple[Unchecked, ...]  # excluded, or the same file as one already read
+
+
+def plan(paths: Sequence[Path], exclude: tuple[str, ...] = ()) -> Plan:
+    """Every file to read under `paths` (see `walk`), and what is not read and why."""
+    entries: list[Entry] = []
     for path in paths:
-        if path.is_dir():
-            for root, dirs, names in os.walk(path):
-                dirs.sort()
-                files += [Path(root, n) for n in sorted(names)]
-        elif path.exists() or path.is_symlink():
-            files.append(path)
+        entry = classify(path)
+        if entry.state is EntryState.UNCHECKED and entry.reason == "is a directory":
+            entries += walk(path, WalkOptions(exclude=exclude))
+        elif entry.state is EntryState.UNCHECKED and entry.reason == "no such file or directory":
+            raise InputError("no such file or directory", path=entry.display)
         else:
-            raise InputError("no such file or directory", path=path)
-    return files
+            entries.append(entry)
+    tasks, unreadable, skipped = [], [], []
+    seen: set[FileId] = set()
+    for entry in entries:
+        name = str(entry.path)
+        if entry.state is EntryState.FILE:
+            if entry.id is not None and entry.id in seen:
+                skipped.append(Unchecked(name, "the same file as one named before: read once"))
+                continue
+            if entry.id is not None:
+                seen.add(entry.id)
+            tasks.append(Task(entry))
+        elif entry.state is EntryState.UNCHECKED:
+            reason = entry.reason or "not read"
+            unreadable.append(
+                Coverage(name, "not read", 0, 0, unchecked=(Unchecked(name, reason),))
+            )
+        elif entry.state is EntryState.SAME:
+            skipped.append(Unchecked(name, f"the same file as {entry.same_as}: read once"))
+        else:
+            skipped.append(Unchecked(name, entry.reason or "excluded"))
+    return Plan(tuple(tasks), tuple(unreadable), tuple(skipped))
 
 
-def _kind_of(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISDIR, "a directory"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def _unreadable(path: str, reason: str) -> Image:
-    return Image(path, "unreadable", 0, (), unchecked=(Unchecked(path, reason),))
+def _empty_image(name: str) -> Image:
+    reason = "empty image file (0 bytes): a failed or interrupted build?"
+    return Image(name, "empty", 0, (), unchecked=(Unchecked(name, reason),))
 
 
 def read_path(path: Path, options: Options) -> list[Image]:
-    """The images of one file on disk; never raises for what is in the file, never blocks on a
-    FIFO or device, never holds a file larger than `MAX_DECODE`."""
+    """The images of one file on disk (tests and simple callers; archives are not expanded)."""
+    entry = classify(path)
     name = str(path)
-    try:
-        info = path.stat()
-    except OSError as exc:
-        return [_unreadable(name, f"cannot read: {exc.strerror or exc}")]
-    if not stat.S_ISREG(info.st_mode):
-        return [_unreadable(name, f"{_kind_of(info.st_mode)}, not a regular file: not read")]
-    image_name = name.lower().endswith(IMAGE_SUFFIXES)
-    try:
-        if info.st_size > MAX_DECODE:
-            return [_large(path, info.st_size, options)]
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_DECODE + 1)
-    except OSError as exc:
-        return [_unreadable(name, f"cannot read: {exc.strerror or exc}")]
-    if not data and image_name:
-        return [
-            Image(
-                name,
-                "empty",
-                0,
-                (),
-                unchecked=(
-                    Unchecked(name, "empty image file (0 bytes): a failed or interrupted build?"),
-                ),
-            )
-        ]
+    if entry.state is not EntryState.FILE:
+        return [Image(name, "not read", 0, (), unchecked=(Unchecked(name, entry.reason or ""),))]
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if not data and name.lower().endswith(IMAGE_SUFFIXES):
+        return [_empty_image(name)]
     return read_bytes(data, name, options)
 
 
-def _large(path: Path, size: int, options: Options) -> Image:
-    """A file too large to decode: searched in windows as raw bytes."""
-    name = str(path)
-    with open(path, "rb") as handle:
-        head = handle.read(4096)
-    structured = read_bytes(head, name, options)[0].format
-    unchecked: tuple[Unchecked, ...] = ()
-    if structured not in ("raw", "text"):
-        unchecked = (
-            Unchecked(
-                name,
-                f"{structured} structure not decoded: the file is larger than "
-                f"{MAX_DECODE >> 20} MiB; searched as raw bytes only",
-            ),
-        )
-    fmt = "text" if b"\0" not in head else "raw"
-    return Image(
-        name,
-        fmt,
-        size,
-        (),
-        unchecked=unchecked,
-        windows=FileWindows(name, size, options.base_address),
-    )
-
-
-def scan_file(
-    path: Path,
-    known: KnownIndex,
-    allow: Allowlist | None,
-    options: Options,
-    partitions: tuple[AddressRange, ...] = (),
-) -> ScanResult:
-    """One file, whatever happens: a failure is an unchecked input, never lost results."""
+def scan_task(task: Task, ctx: Context) -> ScanResult:
+    """One file (or span), whatever happens: a failure is an unchecked input, never an error
+    that loses the other files' results."""
+    name = str(task.entry.path)
     try:
-        images = read_path(path, options)
-        return scan_images(images, known, allow, lines=options.lines, partitions=partitions)
+        return _scan_task(task, ctx)
     except MemoryError:
         reason = "out of memory while reading: not checked"
     except Exception as exc:  # one file's failure must not lose the others' results
         reason = f"internal error while reading ({type(exc).__name__}): not checked"
-    name = str(path)
-    failed = Coverage(name, "unreadable", 0, 0, unchecked=(Unchecked(name, reason),))
+    failed = Coverage(name, "not read", 0, 0, unchecked=(Unchecked(name, reason),))
     return ScanResult((), (), (failed,))
 
 
-def combine(results: Sequence[ScanResult]) -> ScanResult:
+def _not_read(name: str, reason: str) -> ScanResult:
+    return ScanResult((), (), (not_read(name, reason),))
+
+
+def not_read(name: str, reason: str) -> Coverage:
+    """The coverage of an input that could not be read at all."""
+    return Coverage(name, "not read", 0, 0, unchecked=(Unchecked(name, reason),))
+
+
+def _scan_task(task: Task, ctx: Context) -> ScanResult:
+    entry = task.entry
+    name = str(entry.path)
+    opened = open_file(entry)
+    if isinstance(opened, Unreadable):
+        return _not_read(name, opened.reason)
+    partitions = ctx.partitions_for(name)
+    with opened as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if task.span is not None:
+            return _scan_windows(stream, name, size, ctx, task.span)
+        if size == 0:
+            images = (
+                [_empty_image(name)]
+                if name.lower().endswith(IMAGE_SUFFIXES)
+                else [Image(name, "empty", 0, ())]
+            )
+            return scan_images(images, ctx.known, ctx.allow, lines=ctx.options.lines)
+        fmt = file_format(stream, name)
+        if fmt is not None:
+            return _scan_archive(stream, name, fmt, ctx)
+        if size > MAX_DECODE:
+            return _scan_windows(stream, name, size, ctx, (0, size))
+        data = stream.read()
+    images = read_bytes(data, name, ctx.options)
+    del data
+    return scan_images(images, ctx.known, ctx.allow, lines=ctx.options.lines, partitions=partitions)
+
+
+def _scan_windows(
+    stream: BinaryIO, name: str, size: int, ctx: Context, span: tuple[int, int]
+) -> ScanResult:
+    """A large file (or a span of it) as raw bytes in overlapping windows."""
+    head = stream.read(4096)
+    fmt = read_bytes(head, name, ctx.options)[0].format
+    image = Image(name, "text" if b"\0" not in head else "raw", size, ())
+    unchecked: tuple[Unchecked, ...] = ()
+    if fmt not in ("raw", "text") and span[0] == 0:
+        unchecked = (
+            Unchecked(
+                name,
+                f"{fmt} structure not decoded: the file is larger than {MAX_DECODE >> 20} MiB; "
+                "searched as raw bytes only",
+            ),
+        )
+    known, options = ctx.known, ctx.options
+    findings = _window_findings(
+        image,
+        stream,
+        size,
+        options.base_address,
+        known,
+        DETECTORS,
+        lines=options.lines,
+        span=span,
+    )
+    kept, allowed = _allow(findings, ctx.allow)
+    start, stop = span
+    cover = Coverage(
+        name,
+        image.format,
+        size if span == (0, size) else stop - start,
+        stop - start,
+        ranges=()
+        if image.format == "text"
+        else (AddressRange(options.base_address + start, options.base_address + stop),),
+        unchecked=unchecked,
+        findings=len(kept),
+    )
+    return ScanResult(tuple(kept), tuple(allowed), (cover,))
+
+
+def _allow(findings: list[Finding], allow: Allowlist | None) -> tuple[list[Finding], list[Finding]]:
+    kept, allowed = [], []
+    for finding in findings:
+        entry = allow.entry_for(finding) if allow is not None else None
+        if entry is None:
+            kept.append(finding)
+        else:
+            allowed.append(dataclasses.replace(finding, allowed_by=entry))
+    return kept, allowed
+
+
+def _scan_archive(stream: BinaryIO, name: str, fmt: str, ctx: Context) -> ScanResult:
+    """An archive read as a stream (`archive`): each member parsed as a file when it fits one
+    window, else searched raw window by window; every member ends in one state."""
+    findings: list[Finding] = []
+    allowed: list[Finding] = []
+    coverage: list[Coverage] = []
+    parsed: dict[str, Coverage] = {}  # members parsed whole, waiting for their outcome
+    raw_found: dict[str, int] = {}
+    children: dict[str, list[str]] = {}
+    options = ctx.options
+    for event in read_archive(stream, name, options.archive, fmt=fmt):
+        if isinstance(event, Chunk):
+            where = event.location.display
+            if event.whole:
+                images = read_bytes(event.data, where, options, depth=1)
+                result = scan_images(images, ctx.known, ctx.allow, lines=False)
+                findings += result.findings
+                allowed += result.allowed
+                first, *rest = result.coverage
+                parsed[where] = first
+                coverage += rest
+                continue
+            segment = Segment(None, event.data, section=f"member bytes from {event.offset}")
+            image = Image(where, "raw", 0, (segment,))
+            # a hit ending in the repeated head of the window was found in the previous one
+            hits = segment_findings(image, segment, ctx.known, fresh=event.fresh)
+            kept, also = _allow(hits, ctx.allow)
+            findings += kept
+            allowed += also
+            raw_found[where] = raw_found.get(where, 0) + len(kept)
+            continue
+        where = event.location.display
+        if event.location.members:
+            parent = Location(event.location.file, event.location.members[:-1]).display
+            children.setdefault(parent, []).append(event.location.members[-1])
+        unchecked = (
+            (Unchecked(where, event.reason or "not read"),)
+            if event.state is ArchiveState.UNCHECKED
+            else ()
+        )
+        notes = (event.reason,) if event.state is ArchiveState.STATED and event.reason else ()
+        if event.kind == "archive" and not event.location.members and unchecked:
+            # the archive itself is damaged: its bytes are still searched as they are
+            raw = _raw_archive(stream, where, ctx)
+            findings += raw.findings
+            allowed += raw.allowed
+            coverage.append(
+                Coverage(
+                    where,
+                    event.format,
+                    raw.coverage[0].size,
+                    raw.coverage[0].examined,
+                    members=tuple(children.get(where, ())),
+                    unchecked=unchecked,
+                    notes=("searched as raw bytes",),
+                    findings=len(raw.findings),
+                )
+            )
+        elif event.kind == "archive":
+            coverage.append(
+                Coverage(
+                    where,
+                    event.format,
+                    event.size,
+                    0,
+                    members=tuple(children.get(where, ())),
+                    unchecked=unchecked,
+                    notes=notes,
+                )
+            )
+        elif where in parsed:
+            item = parsed.pop(where)
+            coverage.append(dataclasses.replace(item, unchecked=item.unchecked + unchecked))
+        else:
+            coverage.append(
+                Coverage(
+                    where,
+                    "raw" if event.kind == "file" else event.kind,
+                    event.size,
+                    event.size,
+                    unchecked=unchecked,
+                    notes=notes,
+                    findings=raw_found.get(where, 0),
+                )
+            )
+    coverage += parsed.values()
+    return ScanResult(tuple(findings), tuple(allowed), tuple(coverage))
+
+
+def combine(results: Sequence[ScanResult], skipped: Sequence[Unchecked] = ()) -> ScanResult:
     return ScanResult(
         tuple(x for r in results for x in r.findings),
         tuple(x for r in results for x in r.allowed),
         tuple(x for r in results for x in r.coverage),
+        tuple(skipped),
     )
 
 
-def scan_paths(
-    paths: Sequence[Path],
-    known: KnownIndex,
-    allow: Allowlist | None = None,
-    options: Options | None = None,
-) -> ScanResult:
-    files = collect_files(paths)
-    if not files:
-        raise InputError("no files found", path=", ".join(str(p) for p in paths))
-    options = options or Options()
-    # one file at a time: a build tree's images are not all held in memory together
-    return combine([scan_file(f, known, allow, options) for f in files])
+def _raw_archive(stream: BinaryIO, name: str, ctx: Context) -> ScanResult:
+    size = os.fstat(stream.fileno()).st_size
+    stream.seek(0)
+    return _scan_windows(stream, name, size, ctx, (0, size))

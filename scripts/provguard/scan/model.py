@@ -213,6 +213,8 @@ class ScanResult:
     findings: tuple[Finding, ...]
     allowed: tuple[Finding, ...]
     coverage: tuple[Coverage, ...]
+    #: paths not read on purpose: excluded with --exclude, or the same file as another path
+    skipped: tuple[Unchecked, ...] = ()
 
     @property
     def unchecked(self) -> tuple[Unchecked, ...]:
