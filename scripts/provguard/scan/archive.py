@@ -35,6 +35,7 @@ in the name's encoding, are shown as `\\xNN`, so a report line can never be forg
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import enum
 import gzip
 import io
@@ -46,7 +47,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, BinaryIO, cast
 
 KiB = 1024
@@ -166,9 +167,9 @@ class Chunk:
 
     location: Location
     offset: int
-    data: bytes
-    fresh: int
-    whole: bool
+    data: bytes = field(repr=False)
+    fresh: int = 0
+    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -232,9 +233,10 @@ def archive_format(head: bytes, tail: bytes = b"", name: str = "") -> str | None
 
 
 def file_format(stream: BinaryIO, name: str = "") -> str | None:
-    """`archive_format` of a seekable stream (its position is restored)."""
+    """`archive_format` of a seekable stream from its start (its position is restored)."""
     start = stream.tell()
     try:
+        stream.seek(0)
         head = stream.read(512)
         size = stream.seek(0, os.SEEK_END)
         stream.seek(max(0, size - _TAIL))
@@ -658,18 +660,35 @@ def _zip_member(
     except DAMAGE as exc:
         yield Outcome(where, "file", "zip", State.UNCHECKED, 0, _describe(exc))
         return
+    # zipfile checks the CRC-32 in the read that reaches the end and then drops that read's
+    # bytes; the check is done here instead, after they were searched
+    if hasattr(member, "_expected_crc"):
+        member._expected_crc = None
     with member:
         produced = 0
+        crc = 0
 
         def read(size: int) -> bytes:
-            nonlocal produced
+            nonlocal produced, crc
             data = member.read(size)
             produced += len(data)
+            crc = zlib.crc32(data, crc)
             return data
 
-        yield from _member(
+        for event in _member(
             read, where, "zip", budget, depth, lambda: info.compress_size, lambda: produced
-        )
+        ):
+            if (
+                isinstance(event, Outcome)
+                and event.location == where
+                and event.kind == "file"
+                and event.state is State.READ
+                and crc != info.CRC
+            ):
+                event = dataclasses.replace(  # noqa: PLW2901
+                    event, state=State.UNCHECKED, reason="bad CRC-32: the member's data is corrupt"
+                )
+            yield event
 
 
 # ---------------------------------------------------------------------------------------------
@@ -771,7 +790,10 @@ def _tar(
     produced = 0
     count = 0
     try:
-        archive = tarfile.open(fileobj=cast(IO[bytes], counting), mode="r|*")  # noqa: SIM115
+        # decompressed here, not by tarfile, so a truncated stream raises instead of ending
+        raw = cast(IO[bytes], counting)
+        source = raw if fmt == "tar" else _OPENERS[fmt](raw)
+        archive = tarfile.open(fileobj=source, mode="r|", tarinfo=_TarInfo)  # noqa: SIM115
     except DAMAGE as exc:
         yield Outcome(location, "archive", "tar", State.UNCHECKED, 0, _describe(exc))
         return
@@ -818,7 +840,40 @@ def _tar(
             if broken and fmt != "tar":
                 # a bomb or damage inside a compressed stream: what follows is not trusted
                 ended = rest("stopped after an unchecked member: the rest is not read")
+        if ended is None:
+            ended = _tar_end(archive, source, rest)
     yield ended or Outcome(location, "archive", "tar", State.READ, count)
+
+
+class _TarInfo(tarfile.TarInfo):
+    """Marks the archive whose end-of-archive blocks were read: tarfile ends silently on a
+    truncated or damaged header after the first member."""
+
+    @classmethod
+    def fromtarfile(cls, archive: tarfile.TarFile) -> _TarInfo:
+        try:
+            return super().fromtarfile(archive)
+        except EOFHeaderError:
+            archive.provguard_end = True  # type: ignore[attr-defined]
+            raise
+
+
+EOFHeaderError = getattr(tarfile, "EOFHeaderError", tarfile.HeaderError)
+
+
+def _tar_end(
+    archive: tarfile.TarFile, source: IO[bytes], rest: Callable[[str], Outcome]
+) -> Outcome | None:
+    """Why a tar stream that ended is not whole: no end-of-archive marker, or a compressed
+    stream that is truncated or damaged after it; None when it ended as it should."""
+    if not getattr(archive, "provguard_end", False):
+        return rest("truncated or damaged: the tar ends without its end-of-archive marker")
+    try:
+        while source.read(MiB):
+            pass
+    except DAMAGE as exc:
+        return rest(f"{_describe(exc)} after the last member")
+    return None
 
 
 def _unchecked_file(event: Event, where: Location) -> bool:
