@@ -211,29 +211,60 @@ def test_a_port_lost_after_the_certificate_reached_the_modem_is_found_done(
     assert third.written == ()
 
 
-@pytest.mark.parametrize("cut", ["AT%KEYGEN", "AT%CMNG=0,42,0", "AT%CMNG=1,42", "AT+CFUN=4"])
+# Every command of a first enrollment, by prefix and occurrence; each is cut in the three ways a
+# port fails: no answer, gone before the command reached the modem, gone after it was applied.
+COMMANDS = [
+    ("AT+CMEE=1", 1),
+    ("AT+CGSN", 1),
+    ("AT+CGMR", 1),
+    ("AT+CFUN?", 1),
+    ("AT+CFUN=4", 1),
+    ("AT%CMNG=1,42", 1),
+    ("AT%KEYGEN", 1),
+    ("AT%CMNG=1,42", 2),
+    ("AT%CMNG=0,42,1", 1),
+    ("AT%CMNG=0,42,0", 1),
+    ("AT%CMNG=1,42", 3),
+    ("AT+CFUN=1", 1),
+]
+
+
+@pytest.mark.parametrize("verdict", ["timeout", "lost", "lost-after"])
+@pytest.mark.parametrize(("cut", "occurrence"), COMMANDS)
 def test_every_interruption_point_ends_enrolled_on_the_rerun(
-    pki: Pki, ledger: Ledger, cut: str
+    pki: Pki, ledger: Ledger, cut: str, occurrence: int, verdict: str
 ) -> None:
     modem = FakeModem()
     seen = {"n": 0}
 
     def fault(line: str) -> str | None:
-        if line.startswith(cut) and seen["n"] == 0:
+        if line.startswith(cut):
             seen["n"] += 1
-            return "timeout"
+            if seen["n"] == occurrence:
+                return verdict
         return None
 
     modem.fault = fault
     first = run(modem, pki, ledger)
-    assert first.outcome is Outcome.REFUSED
+    assert seen["n"] >= occurrence, "the cut point was never reached"
+    assert first.outcome is not Outcome.ENROLLED or cut == "AT+CFUN=1"
+    if cut == "AT+CFUN=1":
+        assert first.restore_error is not None
+        assert first.exit_code == 1
     modem.fault = None
+    modem.cfun = 1  # power-cycled
     second = run(modem, pki, ledger)
     assert second.outcome in (Outcome.ENROLLED, Outcome.ALREADY_ENROLLED), second.error
     cert = client_cert(modem)
     assert spki(cert.public_key()) == spki(modem.public_key(TAG))  # type: ignore[arg-type]
+    assert modem.store[(TAG, 0)] == pki.root_path.read_bytes()
     assert modem.cfun == 1
     assert run(modem, pki, ledger).written == ()
+    # One certificate issued, and the ledger's latest word on the device is that certificate.
+    assert {a.cert_serial for a in ledger.attempts() if a.cert_serial} == {
+        format(cert.serial_number, "x")
+    }
+    assert ledger.attempts()[-1].outcome == "already_enrolled"
 
 
 def test_a_csr_with_another_subject_is_refused(pki: Pki, ledger: Ledger) -> None:

@@ -92,6 +92,7 @@ attempts = Table(
     Column("modem_firmware", Text),
     Column("subject", Text),
     Column("step", String(40), nullable=False),
+    Column("keygen_sent_at", String(40)),
     Column("csr_pem", Text),
     Column("key_sha", String(64)),
     Column("cert_serial", String(42)),
@@ -161,6 +162,11 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+def timestamp() -> str:
+    """Now, as the ledger writes times (ISO 8601, UTC, milliseconds)."""
+    return _iso(now())
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One row of `attempts` (what `ledger show` and `export` read)."""
@@ -174,6 +180,7 @@ class Attempt:
     modem_firmware: str | None
     subject: str | None
     step: str
+    keygen_sent_at: str | None
     csr_pem: str | None = field(repr=False)
     key_sha: str | None
     cert_serial: str | None
@@ -195,6 +202,7 @@ class Attempt:
             "modem_firmware": self.modem_firmware,
             "subject": self.subject,
             "step": self.step,
+            "keygen_sent_at": self.keygen_sent_at,
             "key_sha": self.key_sha,
             "cert_serial": self.cert_serial,
             "cert_fingerprint": self.cert_fingerprint,
@@ -483,6 +491,28 @@ class Ledger:
                 .first()
             )
         return None if row is None else Attempt(**row)
+
+    def unconfirmed_keygen(self, imei: str, sec_tag: int, *, before: int) -> Attempt | None:
+        """The latest earlier attempt on this device and tag, if it sent %KEYGEN and stopped
+        before the modem's digest of the new key was recorded (so the key it left is unknown)."""
+        with self._tx() as conn:
+            row = (
+                conn.execute(
+                    select(attempts)
+                    .where(
+                        attempts.c.imei == imei,
+                        attempts.c.sec_tag == sec_tag,
+                        attempts.c.id < before,
+                        attempts.c.keygen_sent_at.is_not(None),
+                    )
+                    .order_by(attempts.c.id.desc())
+                )
+                .mappings()
+                .first()
+            )
+        if row is None or row["key_sha"] is not None:
+            return None
+        return Attempt(**row)
 
     def enrolled(self, imei: str, sec_tag: int, device_ca_fingerprint: str) -> Attempt | None:
         """The latest attempt that left this device enrolled at this tag by this device CA."""
