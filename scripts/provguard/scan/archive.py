@@ -42,6 +42,7 @@ import io
 import lzma
 import os
 import struct
+import sys
 import tarfile
 import tempfile
 import zipfile
@@ -102,7 +103,7 @@ class ArchiveLimits:
     - `max_ratio` (100) with `ratio_grace_bytes` (8 MiB): a member (zip) or stream (tar.gz, .xz,
       .bz2) that has decompressed more than `ratio_grace_bytes` and more than `max_ratio` times
       its compressed size is a compression bomb: unchecked.
-    - `window_bytes` (32 MiB) and `overlap_bytes` (64 KiB): the window a member is read in and
+    - `window_bytes` (16 MiB) and `overlap_bytes` (64 KiB): the window a member is read in and
       what consecutive windows share (the longest needle guaranteed to be found across an edge).
     - `spool_memory_bytes` (8 MiB): a nested archive is spooled to a temporary file past this.
     """
@@ -113,7 +114,7 @@ class ArchiveLimits:
     max_depth: int = 4
     max_ratio: int = 100
     ratio_grace_bytes: int = 8 * MiB
-    window_bytes: int = 32 * MiB
+    window_bytes: int = 16 * MiB
     overlap_bytes: int = 64 * KiB
     spool_memory_bytes: int = 8 * MiB
 
@@ -271,19 +272,14 @@ def windows(
     stream: IO[bytes], location: Location, limits: ArchiveLimits | None = None
 ) -> Iterator[Chunk]:
     """A plain (not archived) stream as chunks, with the same window and overlap rules; for large
-    files read from disk. No limit applies here: the caller bounds the file by its size."""
+    files read from disk. Only the window sizes of `limits` apply: the caller bounds the file."""
     limits = limits or ArchiveLimits()
-    offset = 0
-    tail = b""
-    block = _read_block(stream.read, limits.window_bytes)
-    while block:
-        following = _read_block(stream.read, limits.window_bytes)
-        yield Chunk(
-            location, offset - len(tail), tail + block, len(tail), not tail and not following
-        )
-        offset += len(block)
-        tail = block[-limits.overlap_bytes :] if limits.overlap_bytes else b""
-        block = following
+    unbounded = dataclasses.replace(
+        limits, max_member_bytes=sys.maxsize, max_total_bytes=sys.maxsize, max_ratio=sys.maxsize
+    )
+    for item in _member_chunks(stream.read, location, _Budget(unbounded), lambda: 1, lambda: 0):
+        if isinstance(item, Chunk):
+            yield item
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,70 +315,78 @@ class _Counting(io.RawIOBase):
         return len(data)
 
 
-def _read_block(read: Callable[[int], bytes], size: int) -> bytes:
-    """Up to `size` bytes, read 1 MiB at a time so no decompressor buffers more than that."""
-    parts = bytearray()
-    while len(parts) < size:
-        piece = read(min(MiB, size - len(parts)))
-        if not piece:
-            break
-        parts += piece
-    return bytes(parts)
-
-
 def _member_chunks(
     read: Callable[[int], bytes],
     location: Location,
     budget: _Budget,
     compressed: Callable[[], int],
     produced: Callable[[], int],
-    sink: Callable[[bytes], None] | None = None,
+    sink: Callable[[memoryview], None] | None = None,
 ) -> Iterator[Chunk | str]:
-    """Chunks of one member; ends with a `str` reason when it stops before the member's end.
+    """Chunks of one member; ends with a `str` reason when a limit stops it before its end.
 
     `compressed()` is the compressed size the ratio is measured against and `produced()` the
-    bytes decompressed from it so far (before this member's bytes of the current block).
+    bytes decompressed from it so far. `sink` receives each chunk's new bytes (to spool a nested
+    archive). At most one window, its overlap and the caller's previous chunk are in memory.
     """
     limits = budget.limits
-    offset = 0
+    offset = 0  # member offset of the next new byte
     tail = b""
-    pending: bytes | None = None
-    stop: str | None = None
+    carry = b""  # the byte read to learn whether a full window was the last
     while True:
-        want = limits.window_bytes
-        left_member = limits.max_member_bytes - offset - (len(pending) if pending else 0)
-        left_total = limits.max_total_bytes - budget.total
-        block = _read_block(read, max(0, min(want, left_member + 1, left_total + 1)))
-        budget.total += len(block)
-        if sink is not None and block:
-            sink(block)
-        if pending is not None:
-            last = not block
-            yield Chunk(location, offset - len(tail), tail + pending, len(tail), not tail and last)
-            offset += len(pending)
-            tail = pending[-limits.overlap_bytes :] if limits.overlap_bytes else b""
-        pending = block
-        if not block:
-            break
-        if offset + len(block) > limits.max_member_bytes:
-            stop = f"member larger than the limit of {limits.max_member_bytes} bytes"
-        elif budget.total > limits.max_total_bytes:
-            stop = (
-                f"the input's decompressed total passed the limit of {limits.max_total_bytes} bytes"
-            )
-        elif produced() > limits.ratio_grace_bytes and produced() > limits.max_ratio * max(
-            compressed(), 1
-        ):
-            stop = (
-                f"compression ratio above {limits.max_ratio}:1 "
-                f"({produced()} bytes from {compressed()}): a compression bomb"
-            )
+        want = max(
+            0,
+            min(
+                limits.window_bytes,
+                limits.max_member_bytes - offset + 1,  # + 1: to see that it is exceeded
+                limits.max_total_bytes - budget.total + 1,
+            ),
+        )
+        buffer = bytearray(tail)
+        buffer += carry
+        new, carry, ended = len(carry), b"", False
+        while new < want:
+            piece = read(min(MiB, want - new))
+            if not piece:
+                ended = True
+                break
+            buffer += piece
+            new += len(piece)
+        if not ended and new == limits.window_bytes:
+            carry = read(1)
+            ended = not carry
+        if new == 0:
+            return
+        budget.total += new
+        data = bytes(buffer)
+        del buffer
+        if sink is not None:
+            sink(memoryview(data)[len(tail) :])
+        stop = _limit_reason(limits, offset + new, budget.total, compressed(), produced())
+        whole = not tail and ended and stop is None
+        yield Chunk(location, offset - len(tail), data, len(tail), whole)
         if stop is not None:
-            break
-    if stop is not None and pending:
-        # what was decompressed before the limit is searched too
-        yield Chunk(location, offset - len(tail), tail + pending, len(tail), False)
-        yield stop
+            yield stop
+            return
+        if ended:
+            return
+        offset += new
+        tail = data[-limits.overlap_bytes :] if limits.overlap_bytes else b""
+
+
+def _limit_reason(
+    limits: ArchiveLimits, member: int, total: int, compressed: int, produced: int
+) -> str | None:
+    if member > limits.max_member_bytes:
+        return f"member larger than the limit of {limits.max_member_bytes} bytes"
+    if total > limits.max_total_bytes:
+        return f"the input's decompressed total passed the limit of {limits.max_total_bytes} bytes"
+    if produced > limits.ratio_grace_bytes and produced > limits.max_ratio * max(compressed, 1):
+        return (
+            f"compression ratio above {limits.max_ratio}:1 ({produced} bytes from {compressed}):"
+            " a compression bomb"
+        )
+    return None
 
 
 def _describe(exc: BaseException) -> str:
@@ -448,10 +452,10 @@ def _member(
     reason: str | None = None
     head = b""
 
-    def sink(block: bytes) -> None:
+    def sink(block: memoryview) -> None:
         nonlocal spool, head
         if not head:
-            head = block[:512]
+            head = bytes(block[:512])
             name = location.members[-1].lower()
             if archive_format(head, b"", name) or name.endswith(ARCHIVE_SUFFIXES):
                 # closed below, after the nested archive is read
