@@ -1,8 +1,19 @@
-# provguard build integration: the certificates.h of development images and the leak scan of
-# release images. Plain CMake (no Zephyr API), so tests/firmware/cmake-host exercises it on the host.
+# provguard build integration: the certificates.h of development images and the leak gate of
+# release images. Plain CMake (no Zephyr API), so tests/firmware/cmake-host and
+# tests/firmware/sysbuild-host exercise it on the host.
 #
 #   PROVGUARD_COMMAND   the provguard executable (default: `provguard` found on PATH)
 #   PROVGUARD_SCAN      ON (default): release builds run `provguard scan`; OFF skips it, loudly
+#
+# Two entry points for the gate:
+#   - provguard_scan_after_build(): one Zephyr image (plain, non-sysbuild build), called from the
+#     application's CMakeLists.txt;
+#   - provguard_sysbuild_gate(): everything a sysbuild build produces for flashing or update,
+#     called from the application's sysbuild.cmake.
+# Both run cmake/provguard_gate.cmake after the images are built: it hashes the files, and only
+# when they differ from what the last clean scan saw (the stamp) does it run `provguard scan`.
+# The stamp is written only after exit 0, so a finding (1) or anything unchecked (2) fails every
+# build until it is fixed.
 #
 # CERT_DIR layout (any one of):
 #   certificates.json                 Link Monitor / Cellular Monitor export (caCert, clientCert,
@@ -11,6 +22,8 @@
 #                                     private key (PEM or DER content; both or neither)
 
 include_guard(GLOBAL)
+
+set(_PROVGUARD_CMAKE_DIR ${CMAKE_CURRENT_LIST_DIR})
 
 set(PROVGUARD_SCAN ON CACHE BOOL "Run `provguard scan` on the image after every build without provisioning")
 
@@ -86,23 +99,37 @@ function(provguard_render_certificates)
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${cert_files})
 
   get_filename_component(output_dir ${ARG_OUTPUT} DIRECTORY)
-  file(MAKE_DIRECTORY ${output_dir})
-  # A stale header must never survive a refused render.
-  file(REMOVE ${ARG_OUTPUT})
+  get_filename_component(output_name ${ARG_OUTPUT} NAME)
+  # Rendered next to the header, then copied only when it differs: a reconfigure with the same
+  # credentials leaves certificates.h (and so every object that includes it) untouched.
+  set(render_dir ${output_dir}/.provguard-render)
+  set(rendered ${render_dir}/${output_name})
+  file(MAKE_DIRECTORY ${render_dir})
+  file(REMOVE ${rendered})
 
   execute_process(
-    COMMAND ${command} render ${cert_args} --sec-tag ${ARG_SEC_TAG} -o ${ARG_OUTPUT}
+    COMMAND ${command} render ${cert_args} --sec-tag ${ARG_SEC_TAG} -o ${rendered}
     RESULT_VARIABLE result
     OUTPUT_VARIABLE out
     ERROR_VARIABLE err)
   if(NOT result EQUAL 0)
-    file(REMOVE ${ARG_OUTPUT})
+    # A stale header must never survive a refused render.
+    file(REMOVE ${rendered} ${ARG_OUTPUT})
     message(FATAL_ERROR
       "provguard render refused the credentials in ${ARG_CERT_DIR} (exit ${result}):\n"
       "${out}${err}")
   endif()
-  if(NOT EXISTS ${ARG_OUTPUT})
-    message(FATAL_ERROR "provguard render exited 0 but did not write ${ARG_OUTPUT}")
+  if(NOT EXISTS ${rendered})
+    file(REMOVE ${ARG_OUTPUT})
+    message(FATAL_ERROR "provguard render exited 0 but did not write ${rendered}")
+  endif()
+  execute_process(
+    COMMAND ${CMAKE_COMMAND} -E copy_if_different ${rendered} ${ARG_OUTPUT}
+    RESULT_VARIABLE result)
+  file(REMOVE ${rendered})
+  if(NOT result EQUAL 0)
+    file(REMOVE ${ARG_OUTPUT})
+    message(FATAL_ERROR "provguard: could not write ${ARG_OUTPUT}")
   endif()
 
   message(WARNING
@@ -115,36 +142,155 @@ function(provguard_render_certificates)
     "**********************************************************************")
 endfunction()
 
-# provguard_scan_after_build(DEPENDS <target>... FILES <image>... [CERT_DIR <dir>])
+# provguard_scan_gate(NAME <target> FILES <file>... [DEPENDS <target>...] [CERT_DIR <dir>]
+#                     [LABEL <text>])
 #
-# Adds the `provguard_scan` target, part of `all`: after <target> is built, `provguard scan` reads
-# FILES (hex, ELF), with the credentials found in CERT_DIR as known keys, and fails the build when it
-# finds key material.
-function(provguard_scan_after_build)
-  cmake_parse_arguments(ARG "" "CERT_DIR" "DEPENDS;FILES" ${ARGN})
-  if(NOT ARG_DEPENDS OR NOT ARG_FILES)
-    message(FATAL_ERROR "provguard_scan_after_build needs DEPENDS and FILES")
+# Adds <target>, part of `all`, built after DEPENDS: it runs cmake/provguard_gate.cmake, which
+# fails the build unless `provguard scan FILES` (with the pair found in CERT_DIR as known keys)
+# exits 0. FILES may hold generator expressions. A file that is missing when the gate runs fails
+# the build: the gate never says clean for bytes it did not read.
+function(provguard_scan_gate)
+  cmake_parse_arguments(ARG "" "NAME;CERT_DIR;LABEL" "DEPENDS;FILES" ${ARGN})
+  if(NOT ARG_NAME OR NOT ARG_FILES)
+    message(FATAL_ERROR "provguard_scan_gate needs NAME and FILES")
+  endif()
+  if(NOT ARG_LABEL)
+    set(ARG_LABEL "the image")
   endif()
 
   if(NOT PROVGUARD_SCAN)
     message(WARNING
-      "provguard: PROVGUARD_SCAN=OFF: this image is NOT checked for leaked keys")
+      "provguard: PROVGUARD_SCAN=OFF: ${ARG_LABEL} is NOT checked for leaked keys")
     return()
   endif()
 
   _provguard_command(command)
   set(known_args)
+  set(known_files)
   if(ARG_CERT_DIR AND IS_DIRECTORY ${ARG_CERT_DIR})
-    _provguard_cert_args(${ARG_CERT_DIR} FALSE cert_args cert_files)
-    # The scan looks for keys; the CA certificate names none, so only the pair is passed.
-    set(known_args ${cert_args})
+    _provguard_cert_args(${ARG_CERT_DIR} FALSE known_args known_files)
   endif()
 
-  add_custom_target(provguard_scan ALL
-    COMMAND ${command} scan ${ARG_FILES} ${known_args}
-    COMMENT "provguard: scanning the image for private keys"
+  set(gate_dir ${CMAKE_CURRENT_BINARY_DIR}/provguard)
+  set(args_file ${gate_dir}/${ARG_NAME}.args.cmake)
+  set(stamp ${gate_dir}/${ARG_NAME}.stamp)
+  # Lists go through a generated file (generator expressions evaluated, `;` kept intact). It is
+  # rewritten only when its content changes.
+  set(content "# Generated by cmake/provguard.cmake for ${ARG_NAME}: input of provguard_gate.cmake\n")
+  foreach(pair
+      "PG_COMMAND;${command}" "PG_FILES;${ARG_FILES}" "PG_KNOWN_ARGS;${known_args}"
+      "PG_KNOWN_FILES;${known_files}" "PG_STAMP;${stamp}" "PG_LABEL;${ARG_LABEL}")
+    list(POP_FRONT pair var)
+    set(quoted)
+    foreach(item IN LISTS pair)
+      string(APPEND quoted " [==[${item}]==]")
+    endforeach()
+    string(APPEND content "set(${var}${quoted})\n")
+  endforeach()
+  file(GENERATE OUTPUT ${args_file} CONTENT "${content}")
+
+  add_custom_target(${ARG_NAME} ALL
+    COMMAND ${CMAKE_COMMAND} -DPROVGUARD_GATE_ARGS=${args_file}
+            -P ${_PROVGUARD_CMAKE_DIR}/provguard_gate.cmake
+    COMMENT "provguard: leak gate on ${ARG_LABEL}"
     VERBATIM)
-  add_dependencies(provguard_scan ${ARG_DEPENDS})
+  if(ARG_DEPENDS)
+    add_dependencies(${ARG_NAME} ${ARG_DEPENDS})
+  endif()
+endfunction()
+
+# provguard_scan_after_build(DEPENDS <target>... FILES <image>... [CERT_DIR <dir>])
+#
+# The gate for one image of a plain (non-sysbuild) build: the `provguard_scan` target.
+function(provguard_scan_after_build)
+  cmake_parse_arguments(ARG "" "CERT_DIR" "DEPENDS;FILES" ${ARGN})
+  if(NOT ARG_DEPENDS OR NOT ARG_FILES)
+    message(FATAL_ERROR "provguard_scan_after_build needs DEPENDS and FILES")
+  endif()
+  provguard_scan_gate(NAME provguard_scan FILES ${ARG_FILES} DEPENDS ${ARG_DEPENDS}
+    CERT_DIR "${ARG_CERT_DIR}" LABEL "the image")
+endfunction()
+
+# provguard_sysbuild_gate()
+#
+# Called at the end of the sysbuild top-level directory (the application's sysbuild.cmake
+# defers it there), when sysbuild and NCS have added every image and the combined outputs.
+# Gates, in the sysbuild build directory:
+#   - for every image in IMAGES, its zephyr.elf / .hex / .bin and zephyr.signed.hex / .bin as
+#     named by the image's BYPRODUCT_KERNEL_*_NAME cache variables (zephyr CMakeLists.txt; read
+#     back by sdk-nrf cmake/sysbuild/partition_manager.cmake the same way), falling back to
+#     <image>/zephyr/<CONFIG_KERNEL_BIN_NAME>.elf and .hex;
+#   - merged.hex, target merged_hex (sdk-nrf cmake/sysbuild/partition_manager.cmake, Partition
+#     Manager builds), merged_<domain>.hex (target merged_<domain>_hex, same file), and
+#     merged_<board target>.hex (target merged_<board target>_target, zephyr
+#     share/sysbuild/cmake/modules/sysbuild_merged_hex.cmake, SB_CONFIG_MERGED_HEX_FILES);
+#   - dfu_application.zip and any other dfu_<name>.zip, whose targets are named after the file
+#     with '.' replaced by '_' (sdk-nrf cmake/fw_zip.cmake generate_dfu_zip(), called by
+#     cmake/sysbuild/zip.cmake).
+# The known keys come from the CERT_DIR of the application image (DEFAULT_IMAGE). A development
+# build (CONFIG_PROVISION_CERTIFICATES=y in DEFAULT_IMAGE) carries keys on purpose: not gated,
+# and said so.
+function(provguard_sysbuild_gate)
+  set(pg_provision)
+  sysbuild_get(pg_provision IMAGE ${DEFAULT_IMAGE} VAR CONFIG_PROVISION_CERTIFICATES KCONFIG)
+  if(pg_provision)
+    message(WARNING
+      "provguard: ${DEFAULT_IMAGE} is a development image (CONFIG_PROVISION_CERTIFICATES=y): "
+      "merged.hex and dfu_application.zip carry its private key and are NOT leak-gated. "
+      "Never ship them.")
+    return()
+  endif()
+  set(pg_cert_dir)
+  sysbuild_get(pg_cert_dir IMAGE ${DEFAULT_IMAGE} VAR CERT_DIR CACHE)
+
+  set(files)
+  set(depends)
+  foreach(image ${IMAGES})
+    get_target_property(binary_dir ${image} _EP_BINARY_DIR)
+    set(image_files)
+    foreach(var ELF HEX BIN SIGNED_HEX SIGNED_BIN SIGNED_ENCRYPTED_HEX SIGNED_ENCRYPTED_BIN)
+      set(pg_value)
+      sysbuild_get(pg_value IMAGE ${image} VAR BYPRODUCT_KERNEL_${var}_NAME CACHE)
+      if(pg_value)
+        list(APPEND image_files ${pg_value})
+      endif()
+    endforeach()
+    if(NOT image_files)
+      set(pg_kernel)
+      sysbuild_get(pg_kernel IMAGE ${image} VAR CONFIG_KERNEL_BIN_NAME KCONFIG)
+      if(NOT pg_kernel)
+        set(pg_kernel zephyr)
+      endif()
+      set(image_files ${binary_dir}/zephyr/${pg_kernel}.elf ${binary_dir}/zephyr/${pg_kernel}.hex)
+    endif()
+    list(APPEND files ${image_files})
+    list(APPEND depends ${image})
+    if(TARGET ${image}_extra_byproducts)
+      list(APPEND depends ${image}_extra_byproducts)
+    endif()
+  endforeach()
+
+  get_property(targets DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY BUILDSYSTEM_TARGETS)
+  foreach(target ${targets})
+    set(output)
+    if(target MATCHES "^merged(_[A-Za-z0-9]+)?_hex$")
+      set(output merged${CMAKE_MATCH_1}.hex)
+    elseif(target MATCHES "^merged_(.+)_target$")
+      set(output merged_${CMAKE_MATCH_1}.hex)
+    elseif(target MATCHES "^(dfu_[A-Za-z0-9_]+)_zip$")
+      set(output ${CMAKE_MATCH_1}.zip)
+    endif()
+    if(output)
+      list(APPEND files ${CMAKE_BINARY_DIR}/${output})
+      list(APPEND depends ${target})
+    endif()
+  endforeach()
+
+  list(REMOVE_DUPLICATES files)
+  string(REPLACE ";" "\n     " listing "${files}")
+  message(STATUS "provguard: sysbuild leak gate on\n     ${listing}")
+  provguard_scan_gate(NAME provguard_sysbuild_scan FILES ${files} DEPENDS ${depends}
+    CERT_DIR "${pg_cert_dir}" LABEL "the sysbuild outputs")
 endfunction()
 
 # provguard_check_tls_peer_verify(<value of CONFIG_MQTT_TLS_PEER_VERIFY>)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,9 +84,11 @@ class Host:
             check=False,
         )
 
-    def build_all(self) -> subprocess.CompletedProcess[str]:
+    def build_all(self, *, explain: bool = False) -> subprocess.CompletedProcess[str]:
+        """Build; with explain, Ninja says why it runs each step (ninja -d explain)."""
+        extra = ["--", "-d", "explain"] if explain else []
         return subprocess.run(
-            ["cmake", "--build", str(self.build)],
+            ["cmake", "--build", str(self.build), *extra],
             env=self.env,
             capture_output=True,
             text=True,
@@ -112,6 +115,12 @@ def fake(tmp_path: Path) -> Host:
     return Host(tmp_path, str(script))
 
 
+def dirty(result: subprocess.CompletedProcess[str]) -> set[str]:
+    """What `ninja -d explain` said was out of date."""
+    found = re.findall(r"ninja explain: (\S+) is dirty", result.stdout + result.stderr)
+    return set(found)
+
+
 def flat(text: str) -> str:
     """CMake wraps messages at spaces: compare them with whitespace runs collapsed."""
     return " ".join(text.split())
@@ -132,6 +141,7 @@ def test_render_gets_the_cert_dir_files_sec_tag_and_output(fake: Host, tmp_path:
     assert result.returncode == 0, result.stderr
 
     output = fake.build / "generated" / "certificates.h"
+    rendered = fake.build / "generated" / ".provguard-render" / "certificates.h"
     assert fake.calls("render") == [
         [
             "render",
@@ -144,9 +154,14 @@ def test_render_gets_the_cert_dir_files_sec_tag_and_output(fake: Host, tmp_path:
             "--sec-tag",
             "42",
             "-o",
-            str(output),
+            str(rendered),
         ]
     ]
+    # Rendered aside, then copied into place: the scratch copy does not stay behind.
+    assert output.read_text(encoding="utf-8").startswith(
+        "#define PROVGUARD_CERTIFICATES_SEC_TAG 42"
+    )
+    assert not rendered.exists()
     assert "THIS IMAGE CARRIES TLS CREDENTIALS" in flat(result.stderr)
 
     built = fake.build_all()
@@ -200,7 +215,7 @@ def test_an_incomplete_cert_dir_stops_configure(
     assert fake.calls("render") == []
 
 
-def test_scan_runs_after_every_build_with_the_known_keys(fake: Host, tmp_path: Path) -> None:
+def test_scan_runs_after_the_build_with_the_known_keys(fake: Host, tmp_path: Path) -> None:
     certs = cert_dir(tmp_path, "ca.pem", "client.pem", "client.key")
     assert fake.configure(f"-DCERT_DIR={certs}").returncode == 0
     assert fake.calls("render") == []
@@ -217,10 +232,34 @@ def test_scan_runs_after_every_build_with_the_known_keys(fake: Host, tmp_path: P
             str(certs / "client.key"),
         ]
     ]
+    assert "provguard: scanning the image for private keys" in built.stdout
     assert fake.run_app().splitlines() == ["credentials 0 sec_tag -1"]
 
-    (PROJECT / "main.c").touch()
+
+def test_no_op_rebuild_neither_rescans_nor_recompiles(fake: Host, tmp_path: Path) -> None:
+    assert fake.configure(f"-DCERT_DIR={tmp_path / 'absent'}").returncode == 0
     assert fake.build_all().returncode == 0
+    stamp = fake.build / "provguard" / "provguard_scan.stamp"
+    first = stamp.stat().st_mtime_ns
+
+    again = fake.build_all(explain=True)
+    assert again.returncode == 0, again.stdout
+    assert len(fake.calls("scan")) == 1, "an unchanged image is not scanned again"
+    assert stamp.stat().st_mtime_ns == first
+    assert "unchanged since its last clean scan" in again.stdout
+    # Ninja's own account: nothing is out of date but the gate's check (always run).
+    assert "Building C object" not in again.stdout
+    assert "Linking" not in again.stdout
+    assert dirty(again) <= {"CMakeFiles/provguard_scan", "provguard_scan"}, dirty(again)
+
+
+def test_a_changed_image_is_scanned_again(fake: Host, tmp_path: Path) -> None:
+    assert fake.configure(f"-DCERT_DIR={tmp_path / 'absent'}").returncode == 0
+    assert fake.build_all().returncode == 0
+    assert fake.configure("-DHOST_BUILD_ID=2").returncode == 0
+    rebuilt = fake.build_all()
+    assert rebuilt.returncode == 0, rebuilt.stdout
+    assert "Linking" in rebuilt.stdout
     assert len(fake.calls("scan")) == 2
 
 
@@ -230,14 +269,54 @@ def test_scan_without_cert_dir_scans_the_image_alone(fake: Host, tmp_path: Path)
     assert fake.calls("scan") == [["scan", str(fake.build / "hostapp")]]
 
 
-@pytest.mark.parametrize("code", [1, 2])
-def test_a_scan_finding_fails_the_build(fake: Host, tmp_path: Path, code: int) -> None:
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (1, "private key material in the image (provguard scan exit 1"),
+        (2, "the image NOT CLEAN: provguard scan could not read everything (exit 2"),
+        (3, "did not run to the end (3)"),
+    ],
+)
+def test_a_scan_finding_or_unchecked_input_fails_every_build(
+    fake: Host, tmp_path: Path, code: int, message: str
+) -> None:
     assert fake.configure(f"-DCERT_DIR={tmp_path}").returncode == 0
     fake.env["FAKE_SCAN_EXIT"] = str(code)
     built = fake.build_all()
     assert built.returncode != 0
-    assert "provguard: scanning the image for private keys" in built.stdout
+    assert message in flat(built.stdout)
     assert "FAILED" in built.stdout
+    # No stamp: the next build scans again and fails again, it never turns green by itself.
+    assert not (fake.build / "provguard" / "provguard_scan.stamp").exists()
+    assert fake.build_all().returncode != 0
+    assert len(fake.calls("scan")) == 2
+    # Once the scan is clean, the build passes.
+    fake.env["FAKE_SCAN_EXIT"] = "0"
+    assert fake.build_all().returncode == 0
+    assert len(fake.calls("scan")) == 3
+
+
+def test_certificates_h_is_not_rewritten_by_a_reconfigure(fake: Host, tmp_path: Path) -> None:
+    certs = cert_dir(tmp_path, "ca.pem", "client.pem", "client.key")
+    assert fake.configure("-DHOST_PROVISION=ON", f"-DCERT_DIR={certs}").returncode == 0
+    assert fake.build_all().returncode == 0
+    header = fake.build / "generated" / "certificates.h"
+    before = header.stat().st_mtime_ns
+
+    # Same credentials: render runs again (configure), the header stays as it was.
+    assert fake.configure().returncode == 0
+    assert len(fake.calls("render")) == 2
+    assert header.stat().st_mtime_ns == before
+    rebuilt = fake.build_all(explain=True)
+    assert rebuilt.returncode == 0
+    assert "Building C object" not in rebuilt.stdout
+
+    # Other content (another sec_tag): the header is replaced and credentials.c recompiled.
+    assert fake.configure("-DHOST_SEC_TAG=43").returncode == 0
+    assert header.stat().st_mtime_ns != before
+    rebuilt = fake.build_all()
+    assert "credentials.c" in rebuilt.stdout
+    assert fake.run_app().splitlines()[0] == "credentials 3 sec_tag 43"
 
 
 def test_scan_can_only_be_skipped_loudly(fake: Host, tmp_path: Path) -> None:
@@ -337,6 +416,7 @@ def test_host_project_is_what_the_application_does() -> None:
         assert call in (PROJECT / "CMakeLists.txt").read_text(encoding="utf-8")
     # Render only for development images; every other image is scanned.
     branch = app[app.index("if(CONFIG_PROVISION_CERTIFICATES)") :]
-    development, release = branch.split("else()", 1)
+    # Under sysbuild, sysbuild.cmake gates the image (and more) instead.
+    development, release = branch.split("elseif(NOT SYSBUILD)", 1)
     assert "provguard_render_certificates(" in development
     assert "provguard_scan_after_build(" in release

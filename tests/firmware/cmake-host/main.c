@@ -4,6 +4,9 @@
 
 #include "credentials.h"
 
+/* Set by the host project: a different id makes a different image. */
+__attribute__((used)) static const char build_id[] = "provguard host image " HOST_BUILD_ID;
+
 int main(void)
 {
 	const struct provguard_credential *table;
