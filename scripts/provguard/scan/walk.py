@@ -161,34 +161,45 @@ def walk(root: Path, options: WalkOptions | None = None) -> Iterator[Entry]:
         yield Entry(root, display(root), EntryState.UNCHECKED, _os_reason("cannot stat", exc))
         return
     seen: dict[FileId, str] = {FileId(top.st_dev, top.st_ino): display(root)}
-    # each frame: (directory path, its path relative to root, ids of the directories above it)
-    stack: list[tuple[Path, str, frozenset[FileId]]] = [
-        (root, "", frozenset({FileId(top.st_dev, top.st_ino)}))
-    ]
+    # depth first, in sorted order: a directory's entries are visited before its next sibling
+    stack = [_Frame(root, "", frozenset({FileId(top.st_dev, top.st_ino)}), None)]
     while stack:
-        directory, relative, ancestors = stack.pop()
-        try:
-            with os.scandir(directory) as listing:
-                names = sorted((e.name for e in listing), key=os.fsencode)
-        except OSError as exc:
-            shown = display(directory)
-            yield Entry(directory, shown, EntryState.UNCHECKED, _os_reason("cannot list", exc))
-            continue
-        subdirectories: list[tuple[Path, str, frozenset[FileId]]] = []
-        for name in names:
-            path = directory / name
-            rel = f"{relative}/{name}" if relative else name
-            pattern = options.excluded_by(rel)
-            if pattern is not None:
-                reason = f"excluded by --exclude {escape_name(pattern)}"
-                yield Entry(path, display(path), EntryState.EXCLUDED, reason)
+        frame = stack[-1]
+        if frame.names is None:
+            try:
+                with os.scandir(frame.directory) as listing:
+                    frame.names = iter(sorted((e.name for e in listing), key=os.fsencode))
+            except OSError as exc:
+                stack.pop()
+                reason = _os_reason("cannot list", exc)
+                yield Entry(frame.directory, display(frame.directory), EntryState.UNCHECKED, reason)
                 continue
-            entry, descend = _visit(path, real_root, seen, ancestors)
-            if entry is not None:
-                yield entry
-            if descend is not None:
-                subdirectories.append((path, rel, ancestors | {descend}))
-        stack.extend(reversed(subdirectories))
+        name = next(frame.names, None)
+        if name is None:
+            stack.pop()
+            continue
+        path = frame.directory / name
+        rel = f"{frame.relative}/{name}" if frame.relative else name
+        pattern = options.excluded_by(rel)
+        if pattern is not None:
+            reason = f"excluded by --exclude {escape_name(pattern)}"
+            yield Entry(path, display(path), EntryState.EXCLUDED, reason)
+            continue
+        entry, descend = _visit(path, real_root, seen, frame.ancestors)
+        if entry is not None:
+            yield entry
+        if descend is not None:
+            stack.append(_Frame(path, rel, frame.ancestors | {descend}, None))
+
+
+@dataclass
+class _Frame:
+    """A directory being listed (internal, mutable): `names` left to visit, once listed."""
+
+    directory: Path
+    relative: str
+    ancestors: frozenset[FileId]
+    names: Iterator[str] | None
 
 
 def _visit(
