@@ -22,6 +22,7 @@ from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "tests" / "firmware" / "cmake-host"
+SYSBUILD_PROJECT = ROOT / "tests" / "firmware" / "sysbuild-host"
 
 pytestmark = pytest.mark.skipif(
     shutil.which("cmake") is None or shutil.which("ninja") is None, reason="needs cmake and ninja"
@@ -59,10 +60,11 @@ sys.exit(2)
 class Host:
     """One build directory of the host project, driven with a given provguard command."""
 
-    def __init__(self, tmp_path: Path, command: str) -> None:
+    def __init__(self, tmp_path: Path, command: str, project: Path = PROJECT) -> None:
         self.build = tmp_path / "build"
         self.log = tmp_path / "provguard.log"
         self.command = command
+        self.project = project
         self.env = dict(os.environ, FAKE_PROVGUARD_LOG=str(self.log))
 
     def configure(self, *defines: str) -> subprocess.CompletedProcess[str]:
@@ -70,7 +72,7 @@ class Host:
             [
                 "cmake",
                 "-S",
-                str(PROJECT),
+                str(self.project),
                 "-B",
                 str(self.build),
                 "-G",
@@ -246,7 +248,7 @@ def test_no_op_rebuild_neither_rescans_nor_recompiles(fake: Host, tmp_path: Path
     assert again.returncode == 0, again.stdout
     assert len(fake.calls("scan")) == 1, "an unchanged image is not scanned again"
     assert stamp.stat().st_mtime_ns == first
-    assert "unchanged since its last clean scan" in again.stdout
+    assert "unchanged since the last clean scan" in again.stdout
     # Ninja's own account: nothing is out of date but the gate's check (always run).
     assert "Building C object" not in again.stdout
     assert "Linking" not in again.stdout
@@ -343,6 +345,121 @@ def test_missing_provguard_is_a_clear_configure_error(tmp_path: Path) -> None:
     assert "the `provguard` command was not found" in flat(result.stderr)
 
 
+# --- sysbuild: the gate on everything that is flashed or shipped --------------------------------
+#
+# tests/firmware/sysbuild-host gives the application's sysbuild.cmake the images, caches and
+# combined-output targets Zephyr's sysbuild and NCS give it, in the same order.
+
+
+@pytest.fixture
+def sysbuild(tmp_path: Path) -> Host:
+    script = tmp_path / "fake-provguard"
+    script.write_text(FAKE_PROVGUARD.format(python=sys.executable), encoding="utf-8")
+    script.chmod(0o755)
+    return Host(tmp_path, str(script), SYSBUILD_PROJECT)
+
+
+def shipped_files(build: Path, app: str = "provguard", merged: str = "merged.hex") -> list[str]:
+    """What a sysbuild build with MCUboot produces for flashing or update (NCS 3.x layout)."""
+    app_dir = build / app / "zephyr"
+    boot_dir = build / "mcuboot" / "zephyr"
+    return [
+        *(str(app_dir / f"zephyr.{s}") for s in ("elf", "hex", "bin", "signed.hex", "signed.bin")),
+        *(str(boot_dir / f"zephyr.{s}") for s in ("elf", "hex", "bin")),
+        str(build / merged),
+        str(build / "dfu_application.zip"),
+    ]
+
+
+def configure_sysbuild(host: Host, *defines: str) -> subprocess.CompletedProcess[str]:
+    return host.configure(f"-DPYTHON={sys.executable}", *defines)
+
+
+def test_sysbuild_gate_scans_everything_that_ships(sysbuild: Host, tmp_path: Path) -> None:
+    certs = cert_dir(tmp_path, "ca.pem", "client.pem", "client.key")
+    configured = configure_sysbuild(sysbuild, f"-DCERT_DIR={certs}")
+    assert configured.returncode == 0, configured.stderr
+    built = sysbuild.build_all()
+    assert built.returncode == 0, built.stdout
+
+    known = ["--cert", str(certs / "client.pem"), "--key", str(certs / "client.key")]
+    assert sysbuild.calls("scan") == [["scan", *shipped_files(sysbuild.build), *known]]
+    # Scanned after the combined outputs were written, not before.
+    order = built.stdout.index("provguard: leak gate on the sysbuild outputs")
+    assert built.stdout.index("Generating merged.hex") < order
+    assert built.stdout.index("Generating dfu_application.zip") < order
+
+
+def test_sysbuild_gate_finds_the_merged_hex_named_after_the_board(
+    sysbuild: Host, tmp_path: Path
+) -> None:
+    assert configure_sysbuild(sysbuild, "-DHOST_MERGED=board").returncode == 0
+    assert sysbuild.build_all().returncode == 0
+    files = shipped_files(sysbuild.build, merged="merged_nrf9160dk_nrf9160_ns.hex")
+    assert sysbuild.calls("scan") == [["scan", *files]]
+
+
+def test_sysbuild_no_op_rebuild_neither_rescans_nor_rebuilds(sysbuild: Host) -> None:
+    assert configure_sysbuild(sysbuild).returncode == 0
+    assert sysbuild.build_all().returncode == 0
+    stamp = sysbuild.build / "provguard" / "provguard_sysbuild_scan.stamp"
+    first = stamp.stat().st_mtime_ns
+
+    again = sysbuild.build_all(explain=True)
+    assert again.returncode == 0, again.stdout
+    assert len(sysbuild.calls("scan")) == 1
+    assert stamp.stat().st_mtime_ns == first
+    assert dirty(again) <= {"CMakeFiles/provguard_sysbuild_scan", "provguard_sysbuild_scan"}
+    assert "unchanged since the last clean scan" in again.stdout
+
+
+def test_sysbuild_change_in_another_image_is_scanned(sysbuild: Host, tmp_path: Path) -> None:
+    payload = tmp_path / "mcuboot.txt"
+    payload.write_text("bootloader v1\n", encoding="utf-8")
+    assert configure_sysbuild(sysbuild, f"-DHOST_MCUBOOT_PAYLOAD={payload}").returncode == 0
+    assert sysbuild.build_all().returncode == 0
+
+    payload.write_text("bootloader v2\n", encoding="utf-8")
+    rebuilt = sysbuild.build_all()
+    assert rebuilt.returncode == 0, rebuilt.stdout
+    assert len(sysbuild.calls("scan")) == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (1, "private key material in the sysbuild outputs (provguard scan exit 1"),
+        (2, "the sysbuild outputs NOT CLEAN: provguard scan could not read everything (exit 2"),
+    ],
+)
+def test_sysbuild_finding_or_unchecked_fails_the_build(
+    sysbuild: Host, code: int, message: str
+) -> None:
+    assert configure_sysbuild(sysbuild).returncode == 0
+    sysbuild.env["FAKE_SCAN_EXIT"] = str(code)
+    built = sysbuild.build_all()
+    assert built.returncode != 0
+    assert message in flat(built.stdout)
+    assert sysbuild.build_all().returncode != 0, "a failed gate stays failed"
+
+
+def test_sysbuild_output_that_was_not_built_fails_closed(sysbuild: Host) -> None:
+    assert configure_sysbuild(sysbuild, "-DHOST_MISSING_OUTPUT=ON").returncode == 0
+    built = sysbuild.build_all()
+    assert built.returncode != 0
+    assert "zephyr.signed.encrypted.bin is not there" in flat(built.stdout)
+    assert sysbuild.calls("scan") == []
+
+
+def test_sysbuild_development_image_is_not_gated_and_says_so(sysbuild: Host) -> None:
+    configured = configure_sysbuild(sysbuild, "-DHOST_PROVISION=ON")
+    assert configured.returncode == 0
+    assert "development image (CONFIG_PROVISION_CERTIFICATES=y)" in flat(configured.stderr)
+    assert "NOT leak-gated" in flat(configured.stderr)
+    assert sysbuild.build_all().returncode == 0
+    assert sysbuild.calls("scan") == []
+
+
 # --- with the real provguard -------------------------------------------------------------------
 
 
@@ -404,6 +521,25 @@ def test_real_scan_passes_a_clean_image(tmp_path: Path) -> None:
     assert "provguard: scanning the image for private keys" in built.stdout
 
 
+def test_sysbuild_with_the_real_provguard(tmp_path: Path) -> None:
+    """A key in any image (here only in MCUboot) fails the sysbuild build; clean images pass."""
+    if "scan" not in cli.COMMAND_MODULES:
+        pytest.skip("scan not registered yet")
+    host = Host(tmp_path, real_provguard(), SYSBUILD_PROJECT)
+    payload = tmp_path / "mcuboot.txt"
+    payload.write_text("bootloader\n", encoding="utf-8")
+    assert configure_sysbuild(host, f"-DHOST_MCUBOOT_PAYLOAD={payload}").returncode == 0
+    clean = host.build_all()
+    assert clean.returncode == 0, clean.stdout
+
+    payload.write_bytes(factories.key_pem(factories.ec_key()))
+    leaked = host.build_all()
+    assert leaked.returncode != 0
+    assert "private key material in the sysbuild outputs" in flat(leaked.stdout)
+    assert "mcuboot/zephyr/zephyr.elf" in leaked.stdout
+    assert "PRIVATE KEY-----\n" not in leaked.stdout
+
+
 def test_host_project_is_what_the_application_does() -> None:
     """The host project must use the module the way the real CMakeLists.txt does."""
     app = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
@@ -420,3 +556,9 @@ def test_host_project_is_what_the_application_does() -> None:
     development, release = branch.split("elseif(NOT SYSBUILD)", 1)
     assert "provguard_render_certificates(" in development
     assert "provguard_scan_after_build(" in release
+    # The sysbuild host project includes the application's own sysbuild.cmake.
+    sysbuild_cmake = (ROOT / "sysbuild.cmake").read_text(encoding="utf-8")
+    assert "CALL provguard_sysbuild_gate" in sysbuild_cmake
+    assert "include(${APP_DIR}/sysbuild.cmake)" in (SYSBUILD_PROJECT / "CMakeLists.txt").read_text(
+        encoding="utf-8"
+    )
