@@ -22,10 +22,12 @@ from provguard.scan import (
     certificate_material,
     default_jobs,
     key_material,
+    keyset,
     load_allowlist,
     scan_paths,
 )
 from provguard.scan.archive import ArchiveLimits
+from provguard.scan.html import write_html
 from provguard.scan.known import KnownMaterial
 from provguard.scan.mcuboot import McubootOptions, load_enc_key
 from provguard.scan.progress import Progress
@@ -99,6 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE.json",
         help="a Link Monitor / Cellular Monitor credential export",
     )
+    keyset.add_arguments(known)
     parser.add_argument(
         "--allow",
         type=Path,
@@ -110,7 +113,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="accept `symbol` entries with wildcards in --allow (they may allow private keys)",
     )
-    parser.add_argument("--format", choices=tuple(WRITERS), default="text")
+    parser.add_argument("--format", choices=(*WRITERS, "html"), default="text")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write the report to FILE instead of standard output (--format html: a page to "
+        "open in a browser)",
+    )
     parser.add_argument(
         "--fail-on",
         choices=[k.value for k in (Kind.PRIVATE_KEY, Kind.CERTIFICATE)],
@@ -218,8 +229,7 @@ def known_materials(args: argparse.Namespace) -> list[KnownMaterial]:
     files = []
     for path in [*args.key, *args.cert, *([args.from_json] if args.from_json else [])]:
         _regular(path, "a known-credential file")
-    for path in args.key:
-        files += load_credential_set(key=path).files()
+    materials += keyset.from_args(args)  # every key of each --key file, --key-dir, --keys-from
     for path in args.cert:
         files += load_credential_set(cert=path).files()
     if args.from_json is not None:
@@ -230,6 +240,20 @@ def known_materials(args: argparse.Namespace) -> list[KnownMaterial]:
         else:
             materials += [certificate_material(c, file.name) for c in load_certificates(file)]
     return materials
+
+
+def _write(report: str, output: Path | None) -> None:
+    """The report on standard output, or in `output` (written whole, then renamed into place)."""
+    if output is None:
+        sys.stdout.write(report)
+        return
+    partial = output.with_name(f".{output.name}.partial")
+    try:
+        partial.write_text(report, encoding="utf-8")
+        partial.replace(output)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise InputError(f"cannot write the report: {exc.strerror}", path=output) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -263,5 +287,6 @@ def run(args: argparse.Namespace) -> int:
         progress=Progress.for_terminal(quiet=args.quiet),
     )
     fail_on = Kind(args.fail_on)
-    sys.stdout.write(WRITERS[args.format](result, fail_on))
+    writer = write_html if args.format == "html" else WRITERS[args.format]
+    _write(writer(result, fail_on), args.output)
     return result.exit_code(fail_on)

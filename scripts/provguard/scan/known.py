@@ -14,10 +14,11 @@ one set, and the regions themselves, concatenated, into one bytes object (the co
   intersection in C per 64 KiB block), so any run of 31 or more bytes shared with a key contains a
   sampled word. A word that hit is located in the corpus by one `bytes.find` (memoised), which
   names the key, its DER form and the offset; the run is then extended both ways with slice
-  comparisons. A window made only of bytes that every key of its type shares (the DER header in
-  front of a P-256 scalar) is *structural*: a hit on it says nothing about which key, so the
-  image is probed densely within `probe` bytes of it for a window that is unique to one key,
-  instead of trying every key.
+  comparisons. A window with fewer than 3 bytes of its own (`MIN_UNIQUE`: the DER header in
+  front of a P-256 scalar, alone or with a scalar byte or two that many keys of a large set
+  share) is *structural*: a hit on it says nothing about which key, so the image is probed
+  densely within `probe` bytes of it for a window that names one key, instead of trying every
+  key that might fit.
 - Text: runs of at least 16 base64 characters are located in C (`bytes.translate` + `find`); the
   text around each (lines joined across line breaks, escaped `\\n` and C string quotes) is
   decoded as base64 at its four alignments and as ASCII hex (runs of 32 hex digits or more) at
@@ -42,7 +43,7 @@ import re
 import sys
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from itertools import compress, count
 from typing import ClassVar, Protocol
@@ -63,6 +64,7 @@ BLOCK = STRIDE * 2730  # about 64 KiB: hits are located within the blocks that h
 MIN_FRAGMENT = STRIDE + WORD - 1  # shortest shared run that always contains a sampled word
 MIN_SECRET_BYTES = 16  # a fragment must carry this much secret material to count
 MARGIN = MIN_FRAGMENT - MIN_SECRET_BYTES  # indexed bytes on each side of the secret components
+MIN_UNIQUE = 3  # bytes of its own a window needs to name a key (1 in 2**24 for a random other key)
 TEXT_SEED = 16  # base64 characters in a row that make a place worth decoding
 MIN_HEX = 2 * MIN_SECRET_BYTES  # hex digits in a row that are decoded
 TEXT_BLOCK = 1 << 20  # the image is classified for text in blocks of this size
@@ -85,7 +87,7 @@ class Der:
     """One binary form of a known object, and where its secret and public components sit."""
 
     name: str  # "PKCS#8 DER", "SEC1 DER", "raw EC private scalar (little-endian)", "DER"
-    der: bytes
+    der: bytes = field(repr=False)  # key material: never shown
     parts: tuple[Part, ...]  # secret components; empty for certificates
     public: tuple[Part, ...] = ()  # public components (EC point, RSA modulus): unique, not secret
 
@@ -97,20 +99,32 @@ class Der:
         end = max(p.end for p in self.parts)
         return max(0, start - MARGIN), min(len(self.der), end + MARGIN)
 
-    def structural(self) -> list[tuple[int, int]]:
-        """Gaps of the indexed region that hold no unique byte (shared by every key of a type)."""
+    def weak(self) -> tuple[tuple[int, ...], int]:
+        """Offsets of the indexed windows with fewer than MIN_UNIQUE bytes unique to this key
+        (they name no key: shared DER header, or header plus a byte or two that many keys of a
+        large set share), and the widest run of non-unique bytes in the region."""
         region = self.indexed()
         if region is None:
-            return []
-        unique = sorted((p.start, p.end) for p in (*self.parts, *self.public))
-        gaps, at = [], region[0]
-        for start, end in unique:
-            if start > at:
-                gaps.append((at, min(start, region[1])))
-            at = max(at, end)
-        if at < region[1]:
-            gaps.append((at, region[1]))
-        return [(a, b) for a, b in gaps if b - a >= WORD]
+            return (), 0
+        spans = tuple(sorted((p.start, p.end) for p in (*self.parts, *self.public)))
+        return _weak_offsets(region, spans)
+
+
+@cache
+def _weak_offsets(
+    region: tuple[int, int], unique: tuple[tuple[int, int], ...]
+) -> tuple[tuple[int, ...], int]:
+    """`Der.weak` for one layout (the same for every key of a type: computed once)."""
+    start, end = region
+    mine = bytearray(end - start)
+    for a, b in unique:
+        for i in range(max(a, start), min(b, end)):
+            mine[i - start] = 1
+    offsets = tuple(
+        start + i for i in range(len(mine) - WORD + 1) if sum(mine[i : i + WORD]) < MIN_UNIQUE
+    )
+    widest = max((len(run) for run in bytes(mine).split(b"\x01")), default=0)
+    return offsets, widest
 
 
 @dataclass(frozen=True)
@@ -141,7 +155,7 @@ def _key_ders(key: PrivateKeyTypes) -> list[Der]:
         point = key.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
-        public.append(("EC public key", point))
+        public.append(("EC public key", point[1:]))  # 0x04 (uncompressed) is in every key
         forms.append(("SEC1 DER", der(serialization.PrivateFormat.TraditionalOpenSSL)))
     elif isinstance(key, rsa.RSAPrivateKey):
         numbers = key.private_numbers()
@@ -314,7 +328,7 @@ class _Template:
             self.name,
             blob,
             (Part("EC private scalar", s, s + 32),),
-            (Part("EC public key", p, p + 65),),
+            (Part("EC public key", p + 1, p + 65),),
         )
 
 
@@ -324,8 +338,8 @@ def _p256_templates() -> tuple[tuple[_Template, ...], bytes]:
     reference = ec.generate_private_key(ec.SECP256R1())
     out = []
     for der in _key_ders(reference):
-        scalar, point = der.parts[0], der.public[0]
-        out.append(_Template(der.name, der.der, scalar.start, point.start))
+        scalar, point = der.parts[0], der.public[0].start - 1  # the point starts with 0x04
+        out.append(_Template(der.name, der.der, scalar.start, point))
     spki = reference.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -414,8 +428,9 @@ class KnownIndex:
         chunks: list[bytes] = []
         self._segment_starts: list[int] = []
         self._segments: list[tuple[KnownMaterial, Der, int, int]] = []  # form, offset, length
-        structural_bytes: set[bytes] = set()
+        structural: set[int] = set()
         widest_gap = 0
+        order = sys.byteorder
         size = 0
         longest = 0
         for material in self.materials:
@@ -429,9 +444,10 @@ class KnownIndex:
                 self._segments.append((material, form, start, end - start))
                 chunks.append(form.der[start:end])
                 size += end - start
-                for a, b in form.structural():
-                    structural_bytes.add(form.der[a:b])
-                    widest_gap = max(widest_gap, b - a)
+                offsets, widest = form.weak()
+                widest_gap = max(widest_gap, widest)
+                blob = form.der
+                structural.update(int.from_bytes(blob[i : i + WORD], order) for i in offsets)
         self._corpus = b"".join(chunks)
         words: set[int] = set()
         view = memoryview(self._corpus)
@@ -439,10 +455,6 @@ class KnownIndex:
             usable = (len(view) - shift) // WORD * WORD
             if usable > 0:
                 words.update(view[shift : shift + usable].cast("Q"))
-        structural: set[int] = set()
-        for gap in structural_bytes:
-            for i in range(len(gap) - WORD + 1):
-                structural.add(int.from_bytes(gap[i : i + WORD], sys.byteorder))
         # A window of one repeated byte (zero fill, erased flash) identifies nothing: leave it out
         # so that padding cannot flood the search with hits.
         words.difference_update(int.from_bytes(bytes([b]) * WORD, "little") for b in range(256))
@@ -529,37 +541,37 @@ class KnownIndex:
 
     def _confirm(
         self, data: bytes, position: int, place: _Place, form: str
-    ) -> tuple[int, int, str] | None:
-        """`[start, end)` in `data` and the encoding, when the run around `position` is `place`'s
-        key as a whole encoding, a component alone or a fragment with enough secret bytes."""
+    ) -> tuple[int, int, tuple[int, int, str] | None]:
+        """The run of `data` around `position` shared with `place`'s key (`[start, end)`), and
+        what it is worth: `[start, end)` and encoding when it is a whole encoding, a component
+        alone or a fragment with enough secret bytes; None when it is a coincidence."""
         self.confirmations += 1
         der = place.form.der
         back = _common_suffix(data, position, der, place.offset)
         ahead = _common_prefix(data, position, der, place.offset)
+        base = position - place.offset
         judged = _judge(place.form, place.offset - back, place.offset + ahead, form)
         if judged is None:
-            return None
+            return position - back, position + ahead, None
         encoding, first, last = judged
-        base = position - place.offset
-        return base + first, base + last, encoding
+        return position - back, position + ahead, (base + first, base + last, encoding)
 
     def _search_view(
         self, data: bytes, hits: Iterable[tuple[int, int]], form: str
     ) -> Iterator[tuple[KnownMaterial, int, int, str]]:
-        """Confirm each hit once per key and DER form (later hits inside a confirmed run are
-        skipped); `data` is the image (binary) or decoded text."""
+        """Confirm each hit once per key and DER form (later hits inside a run already compared
+        are skipped); `data` is the image (binary) or decoded text."""
         covered: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for position, value in hits:
             for place in self._locate(value):
                 done = covered.setdefault((id(place.material), id(place.form)), [])
                 if any(a <= position and position + WORD <= b for a, b in done):
                     continue
-                found = self._confirm(data, position, place, form)
-                if found is None:
-                    continue
-                start, end, encoding = found
-                done.append((start, end))
-                yield place.material, start, end, encoding
+                run_start, run_end, found = self._confirm(data, position, place, form)
+                done.append((run_start, run_end))
+                if found is not None:
+                    start, end, encoding = found
+                    yield place.material, start, end, encoding
 
     def search(self, data: bytes) -> list[Match]:
         if not self.materials or len(data) < WORD:

@@ -1,0 +1,429 @@
+"""Known keys and certificates in bulk: `--key FILE`, `--key-dir DIR`, `--keys-from FILE`.
+
+Every private key and every certificate in a file is used (a PEM file may hold several). Loading is
+cheap: a P-256 key as cryptography writes it (PKCS#8 or SEC1, with its public key) is taken apart
+by comparing it with what cryptography writes for a reference key (`known.p256_material`), without
+a cryptography object per key; any other key is loaded with cryptography. Derived bytes are never
+cached on disk: they are key material, and deriving them costs about 3 µs per P-256 key.
+
+`--key-dir DIR`: every regular file under DIR (sorted, symlinks to files followed, symlinked
+directories not entered). A file with a private key or certificate is used; a PEM file holding only
+other blocks (a CSR, a public key) is skipped; anything else is an error naming the file.
+
+`--keys-from FILE`, by its suffix:
+
+- `.json`: an array whose entries are a path (string) or an object with any of `"key"`,
+  `"cert"` (paths) and `"privateKey"`, `"clientCert"`, `"caCert"` (PEM text, as in a Link
+  Monitor export); `"id"` (or `"deviceId"`, `"imei"`) names the entry in reports.
+- `.csv`: a header row, then one row per device; columns `key`, `cert` (paths) and
+  `privateKey`, `clientCert`, `caCert` (PEM text) are used, `id`/`deviceId`/`imei` names the row,
+  other columns are ignored. At least one of the used columns must be present.
+- anything else: one path per line; blank lines and lines starting with `#` are ignored.
+
+Relative paths are relative to the list's directory. A bad entry (missing file, no key in it, an
+encrypted or damaged key, a path that is not a regular file) is an error naming the list, its line
+and the entry: exit 2, nothing is scanned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import csv
+import io
+import json
+import os
+import re
+import stat
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.utils import CryptographyDeprecationWarning
+
+from provguard.errors import InputError
+from provguard.scan.known import (
+    KnownMaterial,
+    certificate_der_material,
+    key_material,
+    p256_material,
+)
+from provguard.scan.model import Kind
+
+#: A key or certificate file is a few kB; a list of keys may be large.
+MAX_KEY_FILE = 1 << 20
+MAX_LIST_FILE = 256 << 20
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]{1,40})-----(.*?)-----END ([A-Z0-9 ]{1,40})-----", re.DOTALL
+)
+_KEY_LABELS = {b"PRIVATE KEY", b"EC PRIVATE KEY", b"RSA PRIVATE KEY"}
+_CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE"}
+_ENCRYPTED = {b"ENCRYPTED PRIVATE KEY"}
+_OTHER_LABELS = {
+    b"PUBLIC KEY",
+    b"RSA PUBLIC KEY",
+    b"EC PUBLIC KEY",
+    b"CERTIFICATE REQUEST",
+    b"NEW CERTIFICATE REQUEST",
+    b"EC PARAMETERS",
+    b"TRUSTED CERTIFICATE",
+}
+_BETWEEN = re.compile(r"[\s,]*")  # what separates two entries of a JSON array
+_PATH_COLUMNS = ("key", "cert")
+_PEM_COLUMNS = ("privateKey", "clientCert", "caCert")
+_ID_COLUMNS = ("id", "deviceId", "imei")
+
+
+class EntryError(ValueError):
+    """What is wrong with one key or certificate (the caller adds the file and line)."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    materials: tuple[KnownMaterial, ...]
+    skipped: bool = False  # only blocks that are neither a key nor a certificate
+
+
+# --- one file --------------------------------------------------------------------------------
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file (a FIFO or device is refused before it is opened)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise EntryError("no such file") from None
+    except OSError as exc:
+        raise EntryError(f"cannot read: {exc.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise EntryError("is a directory, not a key or certificate file")
+    if not stat.S_ISREG(info.st_mode):
+        raise EntryError("not a regular file (FIFO, socket or device): not read")
+    if info.st_size > limit:
+        raise EntryError(f"larger than {limit} bytes: not a key or certificate file")
+    try:
+        with path.open("rb") as handle:
+            return handle.read(limit + 1)[:limit]
+    except OSError as exc:
+        raise EntryError(f"cannot read: {exc.strerror}") from None
+
+
+def parse_credentials(data: bytes, name: str) -> Loaded:
+    """Every private key and certificate in PEM text or one DER object, named `name` (and
+    `name:LINE` for each block when the file holds more than one)."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    if not data.strip():
+        raise EntryError("the file is empty")
+    blocks = list(_PEM_BLOCK.finditer(data))
+    if not blocks:
+        if b"-----BEGIN" in data:
+            raise EntryError("a PEM block has no matching END line (truncated?)")
+        return Loaded((_from_der(data, name),))
+    usable = [b for b in blocks if b.group(1) not in _OTHER_LABELS]
+    out = []
+    for block in usable:
+        label = block.group(1)
+        line = data.count(b"\n", 0, block.start()) + 1
+        where = f"{name}:{line}" if len(usable) > 1 else name
+        if block.group(3) != label:
+            raise EntryError(f"line {line}: BEGIN {label.decode()} ends with another label")
+        if label in _ENCRYPTED or b"ENCRYPTED" in block.group(2)[:200]:
+            raise EntryError(f"line {line}: the private key is encrypted; decrypt it first")
+        if label == b"OPENSSH PRIVATE KEY":
+            out.append(key_material(_load_openssh(block.group(0), line), where))
+            continue
+        if label not in _KEY_LABELS | _CERT_LABELS:
+            raise EntryError(f"line {line}: a '{label.decode()}' block is not a key or certificate")
+        try:
+            der = base64.b64decode(block.group(2), validate=False)
+        except (binascii.Error, ValueError):
+            raise EntryError(f"line {line}: the base64 body does not decode") from None
+        if label in _CERT_LABELS:
+            out.append(_certificate(der, where, line))
+        else:
+            out.append(_key(der, where, line))
+    return Loaded(tuple(out), skipped=not usable)
+
+
+def _from_der(der: bytes, name: str) -> KnownMaterial:
+    if der[:1] != b"\x30":
+        raise EntryError("neither PEM nor DER: no private key or certificate in it")
+    try:
+        return _key(der, name, None)
+    except EntryError:
+        pass
+    try:
+        return _certificate(der, name, None)
+    except EntryError:
+        raise EntryError("a DER object that is neither a private key nor a certificate") from None
+
+
+def _key(der: bytes, name: str, line: int | None) -> KnownMaterial:
+    fast = p256_material(der, name)
+    if fast is not None:
+        return fast
+    where = f"line {line}: " if line is not None else ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            key = serialization.load_der_private_key(der, None, unsafe_skip_rsa_key_validation=True)
+    except TypeError:
+        raise EntryError(f"{where}the private key is encrypted; decrypt it first") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise EntryError(
+            f"{where}the private key does not parse (damaged or unsupported)"
+        ) from None
+    return key_material(key, name)
+
+
+def _load_openssh(pem: bytes, line: int) -> PrivateKeyTypes:
+    try:
+        key = serialization.load_ssh_private_key(pem, None)
+    except TypeError:
+        raise EntryError(f"line {line}: the OpenSSH key is encrypted; decrypt it first") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise EntryError(f"line {line}: the OpenSSH key does not parse") from None
+    return key
+
+
+def _certificate(der: bytes, name: str, line: int | None) -> KnownMaterial:
+    try:
+        x509.load_der_x509_certificate(der)
+    except ValueError:
+        where = f"line {line}: " if line is not None else ""
+        raise EntryError(f"{where}the certificate does not parse (damaged?)") from None
+    return certificate_der_material(der, name)
+
+
+def load_file(path: Path, *, need_key: bool = False) -> list[KnownMaterial]:
+    """Every key and certificate of one `--key` file; InputError naming it otherwise."""
+    try:
+        loaded = parse_credentials(read_regular(path, MAX_KEY_FILE), str(path))
+        if need_key and not any(m.kind is Kind.PRIVATE_KEY for m in loaded.materials):
+            raise EntryError("no private key in it")
+    except EntryError as exc:
+        raise InputError(str(exc), path=path) from None
+    return list(loaded.materials)
+
+
+# --- a directory -------------------------------------------------------------------------------
+
+
+def _files_under(root: Path) -> Iterator[Path]:
+    for folder, dirs, names in os.walk(root, onerror=_walk_error):
+        dirs.sort()
+        for name in sorted(names):
+            yield Path(folder, name)
+
+
+def _walk_error(exc: OSError) -> None:
+    raise InputError(f"cannot list: {exc.strerror}", path=exc.filename)
+
+
+def load_dir(root: Path) -> list[KnownMaterial]:
+    """Every key and certificate in the files under `root`."""
+    if not root.is_dir():
+        raise InputError("not a directory", path=root)
+    out: list[KnownMaterial] = []
+    for path in _files_under(root):
+        try:
+            loaded = parse_credentials(read_regular(path, MAX_KEY_FILE), str(path))
+        except EntryError as exc:
+            raise InputError(str(exc), path=path) from None
+        out += loaded.materials
+    if not out:
+        raise InputError("no private key or certificate in any file under it", path=root)
+    return out
+
+
+# --- a list ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    line: int
+    paths: tuple[str, ...]
+    pems: tuple[tuple[str, str], ...]  # (column, PEM text)
+    name: str | None
+
+
+def load_list(listing: Path) -> list[KnownMaterial]:
+    """The keys and certificates a `--keys-from` list names (see the module's docstring)."""
+    try:
+        raw = read_regular(listing, MAX_LIST_FILE)
+    except EntryError as exc:
+        raise InputError(str(exc), path=listing) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", path=listing) from None
+    suffix = listing.suffix.lower()
+    entries = (
+        _json_entries(text, listing)
+        if suffix == ".json"
+        else _csv_entries(text, listing)
+        if suffix == ".csv"
+        else _line_entries(text)
+    )
+    out: list[KnownMaterial] = []
+    base = listing.parent
+    for entry in entries:
+        try:
+            for item in entry.paths:
+                path = Path(item) if Path(item).is_absolute() else base / item
+                try:
+                    loaded = parse_credentials(read_regular(path, MAX_KEY_FILE), str(path))
+                except EntryError as exc:
+                    raise EntryError(f"{item}: {exc}") from None
+                out += loaded.materials
+            for column, pem in entry.pems:
+                label = f"{listing}:{entry.line}:{column}" + (
+                    f" ({entry.name})" if entry.name else ""
+                )
+                try:
+                    loaded = parse_credentials(pem.encode("utf-8"), label)
+                except EntryError as exc:
+                    raise EntryError(f'"{column}": {exc}') from None
+                if not loaded.materials:
+                    raise EntryError(f'"{column}" holds no private key or certificate')
+                out += loaded.materials
+        except EntryError as exc:
+            raise InputError(str(exc), path=listing, line=entry.line) from None
+    if not out:
+        raise InputError("names no key or certificate", path=listing)
+    return out
+
+
+def _line_entries(text: str) -> Iterator[_Entry]:
+    for number, line in enumerate(text.splitlines(), 1):
+        item = line.strip()
+        if item and not item.startswith("#"):
+            yield _Entry(number, (item,), (), None)
+
+
+def _entry_from(value: Any, line: int, listing: Path) -> _Entry:
+    if isinstance(value, str) and value.strip():
+        return _Entry(line, (value.strip(),), (), None)
+    if not isinstance(value, dict):
+        raise InputError(
+            "an entry must be a path or an object with key/cert/privateKey/clientCert/caCert",
+            path=listing,
+            line=line,
+        )
+    paths, pems = [], []
+    for column in _PATH_COLUMNS:
+        item = value.get(column)
+        if item not in (None, ""):
+            if not isinstance(item, str):
+                raise InputError(f'"{column}" must be a path (a string)', path=listing, line=line)
+            paths.append(item)
+    for column in _PEM_COLUMNS:
+        item = value.get(column)
+        if item not in (None, ""):
+            if not isinstance(item, str):
+                raise InputError(f'"{column}" must be PEM text', path=listing, line=line)
+            pems.append((column, item))
+    if not paths and not pems:
+        raise InputError(
+            "the entry names no key or certificate (key, cert, privateKey, clientCert, caCert)",
+            path=listing,
+            line=line,
+        )
+    name = next((str(value[c]) for c in _ID_COLUMNS if value.get(c) not in (None, "")), None)
+    return _Entry(line, tuple(paths), tuple(pems), _printable(name))
+
+
+def _printable(name: str | None) -> str | None:
+    if name is None:
+        return None
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)[:80]
+
+
+def _json_entries(text: str, listing: Path) -> Iterator[_Entry]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON: {exc.msg}", path=listing, line=exc.lineno) from None
+    except RecursionError:
+        raise InputError("JSON nested too deep", path=listing) from None
+    if not isinstance(document, list):
+        raise InputError("expected a JSON array of entries", path=listing)
+    # The document parsed; step through the array once more to learn each entry's line.
+    decoder = json.JSONDecoder()
+    at = text.index("[") + 1
+    line = 1 + text.count("\n", 0, at)
+    for _ in document:
+        start = _BETWEEN.match(text, at).end()  # type: ignore[union-attr]
+        line += text.count("\n", at, start)
+        value, at = decoder.raw_decode(text, start)
+        yield _entry_from(value, line, listing)
+        line += text.count("\n", start, at)
+
+
+def _csv_entries(text: str, listing: Path) -> Iterator[_Entry]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = reader.fieldnames or []
+    if not set(columns) & {*_PATH_COLUMNS, *_PEM_COLUMNS}:
+        raise InputError(
+            "the CSV header names none of the columns key, cert, privateKey, clientCert, caCert",
+            path=listing,
+            line=1,
+        )
+    line = reader.line_num + 1
+    try:
+        for row in reader:
+            cleaned = {
+                k: v.strip() if k in _PATH_COLUMNS else v
+                for k, v in row.items()
+                if k and isinstance(v, str)
+            }
+            yield _entry_from(cleaned, line, listing)
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(f"invalid CSV: {exc}", path=listing, line=reader.line_num) from None
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def add_arguments(group: argparse._ArgumentGroup) -> None:
+    """`--key-dir` and `--keys-from`, next to `--key` in `provguard scan`."""
+    group.add_argument(
+        "--key-dir",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="every private key and certificate in the files under DIR (repeatable)",
+    )
+    group.add_argument(
+        "--keys-from",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="a list of key/certificate files: one path per line, or a provisioning run's "
+        ".json (array of paths or {key, cert, privateKey, clientCert, caCert, id}) or .csv "
+        "(header with those columns); repeatable",
+    )
+
+
+def from_args(args: argparse.Namespace) -> list[KnownMaterial]:
+    """Every key of each `--key` file (all of them, not only the first), `--key-dir` and
+    `--keys-from`."""
+    out: list[KnownMaterial] = []
+    for path in args.key:
+        out += load_file(path, need_key=True)
+    for path in getattr(args, "key_dir", []):
+        out += load_dir(path)
+    for path in getattr(args, "keys_from", []):
+        out += load_list(path)
+    return out

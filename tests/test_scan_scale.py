@@ -1,0 +1,387 @@
+"""Known keys at factory scale (issue 10): the index, bulk key sets, and every key of a file.
+
+Expected bytes are derived here with cryptography's own serialization, never from the registry
+under test; the cost test counts how often a candidate is compared with a known key (the index
+counts its confirmations), which does not depend on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from provguard.cli import main
+from provguard.credentials import key_fingerprint
+from provguard.scan.keyset import load_dir, load_list
+from provguard.scan.known import KnownIndex, key_material, p256_material
+from tests import factories as f
+
+RNG_SEED = 20261202
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def rng() -> random.Random:
+    return random.Random(RNG_SEED)
+
+
+def der(key: PrivateKey, *, pkcs8: bool = True) -> bytes:
+    return f.key_der(key, pkcs8=pkcs8)
+
+
+def encodings(key: PrivateKey) -> dict[str, bytes]:
+    """Every layout the index promises to find, derived with cryptography's serialization."""
+    traditional = "SEC1" if isinstance(key, ec.EllipticCurvePrivateKey) else "PKCS#1"
+    out: dict[str, bytes] = {}
+    for pkcs8, form in ((True, "PKCS#8"), (False, traditional)):
+        blob = der(key, pkcs8=pkcs8)
+        out[f"{form} DER"] = blob
+        out[f"PEM {form}"] = f.key_pem(key, pkcs8=pkcs8)
+        out[f"base64 {form} DER"] = base64.b64encode(blob)
+        out[f"ASCII hex of {form} DER"] = binascii.hexlify(blob)
+        out[f"ASCII hex of {form} DER "] = binascii.hexlify(blob).upper()
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        value = key.private_numbers().private_value
+        out["raw EC private scalar"] = value.to_bytes(32, "big")
+        out["raw EC private scalar (little-endian)"] = value.to_bytes(32, "little")
+    else:
+        numbers = key.private_numbers()
+        for label, number in (("d", numbers.d), ("p", numbers.p), ("q", numbers.q)):
+            size = (number.bit_length() + 7) // 8
+            name = "private exponent d" if label == "d" else f"prime {label}"
+            out[f"raw RSA {name} (little-endian)"] = number.to_bytes(size, "little")
+    return out
+
+
+@dataclass(frozen=True)
+class Planted:
+    encoding: str
+    start: int
+    end: int
+
+
+def image_with(blobs: dict[str, bytes], gap: int = 700) -> tuple[bytes, list[Planted]]:
+    """Random bytes with each blob at a known offset, far enough apart to be told apart."""
+    r = rng()
+    image = bytearray(r.randbytes(gap))
+    planted = []
+    for name, blob in blobs.items():
+        planted.append(Planted(name.strip(), len(image), len(image) + len(blob)))
+        image += blob + r.randbytes(gap)
+    return bytes(image), planted
+
+
+# --- the index -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [f.ec_key, f.rsa_key], ids=["P-256", "RSA-2048"])
+def test_every_encoding_of_a_known_key_is_found_where_it_is(make) -> None:  # type: ignore[no-untyped-def]
+    key = make()
+    index = KnownIndex([key_material(key, "device.key")])
+    image, planted = image_with(encodings(key))
+    matches = index.search(image)
+    for plant in planted:
+        at = [m for m in matches if m.start <= plant.start + 40 and m.end >= plant.end - 40]
+        assert at, plant.encoding
+        widest = max(at, key=lambda m: (m.end - m.start, not m.encoding.startswith("frag")))
+        assert widest.material.fingerprint == key_fingerprint(key)
+        assert widest.encoding == plant.encoding, (plant, widest.encoding)
+        if not plant.encoding.startswith("PEM"):  # a PEM match is its body (headers are found
+            assert (widest.start, widest.end) == (plant.start, plant.end)  # by the detectors)
+
+
+def test_p256_keys_share_their_der_header_but_only_the_known_one_is_confirmed() -> None:
+    known, foreign = f.ec_key(), f.ec_key()
+    index = KnownIndex([key_material(known, "device.key")])
+    image, _ = image_with(encodings(foreign))
+    assert index.search(image) == []
+    assert index.confirmations == 0  # the shared header never even reaches a comparison
+
+
+def test_scalars_sharing_15_bytes_are_different_keys_and_16_are_a_fragment() -> None:
+    """The fragment rule counts secret bytes: 15 shared secret bytes are coincidence."""
+    base = rng().randrange(1 << 200, 1 << 250)
+    prefix = base.to_bytes(32, "big")
+    known = ec.derive_private_key(int.from_bytes(prefix, "big"), ec.SECP256R1())
+    index = KnownIndex([key_material(known, "device.key")])
+    for shared, expect in ((15, False), (16, True)):
+        other_scalar = prefix[:shared] + bytes(b ^ 0x5A for b in prefix[shared:])
+        other = ec.derive_private_key(int.from_bytes(other_scalar, "big"), ec.SECP256R1())
+        assert other.private_numbers().private_value.to_bytes(32, "big")[:shared] == prefix[:shared]
+        image, _ = image_with({"PKCS#8 DER": der(other)})
+        found = index.search(image)
+        assert bool(found) is expect, shared
+        assert all(m.encoding.startswith("fragment") for m in found)
+
+
+def test_rsa_key_sharing_a_long_public_prefix_with_a_known_key_is_not_it() -> None:
+    """Header, modulus and exponent of the known key (300 bytes, nothing secret) followed by
+    another key's secret: a long shared run, but no secret byte of the known key."""
+    known, other = f.rsa_key(), f.rsa_key()
+    known_der, other_der = der(known, pkcs8=False), der(other, pkcs8=False)
+    d = known.private_numbers().d.to_bytes(256, "big")
+    cut = known_der.find(d) - 4  # just before d's INTEGER header
+    forged = known_der[:cut] + other_der[cut:]
+    index = KnownIndex([key_material(known, "device.key")])
+    image, _ = image_with({"forged": forged})
+    assert index.search(image) == []
+    # ... while 16 bytes of d after the same prefix are a fragment of the known key
+    image, _ = image_with({"leak": known_der[: cut + 4 + 16] + other_der[cut + 20 :]})
+    found = index.search(image)
+    assert found
+    assert {m.encoding for m in found} <= {"fragment of PKCS#1 DER", "fragment of PKCS#8 DER"}
+
+
+def test_fragments_need_16_secret_bytes_in_31_shared_bytes() -> None:
+    key = f.ec_key()
+    blob = der(key)  # PKCS#8: the scalar is the 32 bytes after `04 20`
+    scalar = blob.find(key.private_numbers().private_value.to_bytes(32, "big"))
+    index = KnownIndex([key_material(key, "device.key")])
+    cases = {
+        "16 secret of 32": (blob[scalar - 16 : scalar + 16], True),
+        "15 secret of 32": (blob[scalar - 17 : scalar + 15], False),
+        "30 bytes": (blob[scalar : scalar + 30], False),
+        "base64, 16 secret": (base64.b64encode(blob)[40:80], True),
+    }
+    for name, (piece, expect) in cases.items():
+        image, _ = image_with({name: piece})
+        found = index.search(image)
+        assert bool(found) is expect, name
+        if expect:
+            assert found[0].encoding.startswith("fragment of"), name
+
+
+def test_matching_cost_does_not_grow_with_the_number_of_known_keys() -> None:
+    """200 foreign P-256 keys (DER, PEM, base64, hex) and a trust store in the image, one known key
+    planted: exactly as many comparisons with 1 known key as with 600."""
+    foreign = [f.ec_key() for _ in range(200)]
+    ca_key = f.ec_key()
+    store = [f.cert_pem(f.make_cert(f"ca {i}", ca_key, ca=True)) for i in range(20)]
+    planted = f.ec_key()
+    blobs: dict[str, bytes] = {}
+    for i, key in enumerate(foreign):
+        form = i % 4
+        blob = der(key, pkcs8=bool(i % 2))
+        blobs[f"foreign {i}"] = [
+            blob,
+            f.key_pem(key),
+            base64.b64encode(blob),
+            binascii.hexlify(blob),
+        ][form]
+    for i, pem in enumerate(store):
+        blobs[f"ca {i}"] = pem
+    blobs["planted"] = f.key_pem(planted)
+    image, _ = image_with(blobs, gap=200)
+    many = [f.ec_key() for _ in range(599)]
+
+    def comparisons(keys: list[ec.EllipticCurvePrivateKey]) -> tuple[int, int]:
+        materials = [p256_material(der(k), f"k{i}") for i, k in enumerate(keys)]
+        index = KnownIndex([m for m in materials if m is not None])
+        assert len(index) == len(keys)
+        found = index.search(image)
+        assert {m.material.fingerprint for m in found} == {key_fingerprint(planted)}
+        return index.confirmations, len(found)
+
+    one = comparisons([planted])
+    assert one == comparisons([*many[:300], planted, *many[300:]])
+    assert one[0] <= 8  # a handful for the planted key's windows, none for the 200 foreign
+
+
+def test_p256_keys_are_taken_apart_without_cryptography_to_the_same_bytes() -> None:
+    for _ in range(5):
+        key = f.ec_key()
+        for pkcs8 in (True, False):
+            assert p256_material(der(key, pkcs8=pkcs8), "k") == key_material(key, "k")
+    assert p256_material(der(f.ec_key(ec.SECP384R1())), "k") is None  # not P-256: cryptography
+    assert p256_material(der(f.rsa_key(1024)), "k") is None
+
+
+# --- bulk key sets on the command line -------------------------------------------------------
+
+
+def scan(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, dict, str]:
+    code = main(["scan", "--format", "json", "--quiet", "--jobs", "1", *map(str, args)])
+    out = capsys.readouterr()
+    return code, (json.loads(out.out) if out.out.strip() else {}), out.err
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> tuple[list[ec.EllipticCurvePrivateKey], Path]:
+    """Four device keys and an image holding keys 1 and 3 as raw little-endian scalars (found only
+    when the key is known)."""
+    keys = [f.ec_key() for _ in range(4)]
+    image, _ = image_with(
+        {str(i): keys[i].private_numbers().private_value.to_bytes(32, "little") for i in (1, 3)}
+    )
+    path = tmp_path / "image" / "app.bin"
+    path.parent.mkdir()
+    path.write_bytes(image)
+    return keys, path
+
+
+def found_keys(report: dict) -> set[str]:
+    return {x["key"] for x in report["findings"]}
+
+
+def write_key(path: Path, *keys: PrivateKey) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(f.key_pem(k) for k in keys))
+    return path
+
+
+def test_every_key_of_a_key_file_is_used(
+    fleet: tuple[list[ec.EllipticCurvePrivateKey], Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    keys, image = fleet
+    both = write_key(tmp_path / "two.pem", keys[1], keys[3])
+    code, report, _ = scan(capsys, image, "--key", both)
+    assert code == 1
+    assert found_keys(report) == {key_fingerprint(keys[1]), key_fingerprint(keys[3])}
+    text = both.read_text()
+    second = text[: text.index("-----BEGIN", 10)].count("\n") + 1
+    assert {x["known"] for x in report["findings"]} == {f"{both}:1", f"{both}:{second}"}
+    for key in keys:
+        f.assert_no_key_material(json.dumps(report), key)
+
+
+def test_key_dir_uses_every_key_and_certificate_file_under_it(
+    fleet: tuple[list[ec.EllipticCurvePrivateKey], Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    keys, image = fleet
+    store = tmp_path / "run-42"
+    for i, key in enumerate(keys):
+        write_key(store / f"dev{i}" / "device.key", key)
+    (store / "dev0" / "device.der").write_bytes(der(keys[0], pkcs8=False))
+    (store / "dev0" / "device.crt").write_bytes(f.cert_pem(f.make_cert("dev0", keys[0])))
+    (store / "dev0" / "device.csr").write_bytes(
+        b"-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n"
+    )
+    materials = load_dir(store)
+    assert len(materials) == 6  # 5 keys (one twice) and a certificate; the CSR skipped
+    code, report, _ = scan(capsys, image, "--key-dir", store)
+    assert code == 1
+    assert found_keys(report) == {key_fingerprint(keys[1]), key_fingerprint(keys[3])}
+    assert {x["known"] for x in report["findings"]} == {
+        str(store / "dev1" / "device.key"),
+        str(store / "dev3" / "device.key"),
+    }
+
+
+def test_key_dir_refuses_what_is_not_a_key_naming_the_file(
+    fleet: tuple[list[ec.EllipticCurvePrivateKey], Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    keys, image = fleet
+    store = tmp_path / "keys"
+    write_key(store / "a.key", keys[0])
+    (store / "notes.txt").write_text("device list\n")
+    code, report, err = scan(capsys, image, "--key-dir", store)
+    assert (code, report) == (2, {})
+    assert err.count("\n") == 1
+    assert f"{store / 'notes.txt'}: " in err
+    (store / "notes.txt").unlink()
+    os.mkfifo(store / "pipe")  # never opened: it would block
+    code, _, err = scan(capsys, image, "--key-dir", store)
+    assert code == 2
+    assert f"{store / 'pipe'}: not a regular file" in err
+
+
+def test_keys_from_a_list_json_or_csv(
+    fleet: tuple[list[ec.EllipticCurvePrivateKey], Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    keys, image = fleet
+    expected = {key_fingerprint(keys[1]), key_fingerprint(keys[3])}
+    for i, key in enumerate(keys):
+        write_key(tmp_path / "keys" / f"dev{i}.key", key)
+    listing = tmp_path / "devices.txt"
+    listing.write_text(
+        "# run 42\n\nkeys/dev0.key\n  keys/dev1.key  \n"
+        + "".join(f"{tmp_path / 'keys' / f'dev{i}.key'}\n" for i in (2, 3))
+    )
+    export = tmp_path / "run.json"
+    export.write_text(
+        json.dumps(
+            [
+                "keys/dev0.key",
+                {"id": "dev1", "key": "keys/dev1.key"},
+                {"deviceId": "dev3", "privateKey": f.key_pem(keys[3]).decode()},
+            ],
+            indent=2,
+        )
+    )
+    table = tmp_path / "run.csv"
+    table.write_text(
+        "imei,key,privateKey,status\n"
+        "350000000000001,keys/dev1.key,,ok\n"
+        f'350000000000003,,"{f.key_pem(keys[3]).decode()}",ok\n'
+    )
+    for source in (listing, export, table):
+        code, report, _ = scan(capsys, image, "--keys-from", source)
+        assert code == 1, source
+        assert found_keys(report) == expected, source
+        for key in keys:
+            f.assert_no_key_material(json.dumps(report), key)
+    inline = next(x["known"] for x in report["findings"] if x["key"] == key_fingerprint(keys[3]))
+    assert inline == f"{table}:3:privateKey (350000000000003)"
+    assert len(load_list(export)) == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line", "says"),
+    [
+        (
+            "list.txt",
+            "keys/dev0.key\n# ok\nkeys/missing.key\n",
+            3,
+            "keys/missing.key: no such file",
+        ),
+        ("list.txt", "keys/dev0.key\nkeys\n", 2, "keys: is a directory"),
+        ("run.json", '[\n  "keys/dev0.key",\n  {"id": 7},\n  "x"\n]', 3, "names no key"),
+        ("run.json", '[\n  "keys/dev0.key",\n  {"key": 42}\n]', 3, '"key" must be a path'),
+        ("run.json", '{"devices": []}', None, "expected a JSON array"),
+        ("run.json", '[\n  "keys/dev0.key",\n  oops\n]', 3, "invalid JSON"),
+        ("run.csv", "key\nkeys/dev0.key\nkeys/damaged.key\n", 3, "does not parse"),
+        ("run.csv", 'id,privateKey\n1,"-----BEGIN PRIVATE KEY-----\nAAAA"\n', 2, "no matching END"),
+        ("run.csv", "serial,status\n1,ok\n", 1, "names none of the columns"),
+        ("list.txt", "# nothing\n", None, "names no key"),
+    ],
+)
+def test_keys_from_bad_entries_are_one_line_exit_2_naming_file_and_line(
+    fleet: tuple[list[ec.EllipticCurvePrivateKey], Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: str,
+    line: int | None,
+    says: str,
+) -> None:
+    keys, image = fleet
+    write_key(tmp_path / "keys" / "dev0.key", keys[0])
+    damaged = bytearray(f.key_pem(keys[1]))
+    damaged[60:64] = b"////"  # inside the base64 body: decodes, does not parse
+    (tmp_path / "keys" / "damaged.key").write_bytes(bytes(damaged))
+    listing = tmp_path / name
+    listing.write_text(content)
+    code, report, err = scan(capsys, image, "--keys-from", listing)
+    assert (code, report) == (2, {})
+    assert err.count("\n") == 1, err
+    where = f"{listing}:{line}: " if line else f"{listing}: "
+    assert where in err, err
+    assert says in err, err
+    assert "Traceback" not in err
+    for key in keys:
+        f.assert_no_key_material(err, key)
