@@ -175,3 +175,27 @@ class Secret(bytes):
 def digest(data: bytes) -> str:
     """How tests name key bytes in assertion messages: never the bytes themselves."""
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+def mcuboot(
+    payload: bytes,
+    flags: int = 0,
+    *,
+    protected: tuple[tuple[int, bytes], ...] = (),
+    tlvs: tuple[tuple[int, bytes], ...] = (),
+    plain: bytes | None = None,
+    hdr_size: int = 0x200,
+) -> bytes:
+    """An MCUboot image laid out as imgtool writes it (mcu-tools/mcuboot scripts/imgtool/image.py:
+    header padded to `hdr_size`, payload, protected TLV area, TLV area with a SHA256 TLV first),
+    for what imgtool cannot make (LZMA1 payloads, ENC_KW). The SHA256 covers the header, `plain`
+    (the payload before encryption, default `payload`) and the protected TLV area."""
+    prot = b"".join(struct.pack("<HH", tag, len(value)) + value for tag, value in protected)
+    prot_area = struct.pack("<HH", 0x6908, 4 + len(prot)) + prot if protected else b""
+    header = struct.pack(
+        "<IIHHIIBBHII", 0x96F3B83D, 0, hdr_size, len(prot_area), len(payload), flags, 1, 0, 0, 0, 0
+    ).ljust(hdr_size, b"\0")
+    digest = hashlib.sha256(header + (payload if plain is None else plain) + prot_area).digest()
+    body = struct.pack("<HH", 0x10, 32) + digest
+    body += b"".join(struct.pack("<HH", tag, len(value)) + value for tag, value in tlvs)
+    return header + payload + prot_area + struct.pack("<HH", 0x6907, 4 + len(body)) + body

@@ -16,8 +16,9 @@ How to use it::
 `parse` never raises on image content: a truncated or malformed image keeps its `whole` bytes (to
 be searched raw) and lists the reason in `unchecked`. `parts` are the image's regions in file order
 with their offsets: "mcuboot header", "mcuboot payload", "mcuboot protected TLVs", "mcuboot TLVs",
-"after the mcuboot TLVs" (padding, a trailer). Search `whole` once rather than each part so a key
-across a boundary (header/payload, payload/TLVs) is found, and name it with `part_at`.
+"after the mcuboot TLVs" (padding, a trailer); when the TLV area cannot be parsed, everything after
+the payload is one part, "mcuboot TLV area (malformed)". Search `whole` once rather than each
+part so a key across a boundary (header/payload, payload/TLVs) is found; name it with `part_at`.
 
 Compressed payloads (flags 0x400 LZMA2, 0x200 LZMA1, 0x800 ARM Thumb filter) are decompressed as
 imgtool writes them and MCUboot/nrf_compress reads them: LZMA2 is a 2-byte header (dictionary
@@ -102,6 +103,7 @@ PAYLOAD_PART = "mcuboot payload"
 PROTECTED_PART = "mcuboot protected TLVs"
 TLV_PART = "mcuboot TLVs"
 AFTER_PART = "after the mcuboot TLVs"
+MALFORMED_PART = "mcuboot TLV area (malformed)"
 
 
 @dataclass(frozen=True)
@@ -291,13 +293,16 @@ def parse(data: bytes, options: McubootOptions | None = None) -> McubootImage:
         Part(HEADER_PART, 0, data[: header.hdr_size]),
         Part(PAYLOAD_PART, header.hdr_size, data[header.hdr_size : payload_end]),
     ]
-    prot_end = payload_end + header.protect_tlv_size if header.protect_tlv_size else payload_end
-    if prot_end > payload_end and prot_end <= tlv_end:
-        parts.append(Part(PROTECTED_PART, payload_end, data[payload_end:prot_end]))
-    if tlv_end > prot_end:
+    prot_end = payload_end + header.protect_tlv_size
+    if problem is not None:
+        if size > payload_end:
+            parts.append(Part(MALFORMED_PART, payload_end, data[payload_end:]))
+    else:
+        if prot_end > payload_end:
+            parts.append(Part(PROTECTED_PART, payload_end, data[payload_end:prot_end]))
         parts.append(Part(TLV_PART, prot_end, data[prot_end:tlv_end]))
-    if size > tlv_end:
-        parts.append(Part(AFTER_PART, tlv_end, data[tlv_end:]))
+        if size > tlv_end:
+            parts.append(Part(AFTER_PART, tlv_end, data[tlv_end:]))
     derived, more, notes = _payload(data, header, tlvs, prot_end, options)
     unchecked += more
     return McubootImage(
