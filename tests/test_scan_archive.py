@@ -382,6 +382,18 @@ def test_name_not_utf8_under_the_utf8_flag_is_escaped(tmp_path: Path, key: bytes
     assert state(events, hit).state is State.READ
 
 
+def test_member_data_that_looks_like_a_local_header_is_read_unchanged(tmp_path: Path) -> None:
+    """Only real local headers lose their UTF-8 flag on the way to zipfile, never member data."""
+    lookalike = b"PK\x03\x04\x14\x00\x00\x08" + os.urandom(22)
+    path = tmp_path / "look.zip"
+    entries = [c.stored("ü.bin".encode(), lookalike, flags=0x800), c.stored(b"x", b"y")]
+    path.write_bytes(c.raw_zip(entries, prefix=b"MZ" + bytes(100)))
+    events = events_of(path)
+    assert state(events, f"{path}!ü.bin").state is State.READ
+    (chunk,) = [e for e in events if isinstance(e, Chunk) and e.location.members == ("ü.bin",)]
+    assert chunk.data == lookalike
+
+
 def test_tar_name_with_undecodable_bytes_is_escaped(tmp_path: Path, key: bytes) -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as t:

@@ -198,13 +198,13 @@ def test_classify_never_blocks_on_what_is_not_a_file(tmp_path: Path) -> None:
         tmp_path / "zero": "a character device: not read",
         tmp_path / "broken": "broken symlink",
         tmp_path / "missing": "no such file or directory",
-        tmp_path: "is a directory",
     }
     for path, reason in cases.items():
         entry = classify(path)
         assert (entry.state, entry.reason) == (EntryState.UNCHECKED, reason), path
     entry = classify(tmp_path / "file.bin")
     assert (entry.state, entry.size) == (EntryState.FILE, 4)
+    assert classify(tmp_path).state is EntryState.DIRECTORY
 
 
 def test_open_file_refuses_a_path_swapped_after_the_walk(tmp_path: Path) -> None:

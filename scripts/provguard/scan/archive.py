@@ -547,6 +547,7 @@ class _Cp437Names(io.RawIOBase):
     def __init__(self, inner: IO[bytes]) -> None:
         self.inner = inner
         self.utf8: list[bool] = []  # per central-directory entry, in order
+        self.headers: set[int] = set()  # offsets of the local headers, once the directory is read
 
     def readable(self) -> bool:
         return True
@@ -561,10 +562,11 @@ class _Cp437Names(io.RawIOBase):
         return self.inner.tell()
 
     def read(self, size: int | None = -1) -> bytes:
+        at = self.inner.tell()
         data = self.inner.read(-1 if size is None else size)
         if data[:4] == b"PK\x01\x02" and not self.utf8:
             return self._central(data)
-        if data[:4] == b"PK\x03\x04" and len(data) == 30:
+        if data[:4] == b"PK\x03\x04" and len(data) == 30 and at in self.headers:
             flags = int.from_bytes(data[6:8], "little") & ~0x800
             return data[:6] + flags.to_bytes(2, "little") + data[8:]
         return data
@@ -619,6 +621,7 @@ def _zip(
         return
     with archive:
         infos = archive.infolist()
+        view.headers = {info.header_offset for info in infos}
         utf8 = view.utf8 + [False] * (len(infos) - len(view.utf8))
         overlap = _overlapping(infos)
         stopped: Outcome | None = None

@@ -48,6 +48,7 @@ from provguard.scan.archive import escape_name
 
 class EntryState(enum.Enum):
     FILE = "file"  # a regular file to read
+    DIRECTORY = "directory"  # `classify` only: a directory, to `walk`
     SAME = "same file"  # already yielded under another path (`same_as`)
     EXCLUDED = "excluded"  # matched an --exclude pattern (`reason` names it)
     UNCHECKED = "unchecked"  # `reason` says why
@@ -123,9 +124,9 @@ def special_kind(mode: int) -> str | None:
 
 
 def classify(path: Path) -> Entry:
-    """A path named on the command line, classified as `walk` would: a FILE entry for a regular
-    file (directly or through symlinks), else UNCHECKED with the reason. A directory is FILE-less:
-    it comes back UNCHECKED "is a directory" and the caller walks it instead."""
+    """A path named on the command line, classified as `walk` would: FILE for a regular file
+    (directly or through symlinks), DIRECTORY for a directory (to `walk`), else UNCHECKED with
+    the reason (a FIFO, /dev/zero or a symlink to it: never opened)."""
     shown = display(path)
     try:
         info = path.stat()
@@ -136,7 +137,7 @@ def classify(path: Path) -> Entry:
     except OSError as exc:
         return Entry(path, shown, EntryState.UNCHECKED, _os_reason("cannot stat", exc))
     if stat.S_ISDIR(info.st_mode):
-        return Entry(path, shown, EntryState.UNCHECKED, "is a directory")
+        return Entry(path, shown, EntryState.DIRECTORY, id=FileId(info.st_dev, info.st_ino))
     kind = special_kind(info.st_mode)
     if kind is not None:
         return Entry(path, shown, EntryState.UNCHECKED, f"{kind}: not read")
@@ -278,7 +279,8 @@ def read_small_file(path: Path, limit: int = 1024 * 1024, *, what: str = "file")
     and files larger than `limit` with an `InputError` that names the file; never blocks."""
     entry = classify(path)
     if entry.state is not EntryState.FILE:
-        raise InputError(f"{what} not read: {entry.reason}", path=display(path))
+        reason = "is a directory" if entry.state is EntryState.DIRECTORY else entry.reason
+        raise InputError(f"{what} not read: {reason}", path=display(path))
     if entry.size is not None and entry.size > limit:
         raise InputError(
             f"{what} too large ({entry.size} bytes, limit {limit})", path=entry.display
