@@ -48,7 +48,11 @@ h2 { font-size: 1.1em; margin: 1.6em 0 .4em; }
 table { border-collapse: collapse; margin: .3em 0; }
 th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: left; vertical-align: top; }
 th { background: #f2f2f4; }
-td.mono, span.mono { font-family: ui-monospace, monospace; font-size: 12px; }
+td { overflow-wrap: anywhere; }
+td.mono, span.mono { font-family: ui-monospace, monospace; font-size: 12px; word-break: break-all; }
+td.addr { white-space: nowrap; word-break: normal; }
+.legend span { display: inline-block; width: 1em; height: .8em; margin: 0 .3em 0 1em;
+  border: 1px solid #555; vertical-align: middle; }
 tr.fail td:first-child { border-left: 4px solid #a1130b; }
 tr.allowed { color: #666; }
 .map { margin: .3em 0 1em; }
@@ -117,7 +121,7 @@ def _findings_table(result: ScanResult, fail_on: Kind) -> list[str]:
         out.append(
             f'<tr class="{status.lower()}"><td>{status}</td><td>{_h(finding.path)}</td>'
             f"<td>{_h(finding.partition or '')}</td>"
-            f'<td class="mono">{_hex(finding.address)}</td>'
+            f'<td class="mono addr">{_hex(finding.address)}</td>'
             f'<td class="mono">{"" if finding.file_offset is None else finding.file_offset}</td>'
             f"<td>{where}</td><td>{finding.kind.value}</td><td>{_h(finding.encoding)}</td>"
             f'<td class="mono">{_h(finding.key)}</td><td>{_h(finding.known or "")}</td>'
@@ -226,7 +230,14 @@ def _maps(result: ScanResult, fail_on: Kind) -> list[str]:
         )
     for f in result.allowed:
         by_path.setdefault(f.path, []).append((f, "allowed"))
-    out = ["<h2>Flash maps</h2>"]
+    out = [
+        "<h2>Flash maps</h2>",
+        '<p class="legend muted">'
+        '<span style="background:#dfe7f5"></span>partition (partitions.yml)'
+        '<span style="background:#e6efe1"></span>decoded bytes (segments, HEX runs, file)'
+        '<span style="background:#c4170c"></span>finding (hover for its address)'
+        '<span style="background:#888"></span>allowed</p>',
+    ]
     drawn = 0
     for item in result.coverage:
         svg = _map(item, by_path.get(item.path, []))
@@ -246,8 +257,8 @@ def _map(item: Coverage, findings: Sequence[tuple[Finding, str]]) -> str | None:
     offsets = False
     if not ranges and not partitions:
         placed = [(f, s) for f, s in findings if f.file_offset is not None]
-        if not placed and not item.size:
-            return None
+        if not placed:
+            return None  # a text or key file with nothing in it: no map to draw
         ranges = [AddressRange(0, max(item.size, 1), "file offsets")]
         offsets = True
     intervals = [(r.start, r.end) for r in (*ranges, *partitions)]
@@ -256,8 +267,8 @@ def _map(item: Coverage, findings: Sequence[tuple[Finding, str]]) -> str | None:
     rows = (1 if partitions else 0) + 1
     height = 30 + rows * (ROW + 8) + 34
     out = [
-        f'<svg class="map" xmlns="http://www.w3.org/2000/svg" width="{WIDTH + 20}" '
-        f'height="{height}" viewBox="-10 0 {WIDTH + 20} {height}" role="img" '
+        f'<svg class="map" xmlns="http://www.w3.org/2000/svg" width="{WIDTH + 100}" '
+        f'height="{height}" viewBox="-10 0 {WIDTH + 100} {height}" role="img" '
         f'aria-label="flash map of {_h(item.path)}">'
     ]
     y = 26
@@ -268,20 +279,21 @@ def _map(item: Coverage, findings: Sequence[tuple[Finding, str]]) -> str | None:
     for r in ranges:
         what = "file offsets" if offsets else f"decoded {r.label or 'range'}"
         out.append(_box(scale, r, y, "#e6efe1", "#6b8f5a", what))
+    label_room = 80  # an address label is about this wide
+    free = 0.0  # where the next label may start without overlapping the last one
     for i, (start, end) in enumerate(zip(scale.starts, scale.ends, strict=True)):
-        x = scale.xs[i]
-        out.append(
-            f'<text x="{x:.1f}" y="{height - 4}" class="muted">{_hex(start)}</text>'
-            if i == 0 or scale.xs[i] - scale.xs[i - 1] > 80
-            else ""
-        )
+        x, width = scale.xs[i], scale.widths[i]
+        if x >= free:
+            out.append(f'<text x="{x:.1f}" y="{height - 4}" class="muted">{_hex(start)}</text>')
+            free = x + label_room
         if i:
             out.append(
                 f'<text x="{x - GAP / 2:.1f}" y="{y + ROW - 6}" text-anchor="middle">≈</text>'
             )
-        if i == len(scale.starts) - 1:
+        if x + width - label_room >= free:
+            free = x + width + GAP
             out.append(
-                f'<text x="{x + scale.widths[i]:.1f}" y="{height - 4}" text-anchor="end" '
+                f'<text x="{x + width:.1f}" y="{height - 4}" text-anchor="end" '
                 f'class="muted">{_hex(end)}</text>'
             )
     for finding, status in placed:
