@@ -83,8 +83,16 @@ def raw_zip(entries: Iterable[RawEntry], *, copies: int = 1, prefix: bytes = b""
         central += (record + entry.name) * copies
         count += copies
     start = len(body) - len(prefix)
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(central), start, 0)
-    return bytes(body + central + end)
+    if count <= 0xFFFF:
+        end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(central), start, 0)
+        return bytes(body + central + end)
+    # zip64 end record and locator (APPNOTE 4.3.14, 4.3.15), then the end record with 0xFFFF
+    record = struct.pack(
+        "<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, count, count, len(central), start
+    )
+    locator = struct.pack("<IIQI", 0x07064B50, 0, start + len(central), 1)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, len(central), start, 0)
+    return bytes(body + central + record + locator + end)
 
 
 def write_zip_bomb(path: Path, size_mib: int, name: bytes = b"zeros.bin") -> Path:

@@ -505,6 +505,22 @@ def test_member_count_limit(tmp_path: Path) -> None:
     assert sum(isinstance(e, Outcome) and e.kind == "file" for e in events) == 5
 
 
+def test_a_central_directory_longer_than_the_member_limit_is_not_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "wide.zip"
+    path.write_bytes(c.raw_zip([c.stored(b"e", b"")], copies=600))
+    events = events_of(path, ArchiveLimits(max_members=500))
+    (only,) = events
+    assert isinstance(only, Outcome)
+    assert only.state is State.UNCHECKED
+    assert "lists 600 members, more than the limit of 500" in (only.reason or "")
+    zip64 = tmp_path / "zip64.zip"  # more than 65,535 entries: counted in the zip64 end record
+    zip64.write_bytes(c.raw_zip([c.stored(b"e", b"")], copies=70_000, prefix=b"MZ" * 50))
+    with zipfile.ZipFile(zip64) as z:
+        assert len(z.infolist()) == 70_000  # zipfile agrees the file is sound
+    (only,) = events_of(zip64)
+    assert "lists 70000 members" in (only.reason or "")  # type: ignore[union-attr]
+
+
 def test_compression_ratio_of_a_bomb_is_unchecked(tmp_path: Path) -> None:
     path = tmp_path / "ratio.tar.gz"
     with tarfile.open(path, "w:gz") as t:
@@ -530,23 +546,27 @@ def test_compression_ratio_of_a_bomb_is_unchecked(tmp_path: Path) -> None:
 
 
 def test_overlapping_entries_bomb_is_bounded(tmp_path: Path) -> None:
+    """Entries that share one member's data: read once; 20,000 of them (20 GiB if each were
+    inflated, as in issue 9) are refused before the directory is even loaded."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     data = compressor.compress(bytes(c.MiB)) + compressor.flush()
     entry = c.RawEntry(b"zeros.bin", data, c.MiB, zlib.crc32(bytes(c.MiB)), method=8)
     path = tmp_path / "overlap.zip"
-    path.write_bytes(c.raw_zip([entry], copies=20_000))  # 20 GiB if each entry were inflated
-    assert path.stat().st_size < 2 * c.MiB
+    path.write_bytes(c.raw_zip([entry], copies=5_000))
     events = events_of(path)
     decompressed = sum(len(e.data) - e.fresh for e in events if isinstance(e, Chunk))
     assert decompressed == c.MiB  # the data once
     members = [e for e in events if isinstance(e, Outcome) and e.kind == "file"]
-    assert [e.state for e in members[:2]] == [State.READ, State.UNCHECKED]
-    assert len(members) == 10_000  # ArchiveLimits.max_members
-    assert all("overlaps" in (e.reason or "") for e in members[1:])
-    archive = events[-1]
+    assert len(members) == 5_000
+    assert members[0].state is State.READ
+    assert all(e.state is State.UNCHECKED and "overlaps" in (e.reason or "") for e in members[1:])
+    big = tmp_path / "overlap20k.zip"
+    big.write_bytes(c.raw_zip([entry], copies=20_000))
+    assert big.stat().st_size < 2 * c.MiB
+    (archive,) = events_of(big)
     assert isinstance(archive, Outcome)
     assert (archive.kind, archive.state) == ("archive", State.UNCHECKED)
-    assert "more than 10000 members" in (archive.reason or "")
+    assert "lists 20000 members, more than the limit of 10000" in (archive.reason or "")
 
 
 def test_limits_are_validated() -> None:

@@ -536,6 +536,31 @@ def _end_record(tail: bytes) -> int | None:
     return None
 
 
+def _zip_entries(stream: IO[bytes]) -> int | None:
+    """The member count the zip's end record (or its zip64 end record) states, if found."""
+    size = stream.seek(0, os.SEEK_END)
+    start = max(0, size - _TAIL)
+    stream.seek(start)
+    tail = stream.read(_TAIL)
+    at = _end_record(tail)
+    if at is None:
+        return None
+    count = int.from_bytes(tail[at + 10 : at + 12], "little")
+    locator = at - 20
+    if count != 0xFFFF or locator < 0 or tail[locator : locator + 4] != b"PK\x06\x07":
+        return count
+    # zip64: the locator gives the zip64 end record's offset (relative to the archive's start,
+    # which bytes before the zip shift; the record sits just before the locator)
+    record = start + locator - 56
+    if record < 0:
+        return count
+    stream.seek(record)
+    zip64 = stream.read(56)
+    if zip64[:4] != b"PK\x06\x06":
+        return count
+    return int.from_bytes(zip64[32:40], "little")
+
+
 class _Cp437Names(io.RawIOBase):
     """A view of a zip that clears the UTF-8 name flag in the central directory and local headers.
 
@@ -612,6 +637,15 @@ def _overlapping(infos: list[zipfile.ZipInfo]) -> set[int]:
 def _zip(
     stream: IO[bytes], location: Location, limits: ArchiveLimits, budget: _Budget, depth: int
 ) -> Iterator[Event]:
+    entries = _zip_entries(stream)
+    if entries is not None and entries > limits.max_members:
+        # zipfile would hold every entry of the central directory in memory at once
+        reason = (
+            f"the central directory lists {entries} members, more than the limit of "
+            f"{limits.max_members}: not read"
+        )
+        yield Outcome(location, "archive", "zip", State.UNCHECKED, 0, reason)
+        return
     view = _Cp437Names(stream)
     try:
         archive = zipfile.ZipFile(cast(IO[bytes], view))
