@@ -174,8 +174,11 @@ def test_unknown_keys_found_when_they_describe_themselves(
             assert found[expect.symbol][0]["encoding"].startswith(expect.encoding)
         else:
             assert expect.symbol not in found, expect
-    ec_hit = found["ec_der_pkcs_8_der"][0] if "ec_der_pkcs_8_der" in found else None
-    assert ec_hit is None or "secp256r1" in ec_hit["encoding"]
+    # the parsed key's algorithm is named (the symbol must exist: a typo here hid this before)
+    [ec_hit] = found[_symbol("ec", "PKCS#8 DER")]
+    assert ec_hit["encoding"] == "PKCS#8 DER (EC secp256r1)"
+    [rsa_hit] = found[_symbol("rsa", "PKCS#8 DER")]
+    assert rsa_hit["encoding"] == "PKCS#8 DER (RSA-2048)"
 
 
 def test_hex_gives_the_same_findings_at_the_same_flash_addresses(

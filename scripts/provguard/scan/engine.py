@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from provguard.scan.model import (
     Unchecked,
     symbol_at,
 )
-from provguard.scan.readers import IMAGE_SUFFIXES, Options, read_bytes
+from provguard.scan.readers import HEX_TEXT, IMAGE_SUFFIXES, Options, read_bytes
 from provguard.scan.walk import (
     Entry,
     EntryState,
@@ -76,6 +77,7 @@ class Hit:
         return same and other.start <= self.start and self.end <= other.end
 
 
+_UTF16_CORE = re.compile(b"B\x00E\x00G\x00I\x00N")
 _UTF16 = {
     "UTF-16LE": (b"-\x00-\x00-\x00-\x00-\x00B\x00E\x00G\x00I\x00N\x00", 0),
     "UTF-16BE": (b"\x00-\x00-\x00-\x00-\x00-\x00B\x00E\x00G\x00I\x00N", 1),
@@ -88,26 +90,43 @@ def scan_segment(
     """Known credentials and always-on detections in one segment, one hit per object; text
     stored as UTF-16 (a PEM block written by a Windows tool) is searched as its characters."""
     hits = _search(data, known, detectors)
+    # one test for both byte orders (re: bytes.find crawls through zero fill for this needle)
+    if _UTF16_CORE.search(data) is None:
+        return _merge(hits)
+    wide: list[tuple[Hit, int]] = []  # (hit, how many of its neighbours read as ASCII)
     for name, (marker, skew) in _UTF16.items():
-        position = data.find(marker)
-        covered = -1
-        while position >= 0:
-            if position >= covered:
-                window = data[position + skew : position + 2 * MAX_OBJECT]
-                narrow = window[0::2]
-                base = position + skew
-                hits += [
-                    dataclasses.replace(
-                        h,
-                        start=base + 2 * h.start,
-                        end=base + 2 * h.end,
-                        encoding=f"{name} {h.encoding}",
-                    )
-                    for h in _search(narrow, known, detectors)
-                ]
-                covered = position + 2 * MAX_OBJECT - 2 * MAX_OBJECT // 4
-            position = data.find(marker, position + 1)
-    return _merge(hits)
+        for match in re.finditer(re.escape(marker), data):
+            position = match.start()  # the first byte of the character, in either order
+            narrow = data[position + skew : position + 2 * MAX_OBJECT : 2]
+            for h in _search(narrow, known, detectors):
+                start, end = position + 2 * h.start, position + 2 * h.end
+                score = _ascii_char(data, start - 2, skew) + _ascii_char(data, end, skew)
+                encoding = f"{name} {h.encoding}"
+                wide.append(
+                    (dataclasses.replace(h, start=start, end=end, encoding=encoding), score)
+                )
+    return _merge(hits + _one_byte_order(wide))
+
+
+def _ascii_char(data: bytes, at: int, skew: int) -> int:
+    """1 when the UTF-16 character at `at` is ASCII (or outside the data), else 0."""
+    if at < 0 or at + 2 > len(data):
+        return 1
+    low, high = (data[at], data[at + 1]) if skew == 0 else (data[at + 1], data[at])
+    return int(high == 0 and 0 < low < 0x80)
+
+
+def _one_byte_order(wide: list[tuple[Hit, int]]) -> list[Hit]:
+    """UTF-16 text reads as both byte orders one byte apart; keep the reading whose neighbouring
+    characters are ASCII in it (little-endian on a tie)."""
+    kept: list[Hit] = []
+    for hit, _ in sorted(wide, key=lambda x: (-x[1], "BE" in x[0].encoding)):
+        twin = any(
+            k.key == hit.key and k.kind is hit.kind and abs(k.start - hit.start) == 1 for k in kept
+        )
+        if not twin:
+            kept.append(hit)
+    return kept
 
 
 def _search(data: bytes, known: KnownIndex, detectors: Sequence[Detector]) -> list[Hit]:
@@ -178,9 +197,7 @@ def segment_findings(
     bytes; the overlap belongs to the next window); `fresh`: only hits ending after it (the head
     of the window repeats the previous one)."""
     findings = []
-    text = image.format in ("text", "intel-hex") and (
-        image.format == "text" or segment.section == "Intel HEX text"
-    )
+    text = image.format == "text" or segment.section == HEX_TEXT
     for hit in scan_segment(segment.data, known, detectors):
         if (keep is not None and hit.start >= keep) or hit.end <= fresh:
             continue
@@ -233,6 +250,14 @@ def scan_image(
     findings: list[Finding] = []
     for segment in image.segments:
         findings += segment_findings(image, segment, known, detectors, lines=lines)
+    decoded = {f.key for f in findings if f.section != HEX_TEXT}
+    # the text of a damaged HEX holds its records' digits: a key decoded from the records is
+    # also a run of hex fragments in that text; report it once
+    findings = [
+        f
+        for f in findings
+        if not (f.section == HEX_TEXT and f.encoding.startswith("fragment") and f.key in decoded)
+    ]
     hex_file = image.hex_file
     if lines and hex_file is not None and findings and os.path.isfile(hex_file):
         with open(hex_file, "rb") as handle:
@@ -427,7 +452,7 @@ def plan(paths: Sequence[Path], exclude: tuple[str, ...] = ()) -> Plan:
     entries: list[Entry] = []
     for path in paths:
         entry = classify(path)
-        if entry.state is EntryState.UNCHECKED and entry.reason == "is a directory":
+        if entry.state is EntryState.DIRECTORY:
             entries += walk(path, WalkOptions(exclude=exclude))
         elif entry.state is EntryState.UNCHECKED and entry.reason == "no such file or directory":
             raise InputError("no such file or directory", path=entry.display)
@@ -518,12 +543,19 @@ def _scan_task(task: Task, ctx: Context) -> ScanResult:
         fmt = file_format(stream, name)
         if fmt is not None:
             return _scan_archive(stream, name, fmt, ctx)
-        if size > MAX_DECODE:
-            return _scan_windows(stream, name, size, ctx, (0, size))
+        if size > MAX_DECODE or (size > WINDOW and _raw_head(stream, name, ctx.options)):
+            return _scan_windows(stream, name, size, ctx, (0, size))  # never held whole
         data = stream.read()
     images = read_bytes(data, name, ctx.options)
     del data
     return scan_images(images, ctx.known, ctx.allow, lines=ctx.options.lines, partitions=partitions)
+
+
+def _raw_head(stream: BinaryIO, name: str, options: Options) -> bool:
+    """Whether a file is plain bytes by its head (no structure to decode whole)."""
+    head = stream.read(4096)
+    stream.seek(0)
+    return read_bytes(head, name, options)[0].format in ("raw", "text")
 
 
 def _scan_windows(

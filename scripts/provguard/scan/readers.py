@@ -26,7 +26,7 @@ from provguard.scan.model import Image, Region, Segment, Unchecked
 #: Names that say "this is a flashable image": an empty or truncated one is unchecked.
 IMAGE_SUFFIXES = (".hex", ".ihex", ".elf", ".axf", ".bin", ".img", ".zip", ".signed")
 HEX_SUFFIXES = (".hex", ".ihex")
-
+HEX_TEXT = "Intel HEX text"  # the section name of a damaged HEX file searched as text
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class HexReader:
             )
         if decoded.problems:
             # damaged: the text itself is searched too, so nothing in the damaged lines escapes
-            segments.append(Segment(None, data, section="Intel HEX text", file_offset=0))
+            segments.append(Segment(None, data, section=HEX_TEXT, file_offset=0))
         if not decoded.segments and not decoded.problems:
             unchecked.append(Unchecked(path, "Intel HEX file holds no data records"))
         return [
