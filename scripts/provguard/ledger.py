@@ -26,12 +26,15 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import os
+import queue
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 from sqlalchemy import (
@@ -223,6 +226,10 @@ def describe_url(url: str) -> str:
         return "(unparsable ledger URL)"
 
 
+#: Connections kept per ledger: one per enrolling worker; more are opened when needed.
+POOL_SIZE = 16
+
+
 def _engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -235,14 +242,19 @@ def _engine(url: str) -> Engine:
         database = parsed.database or ""
         if database in ("", ":memory:"):
             raise LedgerError("the ledger must be a file: sqlite:///FILE", path=url)
-        engine = create_engine(parsed, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = create_engine(
+            parsed,
+            connect_args={"timeout": 60, "check_same_thread": False},
+            pool_size=POOL_SIZE,
+            max_overflow=-1,
+        )
         _serialise_sqlite_writers(engine)
         return engine
     if backend == "postgresql":
         if parsed.get_driver_name() in ("psycopg2", "psycopg2cffi"):
             raise LedgerError("use postgresql:// or postgresql+psycopg:// (psycopg 3)")
         parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=-1)
     raise LedgerError(f"unsupported ledger database {backend!r}: use sqlite or postgresql")
 
 
@@ -258,7 +270,84 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads never need the write lock; writes (the group committer's thread, migrations)
+        # take it up front so that two processes on one file never deadlock upgrading.
+        writer = conn.get_execution_options().get("provguard_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+_T = TypeVar("_T")
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Connection]:
+    """A transaction that writes (on SQLite: BEGIN IMMEDIATE, see _serialise_sqlite_writers)."""
+    with engine.connect() as conn:
+        conn.execution_options(provguard_write=True)
+        with conn.begin():
+            yield conn
+
+
+class _GroupCommitter:
+    """SQLite makes every commit durable with an fsync, one writer at a time: with 16 workers
+    each waiting for its own, the ledger, not the modems, would set the pace. One thread runs
+    the writes of every worker that are waiting, each in its own savepoint (so one failing
+    leaves the others), commits them with a single fsync, then answers each worker. A worker
+    continues only once its write is on disk, as with a commit of its own."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._queue: queue.Queue[tuple[Callable[[Connection], Any], Future[Any]] | None] = (
+            queue.Queue()
+        )
+        self._thread = threading.Thread(target=self._loop, name="ledger-writer", daemon=True)
+        self._thread.start()
+
+    def run(self, work: Callable[[Connection], _T]) -> _T:
+        future: Future[_T] = Future()
+        self._queue.put((work, future))
+        return future.result()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < 64:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                batch.append(more)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Callable[[Connection], Any], Future[Any]]]) -> None:
+        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            with _writing(self._engine) as conn:
+                for work, future in batch:
+                    try:
+                        with conn.begin_nested():
+                            outcomes.append((future, work(conn), None))
+                    except Exception as exc:  # handed to the worker that asked
+                        outcomes.append((future, None, exc))
+        except Exception as exc:  # the commit itself failed: nobody's write is done
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        for future, result, error in outcomes:
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
 
 
 class Ledger:
@@ -268,6 +357,7 @@ class Ledger:
         self.engine = engine
         self.url = url
         self._owner_prefix = f"{socket.gethostname()}:{os.getpid()}"
+        self._committer = _GroupCommitter(engine) if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def open(cls, url: str = DEFAULT_URL) -> Ledger:
@@ -283,6 +373,9 @@ class Ledger:
         return ledger
 
     def close(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
+            self._committer = None
         self.engine.dispose()
 
     def __enter__(self) -> Ledger:
@@ -293,9 +386,22 @@ class Ledger:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
+        """A transaction for reading (SQLite: deferred, so readers never wait for writers)."""
         try:
             with self.engine.begin() as conn:
                 yield conn
+        except sa_exc.OperationalError as exc:
+            raise LedgerError(
+                f"the ledger failed: {_db_reason(exc)}", path=describe_url(self.url)
+            ) from None
+
+    def _write(self, work: Callable[[Connection], _T]) -> _T:
+        """Run `work` in a transaction that is committed (durably) before this returns."""
+        try:
+            if self._committer is not None:
+                return self._committer.run(work)
+            with _writing(self.engine) as conn:
+                return work(conn)
         except sa_exc.OperationalError as exc:
             raise LedgerError(
                 f"the ledger failed: {_db_reason(exc)}", path=describe_url(self.url)
@@ -305,7 +411,7 @@ class Ledger:
 
     def migrate(self) -> int:
         """Bring the schema to SCHEMA_VERSION; return the version found before."""
-        with self.engine.begin() as conn:
+        with _writing(self.engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(7261100)"))
             if not inspect(conn).has_table("schema_version"):
@@ -333,7 +439,7 @@ class Ledger:
     # -- recording an enrollment ---------------------------------------------------------------
 
     def record_device_ca(self, cert: x509.Certificate, fingerprint: str, pem: str) -> None:
-        with self._tx() as conn:
+        def work(conn: Connection) -> None:
             known = conn.execute(
                 select(device_cas.c.fingerprint).where(device_cas.c.fingerprint == fingerprint)
             ).first()
@@ -350,8 +456,10 @@ class Ledger:
                 except sa_exc.IntegrityError:
                     pass  # another station recorded it at the same moment
 
+        self._write(work)
+
     def begin(self, *, station: str, port: str, sec_tag: int, device_ca_fingerprint: str) -> int:
-        with self._tx() as conn:
+        def work(conn: Connection) -> int:
             result = conn.execute(
                 insert(attempts).values(
                     station=station,
@@ -367,13 +475,16 @@ class Ledger:
             assert key is not None
             return int(key[0])
 
+        return self._write(work)
+
     def note(self, attempt_id: int, **values: Any) -> None:
         """Record what is known so far about an attempt (step, IMEI, firmware, CSR, certificate)."""
         allowed = set(attempts.c.keys()) - {"id", "started_at", "outcome", "ended_at"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"not ledger columns: {sorted(unknown)}")
-        with self._tx() as conn:
+
+        def work(conn: Connection) -> None:
             conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(**values))
             conn.execute(
                 update(locks)
@@ -381,8 +492,10 @@ class Ledger:
                 .values(expires_at=_iso(now() + LOCK_LEASE))
             )
 
+        self._write(work)
+
     def finish(self, attempt_id: int, outcome: Outcome, error: str | None = None) -> None:
-        with self._tx() as conn:
+        def work(conn: Connection) -> None:
             conn.execute(
                 update(attempts)
                 .where(attempts.c.id == attempt_id)
@@ -390,8 +503,13 @@ class Ledger:
             )
             conn.execute(delete_lock(attempt_id))
 
-    def acquire(self, imei: str, *, station: str, attempt_id: int) -> None:
-        """Claim `imei` for this attempt, or raise DeviceBusyError naming who holds it."""
+        self._write(work)
+
+    def acquire(
+        self, imei: str, *, station: str, attempt_id: int, record: dict[str, Any] | None = None
+    ) -> None:
+        """Claim `imei` for this attempt, or raise DeviceBusyError naming who holds it; `record`
+        goes into the attempt's row in the same transaction (claimed or not)."""
         owner = f"{self._owner_prefix}:{uuid.uuid4().hex[:8]}"
         row = {
             "imei": imei,
@@ -402,19 +520,23 @@ class Ledger:
             "attempt_id": attempt_id,
             "expires_at": _iso(now() + LOCK_LEASE),
         }
-        with self._tx() as conn:
+
+        def work(conn: Connection) -> str | None:
+            """None when claimed, else why not (raised outside, so `record` stays)."""
+            if record:
+                conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(**record))
             try:
                 with conn.begin_nested():
                     conn.execute(insert(locks).values(**row))
-                return
+                return None
             except sa_exc.IntegrityError:
                 pass
             held = conn.execute(select(locks).where(locks.c.imei == imei)).mappings().first()
             if held is None:  # released in between: try once more
                 conn.execute(insert(locks).values(**row))
-                return
+                return None
             if not _stale(held):
-                raise DeviceBusyError(
+                return (
                     f"IMEI {imei} is being enrolled by station {held['station']!r} "
                     f"(host {held['host']}, attempt {held['attempt_id']}) right now"
                 )
@@ -424,7 +546,7 @@ class Ledger:
                 .values(**row)
             )
             if taken.rowcount != 1:
-                raise DeviceBusyError(f"IMEI {imei} was claimed by another station just now")
+                return f"IMEI {imei} was claimed by another station just now"
             conn.execute(
                 update(attempts)
                 .where(
@@ -433,13 +555,47 @@ class Ledger:
                 )
                 .values(error="stopped mid-device (lock taken over by a later run)")
             )
+            return None
+
+        busy = self._write(work)
+        if busy is not None:
+            raise DeviceBusyError(busy)
+
+    def issue(
+        self,
+        attempt_id: int,
+        device_ca_fingerprint: str,
+        sign: Callable[[int], tuple[str, str]],
+    ) -> int:
+        """Reserve a fresh serial, let `sign(serial)` make the certificate (fingerprint, PEM)
+        and record it on the attempt, all in one transaction; return the serial."""
+
+        def work(conn: Connection) -> int:
+            serial = self._reserve(conn, device_ca_fingerprint, attempt_id)
+            fingerprint, pem = sign(serial)
+            conn.execute(
+                update(attempts)
+                .where(attempts.c.id == attempt_id)
+                .values(
+                    step="sign",
+                    cert_serial=format(serial, "x"),
+                    cert_fingerprint=fingerprint,
+                    cert_pem=pem,
+                )
+            )
+            return serial
+
+        return self._write(work)
 
     def reserve_serial(self, device_ca_fingerprint: str, attempt_id: int) -> int:
         """A fresh certificate serial, unique for this device CA across every station."""
+        return self._write(lambda conn: self._reserve(conn, device_ca_fingerprint, attempt_id))
+
+    def _reserve(self, conn: Connection, device_ca_fingerprint: str, attempt_id: int) -> int:
         for _ in range(SERIAL_ATTEMPTS):
             serial = x509.random_serial_number()
             try:
-                with self._tx() as conn:
+                with conn.begin_nested():
                     conn.execute(
                         insert(serials).values(
                             device_ca_fingerprint=device_ca_fingerprint,
