@@ -141,9 +141,8 @@ def main() -> int:
         f"cpus: {os.cpu_count()}; modem latency {args.latency:g} s, %KEYGEN "
         f"{keygen_latency:g} s, {link}"
     )
-    print(
-        f"1 device:   median {t1 * 1000:7.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in one)})"
-    )
+    runs_one = ", ".join(f"{t * 1000:.0f}" for t in one)
+    print(f"1 device:   median {t1 * 1000:7.1f} ms  (runs: {runs_one})")
     print(
         f"{args.devices} devices: median {tn * 1000:7.1f} ms  "
         f"(runs: {', '.join(f'{t * 1000:.0f}' for t in many)})"
