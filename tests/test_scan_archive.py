@@ -110,6 +110,8 @@ def test_key_in_a_member_of_every_archive_format_is_found(
     assert outcome.state is State.READ
     assert outcome.size == len(_member_payload(key))
     assert state(events, top, "archive").state is State.READ
+    assert state(events, top, "archive").format == suffix[1:]  # "zip", "tar", "tar.gz", ...
+    assert state(events, top, "archive").size == 3
     assert state(events, f"{top}!readme.txt").state is State.READ
     dir_name = f"{top}!dir/" if suffix == ".zip" else f"{top}!dir"
     assert state(events, dir_name, "directory").state is State.STATED

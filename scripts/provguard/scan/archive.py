@@ -178,9 +178,10 @@ class Outcome:
     """How one member, or one archive (`kind` "archive"), ended.
 
     `kind`: "file", "directory", "symlink", "hardlink", "device", "fifo", "archive".
-    `format`: "zip", "tar", "gzip", "xz", "bzip2" (the container the member came from, or the
-    archive's own format for kind "archive"). `size`: bytes yielded as chunks (for an archive:
-    members listed). `reason`: why it is unchecked, or what it is when stated.
+    `format`: for a member, the container it came from ("zip", "tar", "gzip", "xz", "bzip2");
+    for kind "archive", the archive's format ("zip", "tar", "tar.gz", "tar.xz", "tar.bz2",
+    "gzip", "xz", "bzip2"; "nested" for one too deep to open). `size`: bytes yielded as chunks
+    (for an archive: members listed). `reason`: why it is unchecked, or what it is when stated.
     """
 
     location: Location
@@ -827,6 +828,7 @@ def _tar(
     depth: int,
 ) -> Iterator[Event]:
     """A tar stream (compressed by `fmt`, or plain), member by member, never seeking."""
+    kind = {"tar": "tar", "gzip": "tar.gz", "xz": "tar.xz", "bzip2": "tar.bz2"}[fmt]
     counting = _Counting(stream)
     produced = 0
     count = 0
@@ -836,11 +838,11 @@ def _tar(
         source = raw if fmt == "tar" else _OPENERS[fmt](raw)
         archive = tarfile.open(fileobj=source, mode="r|", tarinfo=_TarInfo)  # noqa: SIM115
     except DAMAGE as exc:
-        yield Outcome(location, "archive", "tar", State.UNCHECKED, 0, _describe(exc))
+        yield Outcome(location, "archive", kind, State.UNCHECKED, 0, _describe(exc))
         return
 
     def rest(reason: str) -> Outcome:
-        return Outcome(location, "archive", "tar", State.UNCHECKED, count, reason)
+        return Outcome(location, "archive", kind, State.UNCHECKED, count, reason)
 
     ended: Outcome | None = None
     with archive:
@@ -854,7 +856,7 @@ def _tar(
                 ended = rest(f"{_describe(exc)} after {count} members: the rest is not read")
                 break
             count += 1
-            ended = _over_budget(location, "tar", budget, count)
+            ended = _over_budget(location, kind, budget, count)
             if ended is not None:
                 break
             where = location.child(escape_name(info.name))
@@ -883,7 +885,7 @@ def _tar(
                 ended = rest("stopped after an unchecked member: the rest is not read")
         if ended is None:
             ended = _tar_end(archive, source, rest)
-    yield ended or Outcome(location, "archive", "tar", State.READ, count)
+    yield ended or Outcome(location, "archive", kind, State.READ, count)
 
 
 class _TarInfo(tarfile.TarInfo):
