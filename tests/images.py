@@ -153,10 +153,18 @@ def run(*argv: str | Path) -> str:
     return result.stdout
 
 
-def build_firmware(workdir: Path, name: str, blobs: list[Blob]) -> Firmware:
-    """Compile and link `blobs` into an ARM image; returns ELF, HEX (with UICR) and BIN paths."""
+def build_firmware(
+    workdir: Path, name: str, blobs: list[Blob], *, flash_origin: int = 0
+) -> Firmware:
+    """Compile and link `blobs` into an ARM image; returns ELF, HEX (with UICR) and BIN paths.
+    `flash_origin` links the code elsewhere in the first flash region (an application behind
+    MCUboot, at its partition plus the image header)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "link.ld").write_text(LINKER_SCRIPT)
+    script = LINKER_SCRIPT.replace(
+        "ORIGIN = 0x00000000, LENGTH = 0x30000",
+        f"ORIGIN = {flash_origin:#010x}, LENGTH = {0x30000 - flash_origin:#x}",
+    )
+    (workdir / "link.ld").write_text(script)
     (workdir / "main.c").write_text(MAIN_C)
     (workdir / f"{name}_blobs.c").write_text(c_source(blobs))
     elf = workdir / f"{name}.elf"
