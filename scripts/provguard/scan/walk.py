@@ -23,9 +23,9 @@ reason; a file or directory reached twice (symlink, hard link, bind mount: same 
 is read once and stated as the same as the first path. A directory that cannot be listed and a
 file that cannot be read are unchecked with the OS's reason.
 
-`open_file` opens without blocking and without following a symlink swapped in after the walk,
-then checks the descriptor is still a regular file (the same device and inode the walk saw), so
-a path replaced by a FIFO or /dev/zero between walk and read cannot hang or flood the scan.
+`open_file` opens without blocking (O_NONBLOCK, so even a FIFO opens at once), then checks the
+descriptor is still a regular file with the device and inode the walk saw, so a path replaced
+between walk and read (by a FIFO, a symlink to /dev/zero, another file) is refused, not read.
 `read_small_file` is the same for option files (`--key`, `--allow`, `--mcuboot-enc-key`): a
 bounded read that names the file in its error.
 """
