@@ -166,6 +166,8 @@ def prepare(part: Part, *, keep: bool) -> Path:
     for entry in ROOT.iterdir():
         if entry.name not in NOT_LINKED:
             _link(copy / entry.name, entry)
+    # Python processes started by the tests run mutants but none of mutmut's own phases.
+    _link(copy / "src" / "sitecustomize.py", Path(__file__).with_name("sitecustomize.py"))
     # Tests that name ROOT/scripts (PYTHONPATH of a subprocess) get the mutated package.
     _link(copy / "scripts" / "provguard", Path("..") / "src" / "provguard")
     return stage
