@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import io
 import json
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -273,3 +277,47 @@ def test_live_table_shows_port_imei_step_and_result() -> None:
     assert lines[0] == ["PORT", "IMEI", "STEP", "RESULT"]
     assert lines[1] == ["/dev/ttyACM0", "352656100000001", "keygen"]
     assert lines[2] == ["/dev/ttyACM1", "waiting", "refused"]
+
+
+class _SlowSim(ModemSim):
+    """A modem that takes a while per command, so that Ctrl-C lands mid-enrollment."""
+
+    def answer(self, line: str) -> str:
+        time.sleep(0.15)
+        return super().answer(line)
+
+
+def test_ctrl_c_in_the_cli_restores_every_modem_and_exits_130(pki: Pki, tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        sims = [stack.enter_context(_SlowSim(ModemState.create())) for _ in range(2)]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "provguard", *_args(pki, *(s.port for s in sims))],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        while not all("AT+CFUN=4" in s.received for s in sims):
+            assert time.monotonic() < deadline, "enrollment never took the modems offline"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        assert process.returncode == 130, err
+        assert "interrupted" in err
+        assert "Traceback" not in err
+        for sim in sims:
+            assert sim.cfun == 1  # restored
+            assert sim.received[-1] == "AT+CFUN=1"
+            assert f"{sim.port}: {sim.state.imei} interrupted" in out
+        assert out.count("functional mode restored to CFUN=1") == 2
+    with Ledger.open(f"sqlite:///{tmp_path / 'provguard-ledger.sqlite'}") as ledger:
+        assert [a.outcome for a in ledger.attempts()] == ["interrupted", "interrupted"]
+
+
+def test_reading_a_ledger_that_does_not_exist_creates_none(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ledger", "show"]) == 2
+    assert "no ledger here" in capsys.readouterr().err
+    assert not (workdir / "provguard-ledger.sqlite").exists()

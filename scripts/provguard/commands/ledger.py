@@ -14,6 +14,7 @@ from typing import TextIO
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+from sqlalchemy.engine import make_url
 
 from provguard.errors import EXIT_OK, InputError, UsageError
 from provguard.ledger import DEFAULT_URL, Attempt, Ledger, latest_per_device
@@ -98,8 +99,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _existing_ledger(url: str) -> Ledger:
+    """Open a ledger that exists: reading never creates an empty SQLite file by mistake."""
+    parsed = make_url(url) if "://" in url else None
+    if parsed is not None and parsed.get_backend_name() == "sqlite" and parsed.database:
+        path = Path(parsed.database)
+        if not path.is_file():
+            raise InputError(
+                "no ledger here (enroll creates it; give --ledger sqlite:///FILE)", path=path
+            )
+    return Ledger.open(url)
+
+
 def run(args: argparse.Namespace) -> int:
-    ledger = Ledger.open(args.ledger)
+    ledger = _existing_ledger(args.ledger)
     with ledger:
         if args.action == "show":
             rows = ledger.attempts(imei=args.imei)
