@@ -196,3 +196,25 @@ def test_allowed_symbol_is_allowed_in_the_hex_of_the_same_build(
     assert enc not in {h["key"] for h in report["findings"] if h["path"].endswith(".hex")}
     failing = {h["key"] for h in report["findings"]}
     assert {key_fingerprint(build.device_key), key_fingerprint(build.settings_key)} <= failing
+
+
+def test_allowed_symbol_reaches_raw_and_signed_images_but_not_archive_members(
+    build: Build, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A .bin maps to flash from its ELF's lowest load address (after the MCUboot header when
+    signed); a dfu_application.zip member is not resolved and still fails (README says so)."""
+    allow = tmp_path / "allow.txt"
+    allow.write_text("symbol device_key\n")
+    code, report = scan(capsys, build.root, "--allow", allow)
+    device = key_fingerprint(build.device_key)
+    root = build.root
+    elf = root / "app" / "zephyr" / "zephyr.elf"
+    allowed = {h["path"]: h["allowedBy"] for h in report["allowed"] if h["key"] == device}
+    resolved = f"symbol device_key (resolved through {elf})"
+    for name in ("zephyr.bin", "zephyr.signed.bin", "zephyr.hex", "zephyr.signed.hex"):
+        assert allowed[str(root / "app" / "zephyr" / name)] == resolved, name
+    assert allowed[str(root / "merged.hex")] == resolved
+    assert allowed[str(elf)] == "symbol device_key"
+    failing = {h["path"] for h in report["findings"] if h["key"] == device}
+    assert failing == {f"{root / 'dfu_application.zip'}!app.signed.bin"}
+    assert code == 1

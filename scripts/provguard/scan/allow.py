@@ -38,6 +38,7 @@ class SymbolRange:
     start: int
     end: int
     elf: str  # the ELF it was resolved through
+    offsets: bool = False  # start/end are file offsets (a raw .bin), not flash addresses
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,13 @@ class Allowlist:
             for pattern in self.symbols:
                 if fnmatch.fnmatchcase(finding.symbol, pattern):
                     return f"symbol {pattern}"
-        if finding.address is not None:
-            for path, ranges in self.ranges:
-                if path != finding.path:
-                    continue
-                for item in ranges:
-                    if item.start <= finding.address < item.end:
-                        return f"symbol {item.name} (resolved through {item.elf})"
+        for path, ranges in self.ranges:
+            if path != finding.path:
+                continue
+            for item in ranges:
+                where = finding.file_offset if item.offsets else finding.address
+                if where is not None and item.start <= where < item.end:
+                    return f"symbol {item.name} (resolved through {item.elf})"
         return None
 
     def allows(self, finding: Finding) -> bool:

@@ -8,13 +8,17 @@ has its own `<image>/zephyr/zephyr.elf`, `.hex`, `.bin` and, when signed, `zephy
 partition holding its address (`mcuboot`, `app`, `settings_storage`, ...).
 
 `resolve_allowlist` gives an allowlist's `symbol NAME` entries their flash bytes through each
-ELF of the build, so the same key in the build's Intel HEX files (which carry no symbols) is
-allowed too: a HEX file resolves through the ELF files in its own directory, and a HEX at the top
-of a build (merged.hex) through every `*/zephyr/zephyr.elf` below it.
+ELF of the build, so the same key in the build's Intel HEX and raw images (which carry no
+symbols) is allowed too: a HEX or .bin file resolves through the ELF files in its own directory,
+and a HEX at the top of a build (merged.hex) through every `*/zephyr/zephyr.elf` below it. A .bin
+maps to flash from the ELF's lowest load address (as objcopy writes it), after the MCUboot
+header when it is a signed image. Archive members (dfu_application.zip) are not resolved: their
+own findings of the key fail unless allowed by `key SHA256:...`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 from collections.abc import Iterator, Sequence
@@ -25,7 +29,8 @@ import yaml
 from provguard.errors import InputError
 from provguard.scan.allow import Allowlist, SymbolRange
 from provguard.scan.elf import elf_layout
-from provguard.scan.model import AddressRange
+from provguard.scan.mcuboot import is_mcuboot
+from provguard.scan.model import AddressRange, Region
 from provguard.scan.walk import read_small_file
 
 PARTITIONS = "partitions.yml"
@@ -118,23 +123,52 @@ def symbol_ranges(elf: Path, patterns: Sequence[str]) -> tuple[SymbolRange, ...]
     return tuple(out)
 
 
+def _bin_shift(path: Path, elf: Path) -> int | None:
+    """How a raw image's file offsets map to the ELF's flash addresses: `offset = address -
+    shift`. objcopy -O binary starts at the lowest load address; a signed image (MCUboot header)
+    is its header size later. None when the ELF says nothing."""
+    layout = elf_layout(elf.read_bytes()) if elf.stat().st_size <= MAX_ELF else None
+    regions: Sequence[Region] = layout.regions if layout else ()
+    # sections when there are any: the first PT_LOAD may also map the ELF header itself
+    sections = [r for r in regions if not (r.section or "").startswith("PT_LOAD")] or regions
+    loaded = [r.address for r in sections if r.address is not None]
+    if not loaded:
+        return None
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    header = 0
+    if is_mcuboot(head):
+        header = int.from_bytes(head[8:10], "little")  # hdr_size
+    return min(loaded) - header
+
+
 def resolve_allowlist(allow: Allowlist | None, files: Sequence[Path]) -> Allowlist | None:
-    """`allow` with the flash ranges of its symbol entries for each Intel HEX file in `files`."""
+    """`allow` with the flash ranges of its symbol entries for each Intel HEX file in `files`
+    (matched by address), and for each raw .bin next to an ELF (matched by file offset)."""
     if allow is None or not allow.symbols:
         return allow
     ranges = []
     cache: dict[Path, tuple[SymbolRange, ...]] = {}
     for path in files:
-        if not str(path).lower().endswith((".hex", ".ihex")):
+        name = str(path).lower()
+        if not name.endswith((".hex", ".ihex", ".bin")):
             continue
         found: list[SymbolRange] = []
         for elf in elves_for(path):
-            if elf not in cache:
-                try:
+            try:
+                if elf not in cache:
                     cache[elf] = symbol_ranges(elf, allow.symbols)
-                except OSError:
-                    cache[elf] = ()
-            found += cache[elf]
+                if not name.endswith(".bin"):
+                    found += cache[elf]
+                    continue
+                shift = _bin_shift(path, elf) if cache[elf] else None
+            except OSError:
+                continue
+            if shift is not None:
+                found += [
+                    dataclasses.replace(r, start=r.start - shift, end=r.end - shift, offsets=True)
+                    for r in cache[elf]
+                ]
         if found:
             ranges.append((str(path), tuple(found)))
     return Allowlist(allow.keys, allow.symbols, tuple(ranges))

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from provguard.errors import InputError
 from provguard.scan.allow import Allowlist
-from provguard.scan.archive import Chunk, Location, file_format, read_archive
+from provguard.scan.archive import Chunk, Location, Outcome, file_format, read_archive
 from provguard.scan.archive import State as ArchiveState
 from provguard.scan.detectors import DETECTORS, MAX_OBJECT, Detection, Detector
 from provguard.scan.hexfile import lines_of_addresses
@@ -615,78 +615,67 @@ def _allow(findings: list[Finding], allow: Allowlist | None) -> tuple[list[Findi
 def _scan_archive(stream: BinaryIO, name: str, fmt: str, ctx: Context) -> ScanResult:
     """An archive read as a stream (`archive`): each member parsed as a file when it fits one
     window, else searched raw window by window; every member ends in one state."""
-    findings: list[Finding] = []
-    allowed: list[Finding] = []
-    coverage: list[Coverage] = []
-    parsed: dict[str, Coverage] = {}  # members parsed whole, waiting for their outcome
-    raw_found: dict[str, int] = {}
-    children: dict[str, list[str]] = {}
-    options = ctx.options
-    for event in read_archive(stream, name, options.archive, fmt=fmt):
+    scan = _ArchiveScan(stream, ctx)
+    for event in read_archive(stream, name, ctx.options.archive, fmt=fmt):
         if isinstance(event, Chunk):
-            where = event.location.display
-            if event.whole:
-                images = read_bytes(event.data, where, options, depth=1)
-                result = scan_images(images, ctx.known, ctx.allow, lines=False)
-                findings += result.findings
-                allowed += result.allowed
-                first, *rest = result.coverage
-                parsed[where] = first
-                coverage += rest
-                continue
-            segment = Segment(None, event.data, section=f"member bytes from {event.offset}")
-            image = Image(where, "raw", 0, (segment,))
-            # a hit ending in the repeated head of the window was found in the previous one
-            hits = segment_findings(image, segment, ctx.known, fresh=event.fresh)
-            kept, also = _allow(hits, ctx.allow)
-            findings += kept
-            allowed += also
-            raw_found[where] = raw_found.get(where, 0) + len(kept)
-            continue
+            scan.chunk(event)
+        else:
+            scan.outcome(event)
+    return scan.result()
+
+
+class _ArchiveScan:
+    """The state of one archive scan: findings so far, and the coverage of each member."""
+
+    def __init__(self, stream: BinaryIO, ctx: Context) -> None:
+        self.stream = stream
+        self.ctx = ctx
+        self.findings: list[Finding] = []
+        self.allowed: list[Finding] = []
+        self.coverage: list[Coverage] = []
+        self.parsed: dict[str, Coverage] = {}  # members parsed whole, waiting for their outcome
+        self.raw_found: dict[str, int] = {}
+        self.children: dict[str, list[str]] = {}
+
+    def chunk(self, event: Chunk) -> None:
+        where = event.location.display
+        ctx = self.ctx
+        if event.whole:  # a member that fits one window is parsed as a file (HEX, ELF, MCUboot)
+            images = read_bytes(event.data, where, ctx.options, depth=1)
+            result = scan_images(images, ctx.known, ctx.allow, lines=False)
+            self.findings += result.findings
+            self.allowed += result.allowed
+            first, *rest = result.coverage
+            self.parsed[where] = first
+            self.coverage += rest
+            return
+        segment = Segment(None, event.data, section=f"member bytes from {event.offset}")
+        image = Image(where, "raw", 0, (segment,))
+        # a hit ending in the repeated head of the window was found in the previous one
+        hits = segment_findings(image, segment, ctx.known, fresh=event.fresh)
+        kept, also = _allow(hits, ctx.allow)
+        self.findings += kept
+        self.allowed += also
+        self.raw_found[where] = self.raw_found.get(where, 0) + len(kept)
+
+    def outcome(self, event: Outcome) -> None:
         where = event.location.display
         if event.location.members:
             parent = Location(event.location.file, event.location.members[:-1]).display
-            children.setdefault(parent, []).append(event.location.members[-1])
+            self.children.setdefault(parent, []).append(event.location.members[-1])
         unchecked = (
             (Unchecked(where, event.reason or "not read"),)
             if event.state is ArchiveState.UNCHECKED
             else ()
         )
         notes = (event.reason,) if event.state is ArchiveState.STATED and event.reason else ()
-        if event.kind == "archive" and not event.location.members and unchecked:
-            # the archive itself is damaged: its bytes are still searched as they are
-            raw = _raw_archive(stream, where, ctx)
-            findings += raw.findings
-            allowed += raw.allowed
-            coverage.append(
-                Coverage(
-                    where,
-                    event.format,
-                    raw.coverage[0].size,
-                    raw.coverage[0].examined,
-                    members=tuple(children.get(where, ())),
-                    unchecked=unchecked,
-                    notes=("searched as raw bytes",),
-                    findings=len(raw.findings),
-                )
-            )
-        elif event.kind == "archive":
-            coverage.append(
-                Coverage(
-                    where,
-                    event.format,
-                    event.size,
-                    0,
-                    members=tuple(children.get(where, ())),
-                    unchecked=unchecked,
-                    notes=notes,
-                )
-            )
-        elif where in parsed:
-            item = parsed.pop(where)
-            coverage.append(dataclasses.replace(item, unchecked=item.unchecked + unchecked))
+        if event.kind == "archive":
+            self._archive(event, where, unchecked, notes)
+        elif where in self.parsed:
+            item = self.parsed.pop(where)
+            self.coverage.append(dataclasses.replace(item, unchecked=item.unchecked + unchecked))
         else:
-            coverage.append(
+            self.coverage.append(
                 Coverage(
                     where,
                     "raw" if event.kind == "file" else event.kind,
@@ -694,11 +683,56 @@ def _scan_archive(stream: BinaryIO, name: str, fmt: str, ctx: Context) -> ScanRe
                     event.size,
                     unchecked=unchecked,
                     notes=notes,
-                    findings=raw_found.get(where, 0),
+                    findings=self.raw_found.get(where, 0),
                 )
             )
-    coverage += parsed.values()
-    return ScanResult(tuple(findings), tuple(allowed), tuple(coverage))
+
+    def _archive(
+        self, event: Outcome, where: str, unchecked: tuple[Unchecked, ...], notes: tuple[str, ...]
+    ) -> None:
+        members = tuple(self.children.get(where, ()))
+        if not event.location.members:  # the file itself
+            size = os.fstat(self.stream.fileno()).st_size
+            cover = Coverage(where, event.format, size, 0, members=members, unchecked=unchecked)
+            if unchecked:  # damaged: its bytes are still searched as they are
+                raw = _raw_archive(self.stream, where, self.ctx)
+                self.findings += raw.findings
+                self.allowed += raw.allowed
+                cover = dataclasses.replace(
+                    cover,
+                    examined=raw.coverage[0].examined,
+                    notes=("searched as raw bytes",),
+                    findings=len(raw.findings),
+                )
+            self.coverage.append(dataclasses.replace(cover, notes=cover.notes + notes))
+            return
+        nested = f"{event.format} (nested)"
+        if where in self.parsed:  # also searched as the member's own bytes
+            item = self.parsed[where]
+            self.parsed[where] = dataclasses.replace(
+                item, format=nested, members=members, unchecked=item.unchecked + unchecked
+            )
+            return
+        index = next((i for i, c in enumerate(self.coverage) if c.path == where), None)
+        if index is None:
+            self.coverage.append(
+                Coverage(where, nested, 0, 0, members=members, unchecked=unchecked, notes=notes)
+            )
+        else:
+            item = self.coverage[index]
+            self.coverage[index] = dataclasses.replace(
+                item, format=nested, members=members, unchecked=item.unchecked + unchecked
+            )
+
+    def result(self) -> ScanResult:
+        coverage = self.coverage + list(self.parsed.values())
+        return ScanResult(tuple(self.findings), tuple(self.allowed), tuple(coverage))
+
+
+def _raw_archive(stream: BinaryIO, name: str, ctx: Context) -> ScanResult:
+    size = os.fstat(stream.fileno()).st_size
+    stream.seek(0)
+    return _scan_windows(stream, name, size, ctx, (0, size))
 
 
 def combine(results: Sequence[ScanResult], skipped: Sequence[Unchecked] = ()) -> ScanResult:
@@ -708,9 +742,3 @@ def combine(results: Sequence[ScanResult], skipped: Sequence[Unchecked] = ()) ->
         tuple(x for r in results for x in r.coverage),
         tuple(skipped),
     )
-
-
-def _raw_archive(stream: BinaryIO, name: str, ctx: Context) -> ScanResult:
-    size = os.fstat(stream.fileno()).st_size
-    stream.seek(0)
-    return _scan_windows(stream, name, size, ctx, (0, size))

@@ -119,7 +119,7 @@ def _ranges_text(ranges: tuple[AddressRange, ...], limit: int = 6) -> str:
 def coverage_line(item: Coverage) -> str:
     what = f"{item.format}, {item.size} bytes, {item.examined} searched"
     if item.ranges:
-        what += f", flash {_ranges_text(item.ranges)}"
+        what += f", ranges {_ranges_text(item.ranges)}"
     if item.members:
         what += f", {len(item.members)} member(s)"
     for note in item.notes:
