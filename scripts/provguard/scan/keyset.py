@@ -95,10 +95,10 @@ class Loaded:
 # --- one file --------------------------------------------------------------------------------
 
 
-def read_regular(path: Path, limit: int) -> bytes:
+def read_regular(path: Path | str, limit: int) -> bytes:
     """The bytes of a regular file (a FIFO or device is refused before it is opened)."""
     try:
-        info = path.stat()
+        info = os.stat(path)
     except FileNotFoundError:
         raise EntryError("no such file") from None
     except OSError as exc:
@@ -110,10 +110,24 @@ def read_regular(path: Path, limit: int) -> bytes:
     if info.st_size > limit:
         raise EntryError(f"larger than {limit} bytes: not a key or certificate file")
     try:
-        with path.open("rb") as handle:
-            return handle.read(limit + 1)[:limit]
+        handle = os.open(path, os.O_RDONLY)
     except OSError as exc:
         raise EntryError(f"cannot read: {exc.strerror}") from None
+    try:
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(handle, max(info.st_size, 4096) + 1)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise EntryError(f"cannot read: {exc.strerror}") from None
+    finally:
+        os.close(handle)
+    if size > limit:
+        raise EntryError(f"larger than {limit} bytes: not a key or certificate file")
+    return b"".join(chunks)
 
 
 def parse_credentials(data: bytes, name: str) -> Loaded:
@@ -274,13 +288,13 @@ def load_list(listing: Path) -> list[KnownMaterial]:
         else _line_entries(text)
     )
     out: list[KnownMaterial] = []
-    base = listing.parent
+    base = str(listing.parent)
     for entry in entries:
         try:
             for item in entry.paths:
-                path = Path(item) if Path(item).is_absolute() else base / item
+                path = os.path.join(base, item)  # an absolute item stays as it is
                 try:
-                    loaded = parse_credentials(read_regular(path, MAX_KEY_FILE), str(path))
+                    loaded = parse_credentials(read_regular(path, MAX_KEY_FILE), path)
                 except EntryError as exc:
                     raise EntryError(f"{item}: {exc}") from None
                 out += loaded.materials

@@ -91,40 +91,52 @@ class Der:
     parts: tuple[Part, ...]  # secret components; empty for certificates
     public: tuple[Part, ...] = ()  # public components (EC point, RSA modulus): unique, not secret
 
-    def indexed(self) -> tuple[int, int] | None:
-        """`[start, end)` of the bytes worth indexing: the secret components and MARGIN around."""
-        if not self.parts:
-            return None
-        start = min(p.start for p in self.parts)
-        end = max(p.end for p in self.parts)
-        return max(0, start - MARGIN), min(len(self.der), end + MARGIN)
+    #: Where to index and which windows are weak; shared by every key of one type.
+    layout: Layout | None = field(default=None, repr=False, compare=False)
 
-    def weak(self) -> tuple[tuple[int, ...], int]:
-        """Offsets of the indexed windows with fewer than MIN_UNIQUE bytes unique to this key
-        (they name no key: shared DER header, or header plus a byte or two that many keys of a
-        large set share), and the widest run of non-unique bytes in the region."""
-        region = self.indexed()
-        if region is None:
-            return (), 0
-        spans = tuple(sorted((p.start, p.end) for p in (*self.parts, *self.public)))
-        return _weak_offsets(region, spans)
+    def shape(self) -> Layout:
+        return self.layout or layout_of(len(self.der), self.parts, self.public)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the index needs of a DER form, the same for every key of one type and size.
+
+    `region`: `[start, end)` of the bytes worth indexing, the secret components and MARGIN
+    around (None for certificates). Windows in it with fewer than MIN_UNIQUE bytes unique to the
+    key name no key: `shared` are runs of such windows made only of bytes every key of the type
+    has (the DER header: `[start, end)` of their bytes), `partial` the offsets of those that hold
+    a byte or two of the key (as many keys of a large set do). `widest`: the longest run of bytes
+    in the region that are not unique to the key.
+    """
+
+    region: tuple[int, int] | None
+    shared: tuple[tuple[int, int], ...]
+    partial: tuple[int, ...]
+    widest: int
 
 
 @cache
-def _weak_offsets(
-    region: tuple[int, int], unique: tuple[tuple[int, int], ...]
-) -> tuple[tuple[int, ...], int]:
-    """`Der.weak` for one layout (the same for every key of a type: computed once)."""
-    start, end = region
+def layout_of(length: int, parts: tuple[Part, ...], public: tuple[Part, ...]) -> Layout:
+    if not parts:
+        return Layout(None, (), (), 0)
+    start = max(0, min(p.start for p in parts) - MARGIN)
+    end = min(length, max(p.end for p in parts) + MARGIN)
     mine = bytearray(end - start)
-    for a, b in unique:
-        for i in range(max(a, start), min(b, end)):
+    for part in (*parts, *public):
+        for i in range(max(part.start, start), min(part.end, end)):
             mine[i - start] = 1
-    offsets = tuple(
-        start + i for i in range(len(mine) - WORD + 1) if sum(mine[i : i + WORD]) < MIN_UNIQUE
-    )
+    unique = [sum(mine[i : i + WORD]) for i in range(len(mine) - WORD + 1)]
+    partial = tuple(start + i for i, n in enumerate(unique) if 0 < n < MIN_UNIQUE)
+    shared: list[tuple[int, int]] = []
+    for i, n in enumerate(unique):
+        if n == 0:
+            if shared and shared[-1][1] == start + i - 1 + WORD:
+                shared[-1] = (shared[-1][0], start + i + WORD)
+            else:
+                shared.append((start + i, start + i + WORD))
     widest = max((len(run) for run in bytes(mine).split(b"\x01")), default=0)
-    return offsets, widest
+    return Layout((start, end), tuple(shared), partial, widest)
 
 
 @dataclass(frozen=True)
@@ -321,15 +333,25 @@ class _Template:
             and der[p] == 4
         )
 
+    @property
+    def parts(self) -> tuple[tuple[Part, ...], tuple[Part, ...], Layout]:
+        return _template_parts(self.scalar, self.point, len(self.der))
+
     def fill(self, scalar: bytes, point: bytes) -> Der:
         t, s, p = self.der, self.scalar, self.point
-        blob = t[:s] + scalar + t[s + 32 : p] + point + t[p + 65 :]
+        secret, public, layout = self.parts
         return Der(
-            self.name,
-            blob,
-            (Part("EC private scalar", s, s + 32),),
-            (Part("EC public key", p + 1, p + 65),),
+            self.name, t[:s] + scalar + t[s + 32 : p] + point + t[p + 65 :], secret, public, layout
         )
+
+
+@cache
+def _template_parts(
+    s: int, p: int, length: int
+) -> tuple[tuple[Part, ...], tuple[Part, ...], Layout]:
+    secret = (Part("EC private scalar", s, s + 32),)
+    public = (Part("EC public key", p + 1, p + 65),)  # the 0x04 in front is in every key
+    return secret, public, layout_of(length, secret, public)
 
 
 @cache
@@ -429,6 +451,7 @@ class KnownIndex:
         self._segment_starts: list[int] = []
         self._segments: list[tuple[KnownMaterial, Der, int, int]] = []  # form, offset, length
         structural: set[int] = set()
+        shared_spans: set[bytes] = set()
         widest_gap = 0
         order = sys.byteorder
         size = 0
@@ -436,7 +459,8 @@ class KnownIndex:
         for material in self.materials:
             for form in material.forms:
                 longest = max(longest, len(form.der))
-                region = form.indexed()
+                shape = form.shape()
+                region = shape.region
                 if region is None:
                     continue
                 start, end = region
@@ -444,10 +468,15 @@ class KnownIndex:
                 self._segments.append((material, form, start, end - start))
                 chunks.append(form.der[start:end])
                 size += end - start
-                offsets, widest = form.weak()
-                widest_gap = max(widest_gap, widest)
+                widest_gap = max(widest_gap, shape.widest)
                 blob = form.der
-                structural.update(int.from_bytes(blob[i : i + WORD], order) for i in offsets)
+                for a, b in shape.shared:  # the same bytes for every key of a type: once
+                    shared_spans.add(blob[a:b])
+                structural.update(int.from_bytes(blob[i : i + WORD], order) for i in shape.partial)
+        for span in shared_spans:
+            structural.update(
+                int.from_bytes(span[i : i + WORD], order) for i in range(len(span) - WORD + 1)
+            )
         self._corpus = b"".join(chunks)
         words: set[int] = set()
         view = memoryview(self._corpus)
