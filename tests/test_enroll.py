@@ -162,6 +162,42 @@ def test_rotate_makes_a_new_key_and_certificate(pki: Pki, ledger: Ledger) -> Non
     assert not any(c.startswith("AT%CMNG=3,42,0") for c in modem.received)
 
 
+@pytest.mark.parametrize(
+    ("cut", "occurrence", "verdict", "rotated"),
+    [
+        ("AT%CMNG=3,42,2", 1, "lost-after", True),  # old key deleted, then the port went away
+        ("AT%KEYGEN", 2, "lost-after", True),  # the new key made, its CSR never received
+        ("AT%CMNG=1,42", 2, "lost", True),  # the new key made, its digest never listed
+        ("AT%KEYGEN", 1, "lost", False),  # nothing reached the modem: the old pair stays
+    ],
+)
+def test_an_interrupted_rotation_and_a_plain_rerun(
+    pki: Pki, ledger: Ledger, cut: str, occurrence: int, verdict: str, rotated: bool
+) -> None:
+    modem = FakeModem()
+    run(modem, pki, ledger)
+    old_key = spki(modem.public_key(TAG))
+    seen = {"n": 0}
+
+    def fault(line: str) -> str | None:
+        if line.startswith(cut):
+            seen["n"] += 1
+            return verdict if seen["n"] == occurrence else None
+        return None
+
+    modem.fault = fault
+    assert run(modem, pki, ledger, rotate=True).outcome is Outcome.REFUSED
+    assert seen["n"] == occurrence
+    modem.fault = None
+    modem.cfun = 1
+    result = run(modem, pki, ledger)  # the same line without --rotate
+    expected = Outcome.ENROLLED if rotated else Outcome.ALREADY_ENROLLED
+    assert result.outcome is expected, result.error
+    assert (spki(modem.public_key(TAG)) != old_key) is rotated
+    assert spki(client_cert(modem).public_key()) == spki(modem.public_key(TAG))  # type: ignore[arg-type]
+    assert run(modem, pki, ledger).written == ()
+
+
 def test_a_key_the_ledger_did_not_generate_is_left_alone(pki: Pki, ledger: Ledger) -> None:
     modem = FakeModem()
     modem.put_foreign_key(TAG)

@@ -760,6 +760,8 @@ def _new_certificate(
     csr: x509.CertificateSigningRequest | None = None
     key = held.get(PRIVATE_KEY)
     replace_key = job.rotate
+    # An earlier attempt that sent %KEYGEN here and stopped before its key was known.
+    orphan = ledger.unconfirmed_keygen(device.imei, job.sec_tag, before=attempt)
     if key is not None and not job.rotate:
         record = ledger.generated_key(device.imei, job.sec_tag, key.sha) if key.sha else None
         if record is not None and record.csr_pem is not None:
@@ -771,7 +773,6 @@ def _new_certificate(
                 _write_certificate(device, issued)
                 return
         else:
-            orphan = ledger.unconfirmed_keygen(device.imei, job.sec_tag, before=attempt)
             if orphan is None:
                 raise ProblemsFoundError(
                     f"sec_tag {job.sec_tag} already holds a private key that this ledger did "
@@ -785,7 +786,9 @@ def _new_certificate(
             replace_key = True
     if csr is None and not replace_key:
         earlier = ledger.enrolled(device.imei, job.sec_tag, job.device_ca.fingerprint)
-        if earlier is not None:
+        # A key generation (a rotation) that stopped after the enrollment explains the
+        # missing key: finish it.
+        if earlier is not None and (orphan is None or orphan.id < earlier.id):
             raise ProblemsFoundError(
                 f"IMEI {device.imei} was enrolled at sec_tag {job.sec_tag} by station "
                 f"{earlier.station!r} (attempt {earlier.id}, serial {earlier.cert_serial}), but "
