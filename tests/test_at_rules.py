@@ -8,6 +8,8 @@ here, not read from provguard's tables.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -29,11 +31,12 @@ def test_every_tag_of_the_user_range_is_accepted(sec_tag: int) -> None:
 @pytest.mark.parametrize("sec_tag", [-1, LAST_USER_TAG + 1])
 def test_tags_just_outside_the_user_range_are_refused(sec_tag: int) -> None:
     message = f"sec_tag {sec_tag} is outside the user range 0-2147483647"
-    for build in (
-        lambda: at.cmng_write(sec_tag, 0, CERT),
-        lambda: at.cmng_list(sec_tag),
-        lambda: at.cmng_delete(sec_tag, 0),
-    ):
+    builders: tuple[Callable[[], at.AtCommand], ...] = (
+        partial(at.cmng_write, sec_tag, 0, CERT),
+        partial(at.cmng_list, sec_tag),
+        partial(at.cmng_delete, sec_tag, 0),
+    )
+    for build in builders:
         with pytest.raises(InputError) as refused:
             build()
         assert str(refused.value) == message
