@@ -401,3 +401,20 @@ def test_keygen_answer_parsing() -> None:
     garbage = at.Response(('%KEYGEN: "AAAA.AAAA"',), at.Final(ok=True))
     with pytest.raises(enroll.CsrError, match="PKCS#10"):
         enroll.parse_keygen(garbage)
+
+
+def test_an_unexpected_failure_is_unusable_never_success(pki: Pki, ledger: Ledger) -> None:
+    modem = FakeModem()
+
+    class Broken:
+        def send(self, command: at.AtCommand) -> at.Response:
+            if command.text.startswith("AT%KEYGEN"):
+                raise RuntimeError("secret-looking input")
+            return modem.send(command)
+
+    result = enroll.enroll_device(Broken(), job(pki), ledger, port="p")
+    assert result.outcome is Outcome.UNUSABLE
+    assert result.exit_code == 2
+    assert result.error == "internal error (RuntimeError)"
+    assert modem.cfun == 1
+    assert ledger.attempts()[-1].outcome == "unusable"

@@ -603,6 +603,8 @@ def enroll_device(
         outcome, error = Outcome.REFUSED, str(exc)
     except InputError as exc:
         outcome, error = Outcome.UNUSABLE, str(exc)
+    except Exception as exc:  # fail closed; the message is not shown: it could quote input
+        outcome, error = Outcome.UNUSABLE, f"internal error ({type(exc).__name__})"
     finally:
         restore_error = _restore(device)
         if device.attempt_id is not None:

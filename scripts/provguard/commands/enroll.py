@@ -342,7 +342,12 @@ def _run_workers(
     results: dict[str, DeviceResult] = {}
 
     def work(port: str) -> None:
-        results[port] = _enroll_port(port, job, ledger, args, reporter, stop)
+        try:
+            results[port] = _enroll_port(port, job, ledger, args, reporter, stop)
+        except Exception as exc:  # a worker that died reports unusable, never nothing
+            results[port] = DeviceResult(
+                port=port, outcome=Outcome.UNUSABLE, error=f"internal error ({type(exc).__name__})"
+            )
 
     threads = [threading.Thread(target=work, args=(p,), name=f"enroll {p}") for p in ports]
     for thread in threads:
@@ -357,7 +362,12 @@ def _run_workers(
         stop.set()  # each worker stops before its next command and restores the mode
         for thread in threads:
             thread.join()
-    return [results[p] for p in ports if p in results], interrupted
+    missing = [
+        DeviceResult(port=p, outcome=Outcome.UNUSABLE, error="no result (the worker stopped)")
+        for p in ports
+        if p not in results
+    ]
+    return [results[p] for p in ports if p in results] + missing, interrupted
 
 
 def _print_results(results: Sequence[DeviceResult], fmt: str, out: TextIO) -> None:
