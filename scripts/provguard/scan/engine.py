@@ -214,6 +214,10 @@ def segment_findings(
             address = None if segment.address is None else segment.address + hit.start
             section = segment.section
             symbol = segment.symbol_at(hit.start, length)
+        if address is None and segment.file_offset is None and segment.address is None:
+            # bytes at no address and no file offset (a decompressed or decrypted payload, an
+            # archive member's window): say where in them
+            section = f"byte {hit.start} of {section or 'the decoded data'}"
         findings.append(
             Finding(
                 path=image.path,

@@ -88,7 +88,7 @@ def _where(finding: Finding) -> str:
     if finding.partition:
         parts.append(f"in partition {finding.partition}")
     if finding.section:
-        parts.append(f"in {finding.section}")
+        parts.append(f"in {finding.section}" if parts else finding.section)
     if finding.symbol:
         parts.append(f"symbol {finding.symbol}")
     if finding.line is not None:
