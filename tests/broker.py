@@ -45,7 +45,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _config(directory: Path, port: int, identity_as_username: bool) -> str:
+def _config(directory: Path, port: int, identity_as_username: bool, ciphers: str | None) -> str:
+    # `ciphers` (mosquitto.conf(5)): the TLS 1.2 suites the listener accepts, OpenSSL names.
+    cipher_lines = [f"ciphers {ciphers}"] if ciphers else []
     return "\n".join(
         [
             # Started as root (CI), Mosquitto would drop to the 'mosquitto' user, which
@@ -66,6 +68,7 @@ def _config(directory: Path, port: int, identity_as_username: bool) -> str:
             f"use_identity_as_username {'true' if identity_as_username else 'false'}",
             "allow_anonymous false",
             "tls_version tlsv1.2",
+            *cipher_lines,
             "",
         ]
     )
@@ -90,8 +93,12 @@ def running_broker(
     server_cert_pem: bytes,
     server_key_pem: bytes,
     identity_as_username: bool = True,
+    ciphers: str | None = None,
 ) -> Iterator[Broker]:
-    """Mosquitto trusting `client_ca_pem` for client certificates, presenting the server cert."""
+    """Mosquitto trusting `client_ca_pem` for client certificates, presenting the server cert.
+
+    `server_cert_pem` is the chain the broker sends: its certificate, then any intermediates.
+    """
     executable = mosquitto_path()
     if executable is None:
         raise RuntimeError("mosquitto is not installed (.ci/install-deps installs it)")
@@ -105,7 +112,7 @@ def running_broker(
     for _attempt in range(3):  # another process may take the free port before mosquitto does
         port = free_port()
         config = directory / "mosquitto.conf"
-        config.write_text(_config(directory, port, identity_as_username))
+        config.write_text(_config(directory, port, identity_as_username, ciphers))
         with log.open("wb") as log_stream:
             process = subprocess.Popen(
                 [executable, "-c", str(config)], stdout=log_stream, stderr=subprocess.STDOUT

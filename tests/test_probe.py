@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import datetime as dt
+import math
 import os
+import pty
 import socket
 import stat
+import subprocess
+import sys
 import tempfile
+import termios
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from provguard import probe
 from provguard.cli import main
@@ -238,21 +246,214 @@ def test_a_silent_server_times_out(pki: Pki, capsys: pytest.CaptureFixture[str])
     assert "failed (tls): the TLS handshake did not complete within 0.3 s" in err
 
 
-def test_the_key_file_is_private_and_removed(
-    broker: Broker, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_key_never_touches_a_disk(
+    broker: Broker, pki: Pki, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    with probe.private_client_files(b"cert\n", b"key\n") as (cert_path, key_path):
-        directory = Path(key_path).parent
-        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-        assert stat.S_IMODE(Path(key_path).stat().st_mode) == 0o600
-        assert Path(key_path).read_bytes() == b"key\n"
-        assert Path(cert_path).read_bytes() == b"cert\n"
-    assert not directory.exists()
+    written: list[str] = []
+    real_open, real_os_open = builtins.open, os.open
+
+    def guarded_open(file: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if any(flag in mode for flag in "wax+"):
+            written.append(str(file))
+        return real_open(file, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    def guarded_os_open(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            written.append(str(path))
+        return real_os_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    def no_temporary_files(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a temporary file was made")
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(os, "open", guarded_os_open)
+    for name in ("mkstemp", "mkdtemp", "NamedTemporaryFile", "TemporaryDirectory"):
+        monkeypatch.setattr(tempfile, name, no_temporary_files)
     assert main(_args(broker.endpoint, pki)) == 0
-    assert list(scratch.iterdir()) == []
+    assert written == []
+
+
+def test_in_memory_file_is_readable_only_while_open() -> None:
+    with probe.in_memory_file(b"not a real key\n") as path:
+        assert path.startswith(("/proc/self/fd/", "/dev/fd/"))
+        with open(path, "rb") as stream:
+            assert stream.read() == b"not a real key\n"
+        fd = int(path.rsplit("/", 1)[1])
+        assert not stat.S_ISDIR(os.fstat(fd).st_mode)
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(fd)
+
+
+def _encrypted_key(tmp_path: Path, pki: Pki, passphrase: bytes) -> Path:
+    key = serialization.load_pem_private_key(pki.key.read_bytes(), None)
+    path = tmp_path / "client-enc.key"
+    path.write_bytes(factories.key_pem(key, password=passphrase))  # type: ignore[arg-type]
+    return path
+
+
+def test_an_encrypted_key_with_a_passphrase_file(
+    broker: Broker, pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    encrypted = _encrypted_key(tmp_path, pki, b"correct horse")
+    (tmp_path / "pass.txt").write_text("correct horse\n")
+    args = _args(broker.endpoint, pki, "--key-password-file", str(tmp_path / "pass.txt"))
+    args[args.index(str(pki.key))] = str(encrypted)
+    code, out, err = _run(capsys, pki, args)
+    assert code == 0, err
+    assert "CONNACK 0, accepted" in out
+    (tmp_path / "pass.txt").write_text("wrong\n")
+    code, _, err = _run(capsys, pki, args)
+    assert code == 2
+    assert f"{encrypted}: the passphrase does not decrypt this private key" in err
+
+
+def test_an_encrypted_key_without_a_terminal_never_lets_openssl_prompt(
+    broker: Broker, pki: Pki, tmp_path: Path
+) -> None:
+    encrypted = _encrypted_key(tmp_path, pki, b"secret")
+    args = _args(broker.endpoint, pki)
+    args[args.index(str(pki.key))] = str(encrypted)
+    result = subprocess.run(
+        [sys.executable, "-m", "provguard", *args],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "no terminal to ask for its passphrase: give --key-password-file FILE" in result.stderr
+    assert "PEM pass phrase" not in result.stdout + result.stderr
+    assert "TCP connected" not in result.stdout
+
+
+def test_an_encrypted_key_asks_on_the_terminal(broker: Broker, pki: Pki, tmp_path: Path) -> None:
+    encrypted = _encrypted_key(tmp_path, pki, b"typed secret")
+    args = _args(broker.endpoint, pki)
+    args[args.index(str(pki.key))] = str(encrypted)
+    primary, secondary = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "provguard", *args],
+        stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    ) as process:  # fmt: skip
+        os.close(secondary)
+        # getpass turns echo off (flushing pending input) before it reads: type after that.
+        deadline = time.monotonic() + 20
+        while termios.tcgetattr(primary)[3] & termios.ECHO and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.write(primary, b"typed secret\n")
+        out, err = process.communicate(timeout=30)
+    os.close(primary)
+    assert b"passphrase for" in err
+    assert process.returncode == 0, err
+    assert b"CONNACK 0, accepted" in out
+
+
+def test_a_key_that_does_not_match_the_certificate(
+    broker: Broker, pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stranger = tmp_path / "stranger.key"
+    stranger.write_bytes(factories.key_pem(factories.ec_key()))
+    args = _args(broker.endpoint, pki)
+    args[args.index(str(pki.key))] = str(stranger)
+    code, out, err = _run(capsys, pki, args)
+    assert code == EXIT_PROBLEMS
+    assert "failed (credentials): the private key (public key SHA256:" in err
+    assert "does not belong to the client certificate" in err
+    assert "[SSL" not in err
+    assert out == ""  # nothing was sent
+
+
+@pytest.mark.parametrize(
+    ("extra", "endpoint", "message"),
+    [
+        ((), "a" * 300 + ":8883", "not a valid host name"),
+        ((), "a" * 64 + ".example:8883", "not a valid host name"),
+        ((), "bad..name:8883", "not a valid host name"),
+        (("--hostname", "b" * 300), "127.0.0.1:8883", "not a valid --hostname"),
+        (("--timeout", "-1"), "127.0.0.1:8883", "not a finite number of seconds above 0"),
+        (("--timeout", "nan"), "127.0.0.1:8883", "not a finite number of seconds above 0"),
+        (("--timeout", "inf"), "127.0.0.1:8883", "not a finite number of seconds above 0"),
+        (("--timeout", "0"), "127.0.0.1:8883", "not a finite number of seconds above 0"),
+    ],
+    ids=["300-chars", "long-label", "empty-label", "long-sni", "t-neg", "t-nan", "t-inf", "t-0"],
+)
+def test_unusable_probe_options_are_one_line_exit_2(
+    pki: Pki, extra: tuple[str, ...], endpoint: str, message: str
+) -> None:
+    args = _args(endpoint, pki)
+    args[args.index("--timeout") : args.index("--timeout") + 2] = []
+    result = subprocess.run(
+        [sys.executable, "-m", "provguard", *args, *extra],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "internal error" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1  # one line (argparse also shows the usage above it)
+    assert message in errors[0]
+
+
+@pytest.mark.parametrize("timeout", [-1.0, 0.0, math.nan, math.inf])
+def test_probe_refuses_an_unusable_timeout(timeout: float) -> None:
+    with pytest.raises(UsageError, match="finite number of seconds above 0"):
+        probe.probe(
+            probe.Endpoint("127.0.0.1", 1), probe.ProbeCredentials(b"", "ca"), client_id="x",
+            timeout=timeout,
+        )  # fmt: skip
+
+
+def test_an_idna_host_name_is_encoded() -> None:
+    assert probe.parse_endpoint("bücher.example:8883").host == "xn--bcher-kva.example"
+    assert probe.host_name("2001:db8::1") == "2001:db8::1"
+
+
+def _intermediate_chain(pki: Pki) -> tuple[bytes, bytes, bytes]:
+    """A broker certificate issued by an intermediate of the device's root: leaf, intermediate."""
+    inter_key = factories.ec_key()
+    inter = factories.make_cert(
+        "provguard test intermediate", inter_key, issuer=(pki.ca_cert, pki.ca_key), ca=True
+    )
+    key = factories.ec_key()
+    leaf = factories.make_cert(
+        "localhost", key, issuer=(inter, inter_key), dns_names=("localhost",),
+        ip_addresses=("127.0.0.1",),
+    )  # fmt: skip
+    return factories.cert_pem(leaf), factories.cert_pem(inter), factories.key_pem(key)
+
+
+def test_a_broker_chain_without_its_intermediate_is_named(
+    pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    leaf, inter, key = _intermediate_chain(pki)
+    with running_broker(
+        tmp_path / "full", client_ca_pem=pki.ca.read_bytes(), server_cert_pem=leaf + inter,
+        server_key_pem=key,
+    ) as full:  # fmt: skip
+        code, _, err = _run(capsys, pki, _args(full.endpoint, pki))
+    assert code == 0, err  # the complete chain verifies against the root
+    with running_broker(
+        tmp_path / "short", client_ca_pem=pki.ca.read_bytes(), server_cert_pem=leaf,
+        server_key_pem=key,
+    ) as short:  # fmt: skip
+        code, _, err = _run(capsys, pki, _args(short.endpoint, pki))
+    assert code == EXIT_PROBLEMS
+    # OpenSSL's verify code 20 (unable to get local issuer certificate), named precisely.
+    assert "failed (tls): incomplete chain: the broker's certificate is issued by" in err
+    assert "CN=provguard test intermediate" in err
+    assert "the broker must send its intermediate CA certificates" in err
+
+
+def test_a_broker_without_a_modem_cipher_suite(
+    pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server_cert, server_key = _server((pki.ca_cert, pki.ca_key), expired=False)
+    # ChaCha20-Poly1305 is a modern ECDHE-ECDSA suite the nRF91 does not offer.
+    with running_broker(
+        tmp_path / "chacha", client_ca_pem=pki.ca.read_bytes(), server_cert_pem=server_cert,
+        server_key_pem=server_key, ciphers="ECDHE-ECDSA-CHACHA20-POLY1305",
+    ) as broker:  # fmt: skip
+        code, _, err = _run(capsys, pki, _args(broker.endpoint, pki))
+    assert code == EXIT_PROBLEMS
+    assert "failed (tls): no cipher suite in common" in err
+    assert "it chose ECDHE-ECDSA-CHACHA20-POLY1305" in err
 
 
 def test_the_broker_is_killed_even_when_a_test_fails(pki: Pki, tmp_path: Path) -> None:

@@ -6,21 +6,28 @@ host-name check, then CONNECT with a clean session. Every way this can fail is t
 precise reason: unknown CA, hostname mismatch, expired certificate, client certificate rejected,
 connection refused, timeout, and the CONNACK refusal codes.
 
-Python's `ssl` only takes a client key from a file, so the key goes to a temporary file in a
-private directory (mode 0700, file 0600) that is removed as soon as the context has loaded it.
+Python's `ssl` only takes a client key from a file name. The key never touches a disk: it is
+handed over as an anonymous in-memory file (`memfd_create`, opened by OpenSSL through
+/proc/self/fd/N; a pipe through /dev/fd/N where there is no memfd), unencrypted only in this
+process's memory, and OpenSSL is never allowed to prompt for a passphrase.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import math
 import os
-import shutil
 import socket
 import ssl
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from provguard.credentials import key_fingerprint, public_key_der
 from provguard.errors import UsageError
 
 DEFAULT_PORT = 8883
@@ -66,6 +73,45 @@ class Endpoint:
         return f"{host}:{self.port}"
 
 
+#: DNS limits (RFC 1035 2.3.4): 253 characters in a name, 63 in a label.
+_NAME_MAX, _LABEL_MAX = 253, 63
+
+
+def host_name(text: str, *, what: str = "host name") -> str:
+    """`text` as the ASCII name a connection and SNI use: an IP address, or an IDNA-encoded name.
+
+    UsageError for what no resolver accepts (too long, an empty or over-long label, not IDNA).
+    """
+    shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    try:
+        encoded = text.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        encoded = ""
+    labels = encoded.split(".")
+    if (
+        not encoded
+        or len(encoded) > _NAME_MAX
+        or any(not 0 < len(label) <= _LABEL_MAX for label in labels)
+        or any(c.isspace() or c in "/\\@:[]" or not c.isprintable() for c in encoded)
+    ):
+        raise UsageError(
+            f"{shown!r}: not a valid {what} (at most {_NAME_MAX} characters, labels of 1 to "
+            f"{_LABEL_MAX}, IDNA for non-ASCII names)"
+        )
+    return encoded
+
+
+def check_timeout(seconds: float) -> float:
+    """A timeout the socket layer accepts and that ends: finite and above zero."""
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(f"the timeout must be a finite number of seconds above 0, not {seconds}")
+    return seconds
+
+
 def parse_endpoint(text: str) -> Endpoint:
     """`HOST:PORT`, `HOST` (port 8883) or `[IPv6]:PORT`."""
     host, port_text = text, ""
@@ -83,10 +129,11 @@ def parse_endpoint(text: str) -> Endpoint:
         raise UsageError(f"{text!r}: write an IPv6 address in brackets: [ADDRESS]:PORT")
     if not host:
         raise UsageError(f"{text!r}: no host name")
+    host = host_name(host)
     if not port_text:
         return Endpoint(host, DEFAULT_PORT)
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise UsageError(f"{text!r}: the port must be a number from 1 to 65535")
+    if not port_text.isascii() or not port_text.isdigit() or not 0 < int(port_text[:6]) < 65536:
+        raise UsageError(f"{text[:80]!r}: the port must be a number from 1 to 65535")
     return Endpoint(host, int(port_text))
 
 
@@ -94,8 +141,12 @@ def parse_endpoint(text: str) -> Endpoint:
 class ProbeCredentials:
     ca: bytes  # PEM, one or more certificates
     ca_name: str
-    cert: bytes | None = None
-    key: bytes | None = field(default=None, repr=False)  # never shown
+    cert: bytes | None = None  # PEM
+    key: PrivateKeyTypes | None = field(default=None, repr=False)  # never shown
+
+    def __post_init__(self) -> None:
+        if (self.cert is None) != (self.key is None):
+            raise UsageError("probe needs both the client certificate and its key, or neither")
 
 
 @dataclass(frozen=True)
@@ -143,20 +194,59 @@ def parse_connack(packet: bytes) -> int:
 
 
 @contextlib.contextmanager
-def private_client_files(cert: bytes, key: bytes) -> Iterator[tuple[str, str]]:
-    """The client certificate and key as files only this user can read, removed afterwards."""
-    directory = tempfile.mkdtemp(prefix="provguard-probe-")  # created with mode 0700
+def in_memory_file(data: bytes) -> Iterator[str]:
+    """A path that reads as `data` while the context lasts and names nothing on any disk."""
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create("provguard-probe", os.MFD_CLOEXEC)
+        try:
+            _write_all(fd, data)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    read_end, write_end = os.pipe()  # a credential is a few kB: it fits the pipe's buffer
     try:
-        paths = []
-        for name, data in (("client.pem", cert), ("client.key", key)):
-            path = os.path.join(directory, name)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as stream:
-                stream.write(data)
-            paths.append(path)
-        yield paths[0], paths[1]
+        _write_all(write_end, data)
+        os.close(write_end)
+        write_end = -1
+        yield f"/dev/fd/{read_end}"
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _never_prompt() -> bytes:
+    # Called by OpenSSL only for an encrypted key, which provguard never hands it: no prompt.
+    raise UsageError("internal: OpenSSL asked for a passphrase")
+
+
+def _load_client(context: ssl.SSLContext, cert: bytes, key: PrivateKeyTypes) -> None:
+    plain = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    with in_memory_file(cert) as cert_path, in_memory_file(plain) as key_path:
+        context.load_cert_chain(cert_path, key_path, password=_never_prompt)
+
+
+def key_mismatch(cert: bytes, key: PrivateKeyTypes) -> str | None:
+    """Why the key cannot be used with the certificate, or None when they belong together."""
+    public = x509.load_pem_x509_certificate(cert).public_key()
+    if public_key_der(public) == public_key_der(key.public_key()):
+        return None
+    return (
+        f"the private key (public key {key_fingerprint(key)}) does not belong to the client "
+        f"certificate (public key {key_fingerprint(public)}): the device's handshake would fail; "
+        "nothing was sent to the broker"
+    )
 
 
 def device_context(credentials: ProbeCredentials) -> ssl.SSLContext:
@@ -169,8 +259,7 @@ def device_context(credentials: ProbeCredentials) -> ssl.SSLContext:
     context.set_ciphers(MODEM_CIPHERS)
     context.load_verify_locations(cadata=credentials.ca.decode("ascii"))
     if credentials.cert is not None and credentials.key is not None:
-        with private_client_files(credentials.cert, credentials.key) as (cert_path, key_path):
-            context.load_cert_chain(cert_path, key_path)
+        _load_client(context, credentials.cert, credentials.key)
     return context
 
 
@@ -183,10 +272,20 @@ def probe(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> ProbeResult:
     """Connect, handshake and CONNECT like the device; never raises for a network outcome."""
+    check_timeout(timeout)
     steps: list[str] = []
-    name = server_name or endpoint.host
+    name = host_name(server_name, what="--hostname") if server_name else endpoint.host
     try:
-        context = device_context(credentials)
+        if credentials.cert is not None and credentials.key is not None:
+            mismatch = key_mismatch(credentials.cert, credentials.key)
+            if mismatch is not None:
+                raise _ProbeFailedError("credentials", mismatch)
+        try:
+            context = device_context(credentials)
+        except ssl.SSLError as exc:
+            raise _ProbeFailedError(
+                "credentials", f"the TLS library refused the credentials ({exc.reason or exc})"
+            ) from None
         raw = _connect(endpoint, timeout)
         steps.append(f"TCP connected to {endpoint}")
         with raw, _handshake(context, raw, name, endpoint, credentials, timeout) as tls:
@@ -242,7 +341,18 @@ def _handshake(
             "tls", _verify_reason(exc, name, endpoint, credentials, timeout)
         ) from None
     except ssl.SSLError as exc:
-        raise _ProbeFailedError("tls", _alert_reason(exc, credentials)) from None
+        reason = _alert_reason(exc, credentials)
+        if exc.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE":
+            chosen = _unverified_peer(
+                endpoint, name, credentials, timeout, _cipher_of, ciphers="ALL:@SECLEVEL=0"
+            )
+            if chosen is not None and chosen not in MODEM_CIPHERS.split(":"):
+                reason = (
+                    "no cipher suite in common: the broker accepts none of the ECDHE suites the "
+                    f"nRF91 offers (offered every suite, it chose {chosen}); enable "
+                    "ECDHE-ECDSA-AES128-GCM-SHA256 or another modem suite on the broker"
+                )
+        raise _ProbeFailedError("tls", reason) from None
     except TimeoutError:
         raise _ProbeFailedError(
             "tls", f"the TLS handshake did not complete within {timeout:g} s"
@@ -255,7 +365,10 @@ def _handshake(
         yield tls
 
 
-_UNKNOWN_CA_CODES = {2, 18, 19, 20, 21}
+_UNKNOWN_CA_CODES = {2, 18, 19, 21}
+#: X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: the chain the broker sent stops at a certificate
+#: whose issuer is not in the CA file.
+_ISSUER_NOT_LOCAL = 20
 _HOSTNAME_CODES = {62, 64}
 
 
@@ -271,6 +384,15 @@ def _verify_reason(
         return (
             f"unknown CA: the broker's certificate does not chain to the CA in the set "
             f"({credentials.ca_name}); the device would refuse this broker ({exc.verify_message})"
+        )
+    if code == _ISSUER_NOT_LOCAL:
+        issuer = _unverified_peer(endpoint, name, credentials, timeout, _issuer_of)
+        shown = f"is issued by {issuer}, and " if issuer else ""
+        return (
+            f"incomplete chain: the broker's certificate {shown}no certificate the broker sent "
+            f"leads from it to the CA in the set ({credentials.ca_name}): the broker must send its "
+            "intermediate CA certificates (the modem does not fetch missing ones), or the CA file "
+            "holds another root"
         )
     if code in _HOSTNAME_CODES:
         names = _server_names(endpoint, credentials, timeout)
@@ -296,6 +418,41 @@ def _server_names(endpoint: Endpoint, credentials: ProbeCredentials, timeout: fl
     except (OSError, ssl.SSLError):
         return []
     return [f"{kind}:{value}" for kind, value in _pairs(cert.get("subjectAltName"))]
+
+
+def _unverified_peer(
+    endpoint: Endpoint,
+    name: str,
+    credentials: ProbeCredentials,
+    timeout: float,
+    read: Callable[[ssl.SSLSocket], str | None],
+    *,
+    ciphers: str | None = None,
+) -> str | None:
+    """`read` of a second session without verification (to explain why the first failed)."""
+    try:
+        context = device_context(credentials)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        if ciphers is not None:
+            context.set_ciphers(ciphers)
+        with (
+            socket.create_connection((endpoint.host, endpoint.port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=name) as tls,
+        ):
+            return read(tls)
+    except (OSError, ssl.SSLError, ValueError):
+        return None
+
+
+def _issuer_of(tls: ssl.SSLSocket) -> str | None:
+    der = tls.getpeercert(binary_form=True)
+    return x509.load_der_x509_certificate(der).issuer.rfc4514_string() if der else None
+
+
+def _cipher_of(tls: ssl.SSLSocket) -> str | None:
+    cipher = tls.cipher()
+    return cipher[0] if cipher else None
 
 
 def _pairs(value: object) -> list[tuple[str, str]]:
