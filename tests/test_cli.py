@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -27,11 +28,17 @@ def provguard(*args: str, cwd: Path | None = None) -> subprocess.CompletedProces
     )
 
 
+#: The commands the README documents, written out here: iterating COMMAND_MODULES alone would
+#: pass with a command dropped from the registry (or with an empty one).
+DOCUMENTED_COMMANDS = {"check", "render", "dev-pki", "at", "provision", "probe", "scan"}
+
+
 def test_help_lists_every_registered_command() -> None:
     result = provguard("--help")
     assert result.returncode == 0
-    for name in cli.COMMAND_MODULES:
-        assert name.replace("_", "-") in result.stdout
+    listed = set(re.findall(r"^\s{4}([a-z][a-z-]*)\s", result.stdout, re.MULTILINE))
+    assert listed >= DOCUMENTED_COMMANDS, result.stdout
+    assert listed == {name.replace("_", "-") for name in cli.COMMAND_MODULES}, result.stdout
 
 
 @pytest.mark.parametrize("name", [n.replace("_", "-") for n in cli.COMMAND_MODULES])
@@ -107,8 +114,16 @@ def test_check_json_format(dev_pki: Path, capsys: pytest.CaptureFixture[str]) ->
     assert problem["severity"] == "error"
 
 
-def test_allow_nrf_cloud_tag(dev_pki: Path) -> None:
+def test_allow_nrf_cloud_tag(dev_pki: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Allowed is not silent: the user is still told what writing nRF Cloud's tag replaces.
     assert cli.main(check_args(dev_pki, "--sec-tag", "16842753", "--allow-nrf-cloud-tag")) == 0
+    out = capsys.readouterr().out
+    warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, out
+    assert "16842753" in warnings[0]
+    assert "nRF Cloud credentials" in warnings[0]
+    assert warnings[0].endswith("[sec-tag-nrf-cloud]")
+    assert out.rstrip().endswith("OK: 0 errors, 1 warning")
 
 
 @pytest.mark.parametrize(
