@@ -242,6 +242,36 @@ def test_zip_with_bytes_before_it_is_found_by_its_end_record(
     assert state(events, str(path), "archive").state is State.READ
 
 
+def test_formats_that_are_not_read_are_unchecked_not_clean(tmp_path: Path, key: bytes) -> None:
+    """A 7z archive holds the key compressed: its raw bytes do not show it, so it must not pass
+    as read; the same for the other containers recognised by their magic (zstd, lz4, rar...)."""
+    (tmp_path / "k.pem").write_bytes(key * 3)
+    seven = tmp_path / "keys.7z"
+    subprocess.run(
+        [need(SEVEN_ZIP, "7-Zip"), "a", "-bso0", str(seven), str(tmp_path / "k.pem")], check=True
+    )
+    assert key not in seven.read_bytes()
+    outer = tmp_path / "release.zip"
+    with zipfile.ZipFile(outer, "w") as z:
+        z.write(seven, "inner/keys.7z")
+    for path, where, fmt in ((seven, str(seven), "7z"), (outer, f"{outer}!inner/keys.7z", "7z")):
+        archive = state(events_of(path), where, "archive")
+        assert (archive.state, archive.format) == (State.UNCHECKED, fmt)
+        assert "7z archive: this format is not read" in (archive.reason or "")
+    for magic, fmt in (
+        (b"\x28\xb5\x2f\xfd", "zstd"),
+        (b"\x04\x22\x4d\x18", "lz4"),
+        (b"Rar!\x1a\x07\x01\x00", "rar"),
+    ):
+        path = tmp_path / f"x.{fmt}"
+        path.write_bytes(magic + os.urandom(600))
+        with path.open("rb") as stream:
+            assert file_format(stream) == fmt
+        (only,) = events_of(path)
+        assert isinstance(only, Outcome)
+        assert (only.state, only.format) == (State.UNCHECKED, fmt)
+
+
 def test_random_bytes_are_no_archive() -> None:
     assert archive_format(os.urandom(512), os.urandom(1000)) is None
     # an end-record signature whose comment length does not reach the end is not an end record

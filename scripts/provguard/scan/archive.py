@@ -216,11 +216,29 @@ def escape_name(name: str | bytes, encoding: str = "utf-8") -> str:
     return "".join(out)
 
 
+#: Containers recognised by their magic but not read: their content is compressed or packed, so
+#: searching their raw bytes is not reading them. Each ends as an unchecked archive.
+UNSUPPORTED = {
+    b"7z\xbc\xaf\x27\x1c": "7z",
+    b"Rar!\x1a\x07": "rar",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"\x04\x22\x4d\x18": "lz4",
+    b"LZIP": "lzip",
+    b"MSCF\0\0\0\0": "cab",
+    b"hsqs": "squashfs",
+    b"\x1f\x9d": "compress (.Z)",
+}
+
+
 def archive_format(head: bytes, tail: bytes = b"", name: str = "") -> str | None:
     """The archive format of a file from its first bytes (>= 512 for tar) and last 64 KiB + 22
-    (for a zip with bytes before it), or None. `name` helps for a tar without the ustar magic."""
+    (for a zip with bytes before it), or None. `name` helps for a tar without the ustar magic.
+    A format in `UNSUPPORTED` is named too: `read_archive` reports it unchecked."""
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06") or _end_record(tail) is not None:
         return "zip"
+    for magic, fmt in UNSUPPORTED.items():
+        if head.startswith(magic):
+            return fmt
     if head[:2] == b"\x1f\x8b":
         return "gzip"
     if head[:6] == b"\xfd7zXZ\x00":
@@ -253,7 +271,8 @@ def read_archive(
 ) -> Iterator[Event]:
     """The events of the archive in `stream` (seekable), named `name` in locations.
 
-    `fmt` is `file_format(stream, name)` unless given; a stream that is no archive ends in one
+    `fmt` is `file_format(stream, name)` unless given; a stream that is no archive, or one in a
+    format that is recognised but not read (`UNSUPPORTED`: 7z, rar, zstd, ...), ends in one
     unchecked "archive" outcome. The stream is read from its start.
     """
     limits = limits or ArchiveLimits()
@@ -434,7 +453,11 @@ def _archive(
     elif fmt in ("gzip", "xz", "bzip2"):
         yield from _compressed(stream, location, fmt, limits, budget, depth)
     else:
-        yield Outcome(location, "archive", "unknown", State.UNCHECKED, 0, "not an archive")
+        if fmt in UNSUPPORTED.values():
+            reason = f"{fmt} archive: this format is not read, its content is not checked"
+        else:
+            reason = "not an archive"
+        yield Outcome(location, "archive", fmt or "unknown", State.UNCHECKED, 0, reason)
 
 
 def _member(
