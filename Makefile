@@ -9,7 +9,7 @@ BUILD ?= build
 UNIT_BUILD := $(BUILD)/unit-tests
 C_SOURCES := $(wildcard app/src/*.c app/src/*.h)
 
-.PHONY: all setup demo test lint format-check unit-c pytest bench mutation clean
+.PHONY: all setup demo test lint format-check unit-c pytest bench mutation mutation-c clean
 
 all: test
 
@@ -62,6 +62,10 @@ mutation: setup
 	if [ -z "$(MODULE)" ] && $(MAKE) -n mutation-c >/dev/null 2>&1; then \
 		nice -n 10 $(MAKE) --no-print-directory mutation-c || { [ $$rc -ne 0 ] || rc=1; }; \
 	fi; exit $$rc
+
+## mutation-c: C mutations of app/src against the host unit tests (tests/mutation/c_mutate.py)
+mutation-c: setup
+	nice -n 10 $(PY) tests/mutation/c_mutate.py
 
 clean:
 	rm -rf $(BUILD)

@@ -110,7 +110,8 @@ static void test_connack_subscribes_at_qos1(void **state)
 
 	assert_true(mqtt_app_is_connected());
 	assert_int_equal(fake_mqtt_subscribe_calls(), 1);
-	assert_string_equal(fake_mqtt_last_subscribe()->topic, CONFIG_MQTT_SUB_TOPIC);
+	assert_string_equal(fake_mqtt_last_subscribe()->topic, "provguard/test/sub");
+	assert_int_equal(fake_mqtt_last_subscribe()->topic_len, strlen("provguard/test/sub"));
 	assert_int_equal(fake_mqtt_last_subscribe()->qos, MQTT_QOS_1_AT_LEAST_ONCE);
 	assert_int_equal(fake_mqtt_last_subscribe()->payload_len, 1);
 	assert_int_not_equal(fake_mqtt_last_subscribe()->message_id, 0);
@@ -139,7 +140,8 @@ static void test_qos1_message_is_acknowledged_and_echoed(void **state)
 	assert_int_equal(fake_mqtt_last_ack_id(), 77);
 	assert_int_equal(fake_mqtt_publish_calls(), 1);
 	pub = fake_mqtt_last_publish();
-	assert_string_equal(pub->topic, CONFIG_MQTT_PUB_TOPIC);
+	assert_string_equal(pub->topic, "provguard/test/pub");
+	assert_int_equal(pub->topic_len, strlen("provguard/test/pub"));
 	assert_int_equal(pub->qos, MQTT_QOS_1_AT_LEAST_ONCE);
 	assert_int_equal(pub->payload_len, 5);
 	assert_memory_equal(pub->payload, "hello", 5);
@@ -301,6 +303,12 @@ static void test_failed_events_are_logged(void **state)
 	mqtt_app_evt_handler(&client, &evt);
 	assert_true(fake_log_contains(LOG_LEVEL_ERR, "Message 42 not acknowledged: -5"));
 
+	evt.result = 0;
+	evt.param.puback.message_id = 7;
+	mqtt_app_evt_handler(&client, &evt);
+	assert_true(fake_log_contains(LOG_LEVEL_DBG, "Message 7 acknowledged"));
+	assert_int_equal(fake_log_count(LOG_LEVEL_ERR), 2);
+
 	deliver(MQTT_EVT_SUBACK, -EACCES);
 	assert_true(fake_log_contains(LOG_LEVEL_ERR, "Subscription refused: -13"));
 	deliver(MQTT_EVT_SUBACK, 0);
@@ -361,6 +369,8 @@ static void test_client_id_errors(void **state)
 	fake_modem_set_at_response("35265610000000\r\nOK\r\n", 0);
 	assert_int_equal(mqtt_app_client_id(id, sizeof(id)), -EIO);
 	fake_modem_set_at_response("35265610000000a\r\nOK\r\n", 0);
+	assert_int_equal(mqtt_app_client_id(id, sizeof(id)), -EIO);
+	fake_modem_set_at_response("x52656100000000\r\nOK\r\n", 0);
 	assert_int_equal(mqtt_app_client_id(id, sizeof(id)), -EIO);
 	assert_true(fake_log_contains(LOG_LEVEL_ERR, "no 15-digit IMEI"));
 

@@ -165,6 +165,8 @@ static void test_changed_ca_certificate_writes_only_it(void **state)
 	assert_int_equal(fake_modem_write_calls(), 1);
 	assert_int_equal(stats.written, 1);
 	assert_int_equal(stats.unchanged, 2);
+	assert_true(fake_log_contains(LOG_LEVEL_INF, "type 0 (CA certificate): differs"));
+	assert_int_equal(fake_log_count(LOG_LEVEL_ERR), 0);
 	assert_stored(CA, ca_v2);
 	assert_stored(CERT, cert_v1);
 	assert_stored(KEY, key_v1);
@@ -330,7 +332,10 @@ static void test_malformed_table_is_refused(void **state)
 
 	(void)state;
 	assert_int_equal(boot(swapped, 3, NULL), -EINVAL);
+	assert_int_equal(fake_modem_write_calls(), 0);
+	assert_true(fake_log_contains(LOG_LEVEL_ERR, "malformed credential table (3 entries)"));
 	assert_int_equal(boot(set_v1, 2, NULL), -EINVAL);
+	assert_int_equal(fake_modem_write_calls(), 0);
 	assert_int_equal(boot(NULL, 1, NULL), -EINVAL);
 	assert_int_equal(fake_modem_write_calls(), 0);
 }
@@ -518,6 +523,7 @@ static void test_failed_ca_compare_does_not_stop_the_pair(void **state)
 	assert_stored(KEY, key_v1);
 	assert_stored(CERT, cert_v1);
 	assert_int_equal(stats.written, 2);
+	assert_int_equal(stats.unchanged, 0);
 }
 
 static void test_failed_client_certificate_compare_writes_nothing_of_the_pair(void **state)

@@ -10,6 +10,8 @@
 
 struct fake_mqtt_call {
 	char topic[64];
+	/** Topic length as sent (a NUL counted in it would be a different topic for the broker). */
+	size_t topic_len;
 	uint8_t qos;
 	uint16_t message_id;
 	uint8_t payload[64];
@@ -29,7 +31,7 @@ void fake_mqtt_set_results(int input, int live, int keepalive_left_ms);
 /** What mqtt_subscribe(), mqtt_publish(), mqtt_publish_qos1_ack() and the payload read return. */
 void fake_mqtt_set_send_results(int subscribe, int publish, int ack, int readall);
 unsigned int fake_mqtt_connect_calls(void);
-/** 1 when the last mqtt_connect() got a client with broker, callback, TLS and a client id. */
+/** 1 when the last mqtt_connect() got an initialised client with broker, callback, TLS and id. */
 int fake_mqtt_connect_broker_checked(void);
 unsigned int fake_mqtt_abort_calls(void);
 unsigned int fake_mqtt_input_calls(void);

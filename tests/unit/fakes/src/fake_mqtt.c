@@ -39,9 +39,16 @@ static int subscribe_result;
 static int ack_result;
 static int readall_result;
 
-static void copy_topic(char *dst, size_t size, const struct mqtt_utf8 *topic)
+#define MUTEX_READY ((void *)0x6d757478)
+
+/* The topic as sent: its bytes (NUL-terminated here for the tests) and its exact length. */
+static void copy_topic(struct fake_mqtt_call *call, const struct mqtt_utf8 *topic)
 {
-	snprintf(dst, size, "%.*s", (int)topic->size, (const char *)topic->utf8);
+	size_t n = topic->size < sizeof(call->topic) - 1 ? topic->size : sizeof(call->topic) - 1;
+
+	memcpy(call->topic, topic->utf8, n);
+	call->topic[n] = '\0';
+	call->topic_len = topic->size;
 }
 
 void fake_mqtt_reset(void)
@@ -173,6 +180,8 @@ uint16_t fake_mqtt_last_ack_id(void)
 void mqtt_client_init(struct mqtt_client *client)
 {
 	memset(client, 0, sizeof(*client));
+	/* Upstream initialises the client's mutex here; connect refuses a client without it. */
+	client->internal.mutex.fake_opaque = MUTEX_READY;
 	client->protocol_version = MQTT_VERSION_3_1_1;
 	client->clean_session = 1U;
 	client->keepalive = 60U;
@@ -184,7 +193,8 @@ int mqtt_connect(struct mqtt_client *client)
 
 	connect_calls++;
 	/* What the real library needs before it connects: a broker and a callback. */
-	connect_broker_ok = client->broker != NULL && client->evt_cb != NULL &&
+	connect_broker_ok = client->internal.mutex.fake_opaque == MUTEX_READY &&
+			    client->broker != NULL && client->evt_cb != NULL &&
 			    client->transport.type == MQTT_TRANSPORT_SECURE &&
 			    client->client_id.size > 0U;
 	if (connect_pos < connect_len) {
@@ -205,7 +215,7 @@ int mqtt_publish(struct mqtt_client *client, const struct mqtt_publish_param *pa
 	if (publish_result != 0) {
 		return publish_result;
 	}
-	copy_topic(last_publish.topic, sizeof(last_publish.topic), &param->message.topic.topic);
+	copy_topic(&last_publish, &param->message.topic.topic);
 	last_publish.qos = param->message.topic.qos;
 	last_publish.message_id = param->message_id;
 	if (len > sizeof(last_publish.payload)) {
@@ -228,7 +238,7 @@ int mqtt_subscribe(struct mqtt_client *client, const struct mqtt_subscription_li
 {
 	(void)client;
 	subscribe_calls++;
-	copy_topic(last_subscribe.topic, sizeof(last_subscribe.topic), &param->list[0].topic);
+	copy_topic(&last_subscribe, &param->list[0].topic);
 	last_subscribe.qos = param->list[0].qos;
 	last_subscribe.message_id = param->message_id;
 	last_subscribe.payload_len = param->list_count;

@@ -187,12 +187,16 @@ int zsock_poll(struct zsock_pollfd *fds, int nfds, int timeout)
 	struct poll_answer answer = {.ret = 1, .revents = ZSOCK_POLLHUP, .err = 0};
 
 	poll_calls++;
-	last_fd = fds[0].fd;
 	last_timeout = timeout;
-	(void)nfds;
 	if (poll_pos < poll_len) {
 		answer = polls[poll_pos++];
 	}
+	if (nfds < 1) {
+		/* Nothing to watch: upstream sleeps for the timeout and reports no event. */
+		last_fd = -1;
+		return 0;
+	}
+	last_fd = fds[0].fd;
 	fds[0].revents = answer.revents;
 	if (answer.ret < 0) {
 		errno = answer.err;
