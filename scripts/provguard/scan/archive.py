@@ -223,7 +223,7 @@ UNSUPPORTED = {
     b"Rar!\x1a\x07": "rar",
     b"\x28\xb5\x2f\xfd": "zstd",
     b"\x04\x22\x4d\x18": "lz4",
-    b"LZIP": "lzip",
+    b"LZIP\x01": "lzip",
     b"MSCF\0\0\0\0": "cab",
     b"hsqs": "squashfs",
     b"\x1f\x9d": "compress (.Z)",
