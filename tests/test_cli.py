@@ -181,3 +181,50 @@ def test_a_run_imports_only_its_own_command() -> None:
     assert "provguard.commands.dev_pki" in loaded
     assert "provguard.commands.scan" not in loaded
     assert "provguard.commands.render" not in loaded
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--broker-host", ""], "--broker-host is empty"),
+        (["--device-id", ""], "--device-id is empty"),
+        (
+            ["--device-id", "d" * 65],
+            "is 65 characters: a certificate's common name holds at most 64",
+        ),
+        (["--device-id", "gerät-1"], "use printable ASCII only"),
+        (["--broker-host", "bad..host"], "not a valid --broker-host"),
+        (["--broker-host", "h" * 64 + ".example"], "not a valid --broker-host"),
+    ],
+    ids=[
+        "empty-host",
+        "empty-device",
+        "long-device",
+        "non-ascii-device",
+        "empty-label",
+        "label-64",
+    ],
+)
+def test_dev_pki_refuses_unusable_names(tmp_path: Path, options: list[str], message: str) -> None:
+    result = provguard("dev-pki", str(tmp_path / "pki"), *options)
+    assert result.returncode == 2
+    assert result.stderr.startswith("provguard: error: ")
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "pki").exists()
+
+
+def test_dev_pki_accepts_64_character_names_and_idna_hosts(tmp_path: Path) -> None:
+    device = "d" * 64  # exactly the X.509 upper bound of a common name
+    host = "b\u00fccher." + "x" * 60 + ".example"  # a long IDNA name: 76 characters
+    assert (
+        cli.main(["dev-pki", str(tmp_path / "pki"), "--broker-host", host, "--device-id", device])
+        == 0
+    )
+    server = x509.load_pem_x509_certificate((tmp_path / "pki" / "server.pem").read_bytes())
+    sans = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["xn--bcher-kva." + "x" * 60 + ".example"]
+    common = server.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+    assert common == "provguard development broker"  # the name is over 64 characters
+    client = x509.load_pem_x509_certificate((tmp_path / "pki" / "client.pem").read_bytes())
+    assert client.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == device

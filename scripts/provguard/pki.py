@@ -17,10 +17,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from provguard.errors import InputError
+from provguard.errors import InputError, UsageError
+from provguard.hostnames import host_name, shorten
 
 CA_DAYS = 730
 LEAF_DAYS = 365
+#: ub-common-name (RFC 5280, Appendix A.1): a common name holds at most 64 characters.
+COMMON_NAME_MAX = 64
+#: The broker certificate's common name when the host name is longer than a common name may be
+#: (the subjectAltName, which TLS checks, always holds the full name).
+LONG_HOST_CN = "provguard development broker"
 
 #: File names in the output directory; `provguard check --ca ca.pem --cert client.pem
 #: --key client.key` and the firmware's CERT_DIR use the same names.
@@ -67,6 +73,30 @@ def _key_usage(*, ca: bool) -> x509.KeyUsage:
     )
 
 
+def device_common_name(device_id: str) -> str:
+    """The device id checked: it is the client certificate's CN and the MQTT client id."""
+    if not device_id:
+        raise UsageError("--device-id is empty: it becomes the certificate's common name")
+    if not device_id.isascii() or not device_id.isprintable():
+        raise UsageError(
+            f"--device-id {shorten(device_id)!r}: use printable ASCII only (it becomes the "
+            "MQTT client id and the certificate's common name)"
+        )
+    if len(device_id) > COMMON_NAME_MAX:
+        raise UsageError(
+            f"--device-id {shorten(device_id)!r} is {len(device_id)} characters: a certificate's "
+            f"common name holds at most {COMMON_NAME_MAX}"
+        )
+    return device_id
+
+
+def broker_host(host: str) -> str:
+    """The broker host checked: an IP address, or the ASCII (IDNA) form of a DNS name."""
+    if not host:
+        raise UsageError("--broker-host is empty: give the name the device connects to")
+    return host_name(host, what="--broker-host")
+
+
 def _subject_alt_names(host: str) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = []
     try:
@@ -78,7 +108,10 @@ def _subject_alt_names(host: str) -> list[x509.GeneralName]:
     return names
 
 
-def create(broker_host: str, device_id: str, now: dt.datetime | None = None) -> DevPki:
+def create(broker: str, device_id: str, now: dt.datetime | None = None) -> DevPki:
+    """A CA, a certificate for `broker` and one for `device_id`; UsageError for unusable names."""
+    host = broker_host(broker)
+    device = device_common_name(device_id)
     now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
     start = now - dt.timedelta(minutes=5)  # tolerate a device clock a little behind
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -120,10 +153,11 @@ def create(broker_host: str, device_id: str, now: dt.datetime | None = None) -> 
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         return key, builder.sign(ca_key, hashes.SHA256())
 
+    server_cn = host if len(host) <= COMMON_NAME_MAX else LONG_HOST_CN
     server_key, server_cert = leaf(
-        broker_host, ExtendedKeyUsageOID.SERVER_AUTH, _subject_alt_names(broker_host)
+        server_cn, ExtendedKeyUsageOID.SERVER_AUTH, _subject_alt_names(host)
     )
-    client_key, client_cert = leaf(device_id, ExtendedKeyUsageOID.CLIENT_AUTH, [])
+    client_key, client_cert = leaf(device, ExtendedKeyUsageOID.CLIENT_AUTH, [])
     return DevPki(ca_key, ca_cert, server_key, server_cert, client_key, client_cert)
 
 

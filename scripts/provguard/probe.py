@@ -15,7 +15,6 @@ process's memory, and OpenSSL is never allowed to prompt for a passphrase.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import math
 import os
 import socket
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from provguard.credentials import key_fingerprint, public_key_der
 from provguard.errors import UsageError
+from provguard.hostnames import host_name
 
 DEFAULT_PORT = 8883
 DEFAULT_TIMEOUT = 10.0
@@ -71,38 +71,6 @@ class Endpoint:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
-
-
-#: DNS limits (RFC 1035 2.3.4): 253 characters in a name, 63 in a label.
-_NAME_MAX, _LABEL_MAX = 253, 63
-
-
-def host_name(text: str, *, what: str = "host name") -> str:
-    """`text` as the ASCII name a connection and SNI use: an IP address, or an IDNA-encoded name.
-
-    UsageError for what no resolver accepts (too long, an empty or over-long label, not IDNA).
-    """
-    shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        pass
-    try:
-        encoded = text.rstrip(".").encode("idna").decode("ascii")
-    except UnicodeError:
-        encoded = ""
-    labels = encoded.split(".")
-    if (
-        not encoded
-        or len(encoded) > _NAME_MAX
-        or any(not 0 < len(label) <= _LABEL_MAX for label in labels)
-        or any(c.isspace() or c in "/\\@:[]" or not c.isprintable() for c in encoded)
-    ):
-        raise UsageError(
-            f"{shown!r}: not a valid {what} (at most {_NAME_MAX} characters, labels of 1 to "
-            f"{_LABEL_MAX}, IDNA for non-ASCII names)"
-        )
-    return encoded
 
 
 def check_timeout(seconds: float) -> float:

@@ -17,12 +17,12 @@ from provguard.commands.common import add_credential_arguments, run_check
 from provguard.credentials import CredentialFile, Severity, Slot
 from provguard.credentials.loading import read_file
 from provguard.errors import EXIT_OK, EXIT_PROBLEMS, InputError, UsageError
+from provguard.hostnames import host_name
 from provguard.probe import (
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
     ProbeCredentials,
     check_timeout,
-    host_name,
     parse_endpoint,
     probe,
 )
