@@ -180,6 +180,13 @@ class Secret(bytes):
         return f"<secret sha256:{digest(self)}>"
 
 
+def assert_absent(key: bytes, data: bytes | str, what: str) -> None:
+    """Assert `key` is not in `data` without pytest printing either on failure."""
+    needle: bytes | str = key.decode() if isinstance(data, str) else key
+    present = needle in data
+    assert not present, f"the key's bytes are in {what}"
+
+
 def digest(data: bytes) -> str:
     """How tests name key bytes in assertion messages: never the bytes themselves."""
     return hashlib.sha256(data).hexdigest()[:16]
