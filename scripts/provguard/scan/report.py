@@ -92,7 +92,7 @@ def _where(finding: Finding) -> str:
     if finding.symbol:
         parts.append(f"symbol {finding.symbol}")
     if finding.line is not None:
-        parts.append(f"line {finding.line}")
+        parts.append(f"(line {finding.line})")
     return " ".join(parts)
 
 
