@@ -10,7 +10,7 @@ import shutil
 import struct
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -46,11 +46,11 @@ def imgtool(*args: str | Path) -> None:
 
 @dataclass(frozen=True)
 class Built:
-    app: bytes  # the application binary imgtool signed: holds `key`
-    key: bytes  # the planted private key (PEM)
-    images: dict[str, bytes]
-    enc_keys: dict[str, Path]  # by kind: the private keys imgtool encrypted for
-    other_keys: dict[str, Path]  # same kinds, not the ones used
+    app: bytes = field(repr=False)  # the application binary imgtool signed: holds `key`
+    key: bytes = field(repr=False)  # the planted private key (PEM)
+    images: dict[str, bytes] = field(repr=False)
+    enc_keys: dict[str, Path] = field(default_factory=dict)  # by kind: imgtool encrypted for
+    other_keys: dict[str, Path] = field(default_factory=dict)  # same kinds, not used
 
 
 @pytest.fixture(scope="module")
