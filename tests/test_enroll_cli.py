@@ -25,6 +25,7 @@ from provguard.ledger import Ledger, Outcome
 from provguard.modemsim import Faults, ModemSim, ModemState
 from tests import factories
 from tests.keygen_fake import FakeModem
+from tests.postgres import postgres_server, postgres_url  # noqa: F401
 from tests.test_enroll import Pki, job
 
 TAG = 24  # the command's default
@@ -320,4 +321,24 @@ def test_reading_a_ledger_that_does_not_exist_creates_none(
 ) -> None:
     assert main(["ledger", "show"]) == 2
     assert "no ledger here" in capsys.readouterr().err
+    assert not (workdir / "provguard-ledger.sqlite").exists()
+
+
+def test_enroll_with_a_postgresql_ledger(
+    pki: Pki,
+    workdir: Path,
+    sims: list[ModemSim],
+    postgres_url: str,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ports = [s.port for s in sims[:2]]
+    assert _main(_args(pki, *ports, extra=("--ledger", postgres_url))) == 0
+    capsys.readouterr()
+    assert main(["ledger", "--ledger", postgres_url, "export", "--format", "json"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert sorted(d["imei"] for d in exported) == sorted(s.state.imei for s in sims[:2])
+    for row in exported:
+        sim = next(s for s in sims if s.state.imei == row["imei"])
+        assert row["cert_pem"] == sim.store[(TAG, 1)].decode()
+        assert row["station"] == "test-line"
     assert not (workdir / "provguard-ledger.sqlite").exists()

@@ -340,6 +340,7 @@ def _run_workers(
 ) -> tuple[list[DeviceResult], bool]:
     stop = threading.Event()
     results: dict[str, DeviceResult] = {}
+    done = {port: threading.Event() for port in ports}
 
     def work(port: str) -> None:
         try:
@@ -348,20 +349,24 @@ def _run_workers(
             results[port] = DeviceResult(
                 port=port, outcome=Outcome.UNUSABLE, error=f"internal error ({type(exc).__name__})"
             )
+        finally:
+            done[port].set()
 
     threads = [threading.Thread(target=work, args=(p,), name=f"enroll {p}") for p in ports]
-    for thread in threads:
-        thread.start()
     interrupted = False
     try:
         for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
+            thread.start()
+        for port in ports:
+            # Event.wait, not Thread.join: a join interrupted by Ctrl-C may return early later.
+            while not done[port].wait(0.2):
+                pass
     except KeyboardInterrupt:
         interrupted = True
         stop.set()  # each worker stops before its next command and restores the mode
-        for thread in threads:
-            thread.join()
+        for port, thread in zip(ports, threads, strict=True):
+            if thread.ident is not None:  # started
+                done[port].wait()
     missing = [
         DeviceResult(port=p, outcome=Outcome.UNUSABLE, error="no result (the worker stopped)")
         for p in ports
