@@ -5,6 +5,9 @@
 #include "credentials.h"
 
 /* Set by the host project: a different id makes a different image. */
+#ifndef HOST_BUILD_ID
+#define HOST_BUILD_ID "0"
+#endif
 __attribute__((used)) static const char build_id[] = "provguard host image " HOST_BUILD_ID;
 
 int main(void)

@@ -1,5 +1,6 @@
 /*
- * Fake of zephyr/sys/iterable_sections.h. Upstream STRUCT_SECTION_ITERABLE places the object in a
+ * Fake of zephyr/sys/iterable_sections.h (include/zephyr/sys/iterable_sections.h, Zephyr 4.x as
+ * pinned by NCS v3.4.1). Upstream STRUCT_SECTION_ITERABLE places the object in a
  * linker section that the owner iterates; here it is a plain global so tests can find it by name.
  */
 
