@@ -51,6 +51,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from provguard.errors import InputError
 from provguard.scan.known import (
     KnownMaterial,
+    bulk,
     certificate_der_material,
     key_material,
     p256_material,
@@ -434,10 +435,11 @@ def from_args(args: argparse.Namespace) -> list[KnownMaterial]:
     """Every key of each `--key` file (all of them, not only the first), `--key-dir` and
     `--keys-from`."""
     out: list[KnownMaterial] = []
-    for path in args.key:
-        out += load_file(path, need_key=True)
-    for path in getattr(args, "key_dir", []):
-        out += load_dir(path)
-    for path in getattr(args, "keys_from", []):
-        out += load_list(path)
+    with bulk():
+        for path in args.key:
+            out += load_file(path, need_key=True)
+        for path in getattr(args, "key_dir", []):
+            out += load_dir(path)
+        for path in getattr(args, "keys_from", []):
+            out += load_list(path)
     return out
