@@ -329,6 +329,11 @@ static void test_malformed_table_is_refused(void **state)
 		CRED(PROVGUARD_CRED_PRIVATE_KEY, key_v1),
 		CRED(PROVGUARD_CRED_CLIENT_CERT, cert_v1),
 	};
+	const struct provguard_credential two_certs[] = {
+		CRED(PROVGUARD_CRED_CA_CHAIN, ca_v1),
+		CRED(PROVGUARD_CRED_CLIENT_CERT, cert_v1),
+		CRED(PROVGUARD_CRED_CLIENT_CERT, cert_v2),
+	};
 
 	(void)state;
 	assert_int_equal(boot(swapped, 3, NULL), -EINVAL);
@@ -337,6 +342,10 @@ static void test_malformed_table_is_refused(void **state)
 	assert_int_equal(boot(set_v1, 2, NULL), -EINVAL);
 	assert_int_equal(fake_modem_write_calls(), 0);
 	assert_int_equal(boot(NULL, 1, NULL), -EINVAL);
+	assert_int_equal(fake_modem_write_calls(), 0);
+	/* The first entry must be the CA; the third must be the key. */
+	assert_int_equal(boot(&set_v1[1], 1, NULL), -EINVAL);
+	assert_int_equal(boot(two_certs, 3, NULL), -EINVAL);
 	assert_int_equal(fake_modem_write_calls(), 0);
 }
 
