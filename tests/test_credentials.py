@@ -17,8 +17,10 @@ from provguard import cli
 from provguard import pki as dev
 from provguard.credentials import (
     MODEM_CREDENTIAL_MAX,
+    CheckReport,
     CredentialFile,
     CredentialSet,
+    Problem,
     Severity,
     Slot,
     check,
@@ -497,3 +499,39 @@ def test_a_huge_sec_tag_option_is_a_usage_error(files: dict[str, Path]) -> None:
     with pytest.raises(SystemExit) as exited:
         cli.main(["check", "--ca", str(files["ca"]), "--sec-tag", "9" * 5000])
     assert exited.value.code == 2
+
+
+# --- immutable values ----------------------------------------------------------------------------
+
+
+def test_a_check_report_is_immutable_validated_and_hashable(files: dict[str, Path]) -> None:
+    report = run(files)
+    with pytest.raises(TypeError):
+        report.contents[Slot.CA] = b"changed"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        report.summaries[Slot.CA] = "changed"  # type: ignore[index]
+    assert isinstance(report.problems, tuple)
+    again = run(files)
+    assert report == again
+    assert hash(report) == hash(again)
+    assert len({report, again}) == 1
+
+    mine = {Slot.CA: b"pem\n"}
+    built = CheckReport([], mine, 24)  # type: ignore[arg-type]
+    mine[Slot.CA] = b"changed\n"
+    assert built.contents[Slot.CA] == b"pem\n"  # a copy, not a view of the caller's dict
+    assert built.problems == ()
+    with pytest.raises(TypeError, match="maps Slots to bytes"):
+        CheckReport((), {Slot.CA: "text"}, 24)  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="sec_tag"):
+        CheckReport((), {}, True)
+    with pytest.raises(TypeError, match="Problems only"):
+        CheckReport(("error",), {}, 24)  # type: ignore[arg-type]
+
+
+def test_a_credential_set_refuses_a_file_in_the_wrong_slot() -> None:
+    key = CredentialFile(Slot.KEY, "client.key", b"")
+    with pytest.raises(ValueError, match=r"client\.key is a private key, given as CA certificate"):
+        CredentialSet(key, None, None)
+    with pytest.raises(ValueError, match="line numbers start at 1"):
+        Problem(Severity.ERROR, "code", "f", 0, "message")
