@@ -286,6 +286,11 @@ int provision_credentials(uint32_t sec_tag, const struct provguard_credential *c
 	int pair_err = 0;
 	int restore_err;
 
+	/* Defined on every path: an early refusal did nothing. */
+	if (stats != NULL) {
+		*stats = local;
+	}
+
 	if (creds == NULL || (count != 1U && count != 3U) ||
 	    creds[0].type != PROVGUARD_CRED_CA_CHAIN ||
 	    (count == 3U && (creds[1].type != PROVGUARD_CRED_CLIENT_CERT ||

@@ -335,9 +335,13 @@ static void test_malformed_table_is_refused(void **state)
 		CRED(PROVGUARD_CRED_CLIENT_CERT, cert_v2),
 	};
 
+	struct provision_stats stats = {.written = 7U, .unchanged = 7U};
+
 	(void)state;
-	assert_int_equal(boot(swapped, 3, NULL), -EINVAL);
+	assert_int_equal(boot(swapped, 3, &stats), -EINVAL);
 	assert_int_equal(fake_modem_write_calls(), 0);
+	assert_int_equal(stats.written, 0);
+	assert_int_equal(stats.unchanged, 0);
 	assert_true(fake_log_contains(LOG_LEVEL_ERR, "malformed credential table (3 entries)"));
 	assert_int_equal(boot(set_v1, 2, NULL), -EINVAL);
 	assert_int_equal(fake_modem_write_calls(), 0);
@@ -669,10 +673,13 @@ static void test_traces_are_restored_after_a_failed_run(void **state)
 /* If traces cannot be turned off, nothing is written: the trace would record the key. */
 static void test_no_write_when_traces_cannot_be_turned_off(void **state)
 {
+	struct provision_stats stats = {.written = 7U, .unchanged = 7U};
+
 	(void)state;
 	fake_modem_fail_call(FAKE_MODEM_CALL_TRACE_LEVEL_SET, 1, -ENOEXEC);
 
-	assert_int_equal(boot(set_v1, 3, NULL), -ENOEXEC);
+	assert_int_equal(boot(set_v1, 3, &stats), -ENOEXEC);
+	assert_int_equal(stats.written + stats.unchanged, 0);
 	assert_int_equal(fake_modem_write_calls(), 0);
 	assert_int_equal(fake_modem_trace_level_set_calls(), 1);
 	assert_true(fake_log_contains(LOG_LEVEL_ERR,
