@@ -431,13 +431,31 @@ def _check_self_signature(
             "it again from its publisher",
             line,
         )
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        out.warning(
-            "ca-signature-unchecked",
+    except ValueError as exc:
+        if "Inner and outer signature algorithms do not match" not in str(exc):
+            _signature_unchecked(out, name, line, ca, exc)
+            return
+        out.error(
+            "ca-signature-invalid",
             name,
-            f"{_cn(ca)}: the self-signature could not be checked ({type(exc).__name__})",
+            f"{_cn(ca)}: the signature algorithm inside the signed part (tbsCertificate) differs "
+            "from the one beside the signature (signatureAlgorithm): RFC 5280 requires them "
+            "equal, so the certificate was altered; download it again from its publisher",
             line,
         )
+    except (TypeError, UnsupportedAlgorithm) as exc:
+        _signature_unchecked(out, name, line, ca, exc)
+
+
+def _signature_unchecked(
+    out: _Collector, name: str | None, line: int | None, ca: x509.Certificate, exc: Exception
+) -> None:
+    out.warning(
+        "ca-signature-unchecked",
+        name,
+        f"{_cn(ca)}: the self-signature could not be checked ({type(exc).__name__})",
+        line,
+    )
 
 
 def _signature_damage(cert: x509.Certificate, signer: PublicKeyTypes) -> str:
