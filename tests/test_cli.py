@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import stat
@@ -13,6 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+import provguard as provguard_package
 from provguard import cli
 from tests import factories as f
 
@@ -228,3 +230,18 @@ def test_dev_pki_accepts_64_character_names_and_idna_hosts(tmp_path: Path) -> No
     assert common == "provguard development broker"  # the name is over 64 characters
     client = x509.load_pem_x509_certificate((tmp_path / "pki" / "client.pem").read_bytes())
     assert client.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == device
+
+
+def test_the_version_is_written_in_one_place() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    project_file = Path(__file__).parents[1] / "pyproject.toml"
+    project = tomllib.loads(project_file.read_text())
+    assert "version" not in project["project"]
+    assert project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "provguard.__version__"}
+    # An SPDX expression (PEP 639) needs setuptools 77 or later to build.
+    assert project["project"]["license"] == "Apache-2.0"
+    assert "setuptools>=77" in project["build-system"]["requires"]
+    result = provguard("--version")
+    assert result.stdout.strip() == f"provguard {provguard_package.__version__}"
+    assert importlib.metadata.version("provguard") == provguard_package.__version__
