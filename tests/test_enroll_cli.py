@@ -342,3 +342,15 @@ def test_enroll_with_a_postgresql_ledger(
         assert row["cert_pem"] == sim.store[(TAG, 1)].decode()
         assert row["station"] == "test-line"
     assert not (workdir / "provguard-ledger.sqlite").exists()
+
+
+def test_verbose_shows_the_at_exchange_and_never_a_key(
+    pki: Pki, workdir: Path, sims: list[ModemSim], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = sims[0]
+    assert _main([*_args(pki, sim.port), "-v"]) == 0
+    out, err = capsys.readouterr()
+    assert f'{sim.port} > AT%KEYGEN=24,2,0,"CN=nrf-{sim.state.imei}"' in err
+    assert f'{sim.port} < %KEYGEN: "' in err
+    assert f"{sim.port} > AT+CFUN=1" in err
+    _assert_no_keys([sim], (out + err).encode())

@@ -154,6 +154,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="JSON lines log, appended (default provguard-enroll.jsonl)",
     )
     record.add_argument("--format", choices=("text", "json"), default="text")
+    record.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show each port's AT exchange on stderr (CSRs and certificates may show; keys "
+        "never travel; replaces the live table)",
+    )
     link = parser.add_argument_group("serial link")
     link.add_argument("--baudrate", type=int, default=DEFAULT_BAUDRATE, metavar="N")
     link.add_argument(
@@ -247,6 +254,10 @@ class Reporter:
         self._live.flush()
         self._drawn = len(lines)
 
+    def trace(self, port: str, text: str) -> None:
+        with self._lock:
+            print(f"{port} {text}", file=sys.stderr, flush=True)
+
     def finish(self) -> None:
         with self._lock:
             self._draw(force=True)
@@ -269,6 +280,7 @@ def _enroll_port(
             baudrate=args.baudrate,
             timeout=args.timeout,
             line_ending=at.LINE_ENDINGS[at.DEFAULT_LINE_ENDING],
+            trace=(lambda text: reporter.trace(port, text)) if args.verbose else None,
         ) as transport:
             result = enroll_device(transport, job, ledger, port=port, progress=progress, stop=stop)
     except InputError as exc:  # the port cannot be opened: recorded like any attempt
@@ -316,7 +328,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"cannot write the log: {exc.strerror or exc}", path=args.log) from None
     with log, Ledger.open(args.ledger) as ledger:
         ledger.record_device_ca(device_ca.cert, device_ca.fingerprint, device_ca.pem)
-        live = sys.stderr if sys.stderr.isatty() and args.format == "text" else None
+        tty = sys.stderr.isatty() and args.format == "text" and not args.verbose
+        live = sys.stderr if tty else None
         reporter = Reporter(ports, log, live, args.station)
         results, interrupted = _run_workers(ports, job, ledger, args, reporter)
         reporter.finish()
