@@ -79,7 +79,8 @@ def test_first_run_writes_everything_and_a_second_run_nothing(
     with ModemStandIn(cfun=1) as modem:
         assert main(_args(modem, files)) == 0
         assert modem.stored() == _expected_store(files)
-        assert modem.writes() == ["AT%CMNG=0,24,0", "AT%CMNG=0,24,1", "AT%CMNG=0,24,2"]
+        # the key before the certificate that needs it
+        assert modem.writes() == ["AT%CMNG=0,24,0", "AT%CMNG=0,24,2", "AT%CMNG=0,24,1"]
         assert "AT+CFUN=4" in modem.received
         assert modem.received[-1] == "AT+CFUN=1"
         assert modem.cfun == 1
@@ -190,14 +191,15 @@ def test_a_refused_write_reports_exactly_what_was_written(
 ) -> None:
     with ModemStandIn(cfun=1, reject={2: 527}) as modem:
         assert main(_args(modem, files)) == EXIT_PROBLEMS
-        assert set(modem.store) == {(TAG, 0), (TAG, 1)}
+        # the certificate is not written without its key
+        assert set(modem.store) == {(TAG, 0)}
         assert modem.cfun == 1
         out, err = output.read()
     assert "private key:         FAILED" in out
     # The modem still answers after refusing one write: what was written is verified.
     assert f"CA certificate:      written      {files['ca']} (verified)" in out
-    assert f"client certificate:  written      {files['cert']} (verified)" in out
-    assert "written: CA certificate, client certificate; NOT written: private key" in out
+    assert f"client certificate:  not written  {files['cert']}" in out
+    assert "written: CA certificate; NOT written: client certificate, private key" in out
     assert "functional mode restored to CFUN=1" in out
     assert "+CME ERROR: 527 (invalid content" in err
     assert "Traceback" not in err
@@ -209,10 +211,10 @@ def test_memory_full_stops_the_run_and_names_the_rest(
     with ModemStandIn(cfun=1, capacity=1) as modem:
         assert main(_args(modem, files)) == EXIT_PROBLEMS
         assert set(modem.store) == {(TAG, 0)}
-        assert modem.writes() == ["AT%CMNG=0,24,0", "AT%CMNG=0,24,1"]
+        assert modem.writes() == ["AT%CMNG=0,24,0", "AT%CMNG=0,24,2"]
         out, err = output.read()
-    assert "client certificate:  FAILED" in out
-    assert "private key:         not written" in out
+    assert "private key:         FAILED" in out
+    assert "client certificate:  not written" in out
     assert "NOT written: client certificate, private key" in out
     assert "memory full" in err
 
@@ -259,7 +261,7 @@ def test_key_digest_that_is_not_comparable_is_reported_then_handled_by_policy(
         files["cert"].write_bytes(factories.cert_pem(new_cert))
         files["key"].write_bytes(factories.key_pem(new_key))
         assert main([*_args(modem, files), "--key-policy", "if-missing"]) == 0
-        assert modem.writes()[before:] == ["AT%CMNG=0,24,1", "AT%CMNG=0,24,2"]
+        assert modem.writes()[before:] == ["AT%CMNG=0,24,2", "AT%CMNG=0,24,1"]
         assert modem.stored() == _expected_store(files)
         out, _ = output.read()
         assert "digest is not comparable" in out
@@ -294,7 +296,7 @@ def test_a_port_that_goes_away_mid_run(files: dict[str, Path], output: Output) -
     with ModemStandIn(cfun=1, hang_up_after=5) as modem:
         assert main(_args(modem, files)) == EXIT_PROBLEMS
         out, err = output.read()
-    assert "the port went away during AT%CMNG=0,24,1" in err
+    assert "the port went away during AT%CMNG=0,24,2" in err
     assert "written: CA certificate; NOT written: client certificate, private key" in out
     assert "Traceback" not in err
 
@@ -349,7 +351,7 @@ def test_plan_compares_digests_per_slot_and_ignores_other_tags() -> None:
     ]
     plan = make_plan(contents, {}, listed, TAG)
     assert [s.action for s in plan.slots] == [Action.UNCHANGED, Action.REPLACE, Action.ADD]
-    assert [s.slot for s in plan.writes] == [Slot.CERT, Slot.KEY]
+    assert [s.slot for s in plan.writes] == [Slot.KEY, Slot.CERT]  # the key first
     assert [o.cred_type for o in plan.others] == [4]
 
 
@@ -393,7 +395,7 @@ CONTENTS = {
 
 
 def test_library_report_after_a_refusal() -> None:
-    modem = ModemStandIn(cfun=21, reject={1: 515})
+    modem = ModemStandIn(cfun=21, reject={2: 515})
     report = provision(InProcess(modem), CONTENTS, 7)
     assert not report.ok
     assert report.initial_mode == 21
@@ -401,8 +403,8 @@ def test_library_report_after_a_refusal() -> None:
     assert modem.cfun == 21
     assert [r.outcome for r in report.results] == [
         Outcome.WRITTEN,
-        Outcome.FAILED,
         Outcome.NOT_WRITTEN,
+        Outcome.FAILED,
     ]
     assert report.results[0].detail == "verified"
     assert "+CME ERROR: 515 (memory full" in (report.error or "")

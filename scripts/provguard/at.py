@@ -11,12 +11,14 @@ by its size and SHA-256, so key material never reaches a message, log or excepti
 
 from __future__ import annotations
 
+import argparse
 import enum
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 
-from provguard.errors import InputError, ProblemsFoundError
+from provguard.errors import InputError, ProblemsFoundError, UsageError
 from provguard.nrf91 import AT_COMMAND_BUFFER, SEC_TAG_MAX
 
 #: The AT host keeps 4096 bytes including the NUL that ends the command.
@@ -32,6 +34,12 @@ WRITE_ALLOWED_MODES = frozenset({0, OFFLINE_MODE})
 LINE_ENDINGS = {"crlf": "\r\n", "cr": "\r", "lf": "\n"}
 DEFAULT_LINE_ENDING = "crlf"  # what Nordic's host tools send; the AT host ignores a stray LF
 
+#: The longest wait for one answer provguard accepts (`--timeout`): %KEYGEN takes seconds, a
+#: write well under one; ten minutes is far beyond any documented answer time.
+MAX_TIMEOUT = 600.0
+#: The largest `+CME ERROR` code provguard reads; longer digit strings are not an error code.
+MAX_CME_DIGITS = 5
+
 #: `+CME ERROR` codes of the credential store (`%CMNG`, nRF91 AT command reference).
 CME_MESSAGES: dict[int, str] = {
     513: "not found",
@@ -42,9 +50,32 @@ CME_MESSAGES: dict[int, str] = {
     519: "already exists",
     527: "invalid content: the modem could not parse the credential; "
     "it expects PEM with LF line endings",
+    523: "key generation failed (AT%KEYGEN)",
     528: "not allowed while a power-off warning is active (%XPOFWARN): "
     "give the device a stable supply and reset it",
 }
+
+
+def check_timeout(seconds: float) -> float:
+    """`seconds` if it is a usable wait for one answer: finite, > 0, at most MAX_TIMEOUT."""
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > MAX_TIMEOUT:
+        raise UsageError(
+            f"timeout {seconds!r}: give a number of seconds greater than 0 and at most "
+            f"{MAX_TIMEOUT:g}"
+        )
+    return seconds
+
+
+def timeout_argument(text: str) -> float:
+    """argparse type for `--timeout S` (exit 2 with a one-line message on bad values)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text[:40]!r}") from None
+    try:
+        return check_timeout(value)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 class CredentialType(enum.IntEnum):
@@ -119,6 +150,12 @@ def cmng_list(sec_tag: int | None = None, cred_type: int | None = None) -> AtCom
     return _plain(f"AT%CMNG=1,{sec_tag},{cred_type}")
 
 
+def cmng_read(sec_tag: int, cred_type: int) -> AtCommand:
+    """`AT%CMNG=2,<sec_tag>,<type>`: a certificate's content back (keys cannot be read)."""
+    _check_sec_tag(sec_tag)
+    return _plain(f"AT%CMNG=2,{sec_tag},{cred_type}")
+
+
 def cmng_delete(sec_tag: int, cred_type: int) -> AtCommand:
     _check_sec_tag(sec_tag)
     return _plain(f"AT%CMNG=3,{sec_tag},{cred_type}")
@@ -182,11 +219,12 @@ class Final:
         return f"{self.text} ({cme_message(self.code)})"
 
 
-_FINAL_RE = re.compile(r"^(?:OK|ERROR|\+CM[ES] ERROR:\s*(\d+).*)$")
+_FINAL_RE = re.compile(r"^(?:OK|ERROR|\+CM[ES] ERROR:\s*(\d+).*)$", re.DOTALL)
 
 
 def final_result(line: str) -> Final | None:
-    """The final result code `line` carries, or None for an information line."""
+    """The final result code `line` carries, or None for an information line. Raises
+    UnexpectedResponseError for a `+CME ERROR:` whose code no modem sends (thousands of digits)."""
     line = line.strip()
     match = _FINAL_RE.match(line)
     if match is None:
@@ -194,7 +232,13 @@ def final_result(line: str) -> Final | None:
     if line == "OK":
         return Final(ok=True)
     code = match.group(1)
-    return Final(ok=False, code=int(code) if code else None, text=line)
+    if code and len(code) > MAX_CME_DIGITS:
+        raise UnexpectedResponseError(
+            f"the device answered {line[:11]!r} with a {len(code)}-digit code: "
+            "not an error code of an nRF91 AT interface"
+        )
+    text = line if len(line) <= 80 else line[:80] + "…"
+    return Final(ok=False, code=int(code) if code else None, text=text)
 
 
 def cme_message(code: int) -> str:
@@ -279,3 +323,87 @@ def parse_cmng_list(response: Response) -> list[ListedCredential]:
             ListedCredential(int(match.group(1)), int(match.group(2)), sha.upper() if sha else None)
         )
     return listed
+
+
+@dataclass(frozen=True)
+class ReadCredential:
+    """The answer to `AT%CMNG=2,<sec_tag>,<type>`: the listed digest and the content as text
+    (line ends as received, empty lines dropped by the transport: compare it decoded)."""
+
+    sec_tag: int
+    cred_type: int
+    sha: str
+    content: str = field(repr=False)
+
+
+_CMNG_READ_RE = re.compile(
+    r'^%CMNG:\s*(\d{1,10})\s*,\s*(\d{1,2})\s*,\s*"([0-9A-Fa-f]{64})"\s*,\s*"(.*)"\s*$', re.DOTALL
+)
+
+
+def parse_cmng_read(response: Response) -> ReadCredential:
+    """The credential in a `%CMNG=2` response; its quoted content spans the response's lines."""
+    text = "\n".join(response.lines).strip()
+    start = text.find("%CMNG:")
+    match = _CMNG_READ_RE.match(text[start:]) if start >= 0 else None
+    if match is None:
+        raise UnexpectedResponseError(
+            'the answer to AT%CMNG=2 is not \'%CMNG: <sec_tag>,<type>,"<sha>","<content>"\''
+        )
+    return ReadCredential(
+        int(match.group(1)), int(match.group(2)), match.group(3).upper(), match.group(4)
+    )
+
+
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=_-]{16,}")
+_HARMLESS_RUN = re.compile(r"[0-9]+|[0-9A-Fa-f]{64}")
+REDACTED = "<redacted: credential content>"
+
+
+class TraceRedactor:
+    """Makes received lines safe to show (`-v`): any line that may hold credential content is
+    replaced, whatever an interface puts around it (`ECHO: AT%CMNG=0,…`, a shell prompt):
+
+    - every line from one holding `-----BEGIN` through the one holding `-----END`;
+    - everything after a double quote left open on a line, up to the line closing it (the
+      content of a `%CMNG` write or read spans lines inside quotes);
+    - any run of 16 or more base64/base64url characters that is not a 64-hex-digit SHA-256 or a
+      number (digests, IMEIs, modes and codes stay readable).
+
+    Stateful across the lines of one response; `reset()` before the next command."""
+
+    def __init__(self) -> None:
+        self._in_pem = False
+        self._in_quote = False
+
+    def reset(self) -> None:
+        self._in_pem = False
+        self._in_quote = False
+
+    def line(self, text: str) -> str:
+        if self._in_pem or self._in_quote:
+            if "-----END" in text:
+                self._in_pem = False
+            if self._in_quote and text.count('"') % 2 == 1:
+                self._in_quote = False
+            return REDACTED
+        if "-----BEGIN" in text or "-----END" in text:
+            after = text.rsplit("-----BEGIN", 1)
+            self._in_pem = len(after) == 2 and "-----END" not in after[1]
+            self._in_quote = text.count('"') % 2 == 1
+            return REDACTED
+        if text.count('"') % 2 == 1:
+            self._in_quote = True
+            head = text[: text.rfind('"') + 1]
+            return _redact_runs(head) + REDACTED
+        return _redact_runs(text)
+
+
+def _redact_runs(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        run = match.group(0)
+        if _HARMLESS_RUN.fullmatch(run):
+            return run
+        return f"<redacted: {len(run)} chars>"
+
+    return _BASE64_RUN.sub(replace, text)

@@ -320,6 +320,7 @@ class Faults:
     silent_after: int | None = None  # stop answering after this many commands
     hang_up_after: int | None = None  # close the port after this many commands
     flood: bool = False  # answer with lines that never end in a result code
+    babble: bool = False  # answer with bytes that never end a line
     cme_digits: int | None = None  # answer every command with a +CME ERROR of this many digits
 
 
@@ -505,7 +506,7 @@ class ModemSim:
             return
         except NoAnswerError:
             return
-        if self.faults.flood:
+        if self.faults.flood or self.faults.babble:
             self._flood()
             return
         self._send(text)
@@ -514,7 +515,8 @@ class ModemSim:
         counter = 0
         while not self._stop.is_set() and self._master >= 0:
             counter += 1
-            if not self._send(f'+CEREG: 2,"{counter:08X}"\r\n'):
+            text = "7" * 4096 if self.faults.babble else f'+CEREG: 2,"{counter:08X}"\r\n'
+            if not self._send(text):
                 return
 
     def _send(self, text: str) -> bool:

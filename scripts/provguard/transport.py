@@ -1,8 +1,14 @@
 """Talking AT to a device: the small protocol provisioning needs, and its pyserial implementation.
 
 `Transport.send` writes one command and returns the response up to its final result code; it
-raises `ModemTimeoutError` when no final result arrives in time and `PortDisconnectedError` when the
-port goes away. Any path works as a port: a USB CDC device, a pseudo-terminal, a `socat` bridge.
+raises `ModemTimeoutError` when no final result arrives in time, `PortDisconnectedError` when the
+port goes away, and `ResponseTooLargeError` when the device sends a line longer than
+`MAX_LINE_LENGTH` or more than `MAX_RESPONSE_BYTES` without a final result (a flood never makes
+it use more memory than that, and the timeout bounds the time). Any path works as a port: a USB
+CDC device, a pseudo-terminal, a `socat` bridge.
+
+With a trace (`-v`), every received line goes through `at.TraceRedactor`: lines that may hold
+credential content are never shown, whatever an interface wraps around them.
 
 Why pyserial and not nrfcredstore's `Comms`: `Comms` only opens ports it can enumerate (a
 pseudo-terminal or a socat bridge is refused), it exits the process on a serial error, and its
@@ -34,6 +40,12 @@ _PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError
 
 DEFAULT_BAUDRATE = 115200
 DEFAULT_TIMEOUT = 10.0
+#: No AT answer line is near this long: the AT host's buffer is 4 kB, a %KEYGEN line about 1 kB.
+MAX_LINE_LENGTH = 16 * 1024
+#: A whole answer (a %CMNG list of every stored credential, a read of a 4 kB certificate) is
+#: far below this.
+MAX_RESPONSE_BYTES = 256 * 1024
+_READ_CHUNK = 4096
 
 
 class TransportError(ProblemsFoundError):
@@ -45,6 +57,14 @@ class ModemTimeoutError(TransportError):
         super().__init__(
             f"{command.summary}: no final result code within {timeout:g} s "
             "(is an AT host listening on this port, at this baud rate?)"
+        )
+
+
+class ResponseTooLargeError(TransportError):
+    def __init__(self, command: AtCommand, what: str):
+        super().__init__(
+            f"{command.summary}: the device sent {what}: not an AT response "
+            "(is this the AT host's port, at this baud rate?)"
         )
 
 
@@ -74,8 +94,9 @@ class SerialTransport:
         self.port = port
         self.line_ending = line_ending.encode("ascii")
         self.baudrate = baudrate
-        self.timeout = timeout
+        self.timeout = at.check_timeout(timeout)
         self._trace = trace
+        self._redactor = at.TraceRedactor()
         self._serial: serial.Serial | None = None
         self._pending = b""
 
@@ -122,6 +143,8 @@ class SerialTransport:
         deadline = time.monotonic() + self.timeout
         lines: list[str] = []
         echo: bytes | None = command.text.encode("ascii")
+        received = 0
+        self._redactor.reset()
         while True:
             if echo is not None:
                 # An AT interface with echo on (the AT shell's command mode) sends the command
@@ -130,19 +153,32 @@ class SerialTransport:
             while echo is None and b"\n" in self._pending:
                 raw, self._pending = self._pending.split(b"\n", 1)
                 line = raw.rstrip(b"\r").decode("ascii", errors="replace")
-                final = final_result(line)
+                try:
+                    final = final_result(line)
+                except at.UnexpectedResponseError as exc:
+                    raise at.UnexpectedResponseError(f"{command.summary}: {exc}") from None
                 if final is not None:
                     self._note(f"< {final.text}")
                     return Response(tuple(lines), final)
                 if not line.strip() or _part_of(line, command):
                     continue
-                # What is left holds digests and modes, never key content: a private key
-                # cannot be read back, and lines of the content sent were dropped above.
-                self._note(f"< {line}")
+                # Shown only through the redactor: an interface may echo the content sent
+                # with a prefix, or a read may return a certificate.
+                self._note(f"< {self._redactor.line(line)}")
                 lines.append(line)
             if time.monotonic() >= deadline:
                 raise ModemTimeoutError(command, self.timeout)
-            self._pending += port.read(max(1, port.in_waiting))
+            if len(self._pending) > MAX_LINE_LENGTH:
+                raise ResponseTooLargeError(
+                    command, f"a line longer than {MAX_LINE_LENGTH} bytes without an end"
+                )
+            if received > MAX_RESPONSE_BYTES:
+                raise ResponseTooLargeError(
+                    command, f"more than {MAX_RESPONSE_BYTES} bytes without a final result code"
+                )
+            chunk = port.read(min(_READ_CHUNK, max(1, port.in_waiting)))
+            received += len(chunk)
+            self._pending += chunk
 
     def _note(self, text: str) -> None:
         if self._trace is not None:

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from provguard import at
+from provguard.cli import EXIT_INTERRUPTED
 from provguard.commands.common import (
     add_credential_arguments,
     checked_credentials,
@@ -28,9 +29,14 @@ USB serial device, a pseudo-terminal, a socat bridge) running the AT host or the
   AT%CMNG=1,<tag>      every write verified by its SHA-256
   AT+CFUN=<found>      the functional mode restored, also after a failure
 
-A second run with the same credentials writes nothing and leaves the device online.
+A second run with the same credentials writes nothing and leaves the device online. A slot holding
+the same credential in another PEM form (written by Cellular Monitor or nrfcredstore: CRLF, other
+line lengths) counts as unchanged: certificates are read back (AT%CMNG=2) and compared decoded.
+The private key is written before the client certificate, so a run that stops half-way never
+leaves the new certificate beside the old key; run it again to finish.
 Exit codes: 0 done (or nothing to do), 1 refused (bad credentials, a modem error, a timeout, a
-lost port: the report says what was written and what was not), 2 unusable input or port.
+lost port: the report says what was written and what was not, and the modem's mode), 2 unusable
+input or port, 130 interrupted (Ctrl-C; the report still says what was written).
 """
 
 
@@ -45,10 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=at.timeout_argument,
         default=DEFAULT_TIMEOUT,
         metavar="S",
-        help=f"seconds to wait for each answer (default {DEFAULT_TIMEOUT:g})",
+        help=f"seconds to wait for each answer, more than 0 and at most {at.MAX_TIMEOUT:g} "
+        f"(default {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
         "--eol",
@@ -105,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
             progress=say if args.verbose else None,
         )
     print_report(result, args.port)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
     if not result.ok:
         return EXIT_PROBLEMS
     return EXIT_OK
@@ -149,10 +158,26 @@ def print_report(report: ProvisionReport, port: str) -> None:
     failed = [r for r in report.results if r.outcome in (Outcome.FAILED, Outcome.MISMATCH)]
     for result in failed:
         print(f"provguard: error: {result.plan.label}: {result.detail}", file=sys.stderr)
-    if report.error and not failed:
+    if report.error and not failed and not report.interrupted:
         print(f"provguard: error: {report.error}", file=sys.stderr)
     if report.restore_error:
         print(f"provguard: error: {report.restore_error}", file=sys.stderr)
+    if report.interrupted:
+        print(f"provguard: interrupted: {_interrupted(report)}", file=sys.stderr)
+
+
+def _interrupted(report: ProvisionReport) -> str:
+    """What a Ctrl-C left behind: what was written, what was in flight, the modem's mode."""
+    if not report.results:
+        return "before the comparison: nothing was written"
+    written = [r.plan.label for r in report.results if r.outcome is Outcome.WRITTEN]
+    in_flight = [r.plan.label for r in report.results if r.outcome is Outcome.FAILED]
+    text = f"written before: {', '.join(written) or 'nothing'}"
+    if in_flight:
+        text += f"; in flight (may or may not have reached the modem): {', '.join(in_flight)}"
+    if report.left_in:
+        text += f"; modem mode: {report.left_in}"
+    return text + "; run provision again to finish"
 
 
 def _summary(report: ProvisionReport) -> str:
@@ -169,9 +194,10 @@ def _summary(report: ProvisionReport) -> str:
         text += f"; written but NOT verified: {', '.join(mismatched)}"
     if not_written:
         text += f"; NOT written: {', '.join(not_written)}"
-    if report.went_offline:
-        restored = "restored" if report.restored else "NOT restored"
-        text += f"; functional mode {restored} to CFUN={report.initial_mode}"
+    if report.went_offline and report.restored:
+        text += f"; functional mode restored to CFUN={report.initial_mode}"
+    elif report.went_offline:
+        text += f"; functional mode NOT restored: {report.left_in}"
     elif not written and not not_written and not mismatched:
         text += " (everything already in place; the device stayed in its mode)"
     return text
