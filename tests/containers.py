@@ -37,13 +37,21 @@ def stored(name: bytes, data: bytes, *, flags: int = 0, external_attr: int = 0) 
     return RawEntry(name, data, len(data), zlib.crc32(data), 0, flags, external_attr)
 
 
-def raw_zip(entries: Iterable[RawEntry], *, copies: int = 1, prefix: bytes = b"") -> bytes:
+def raw_zip(
+    entries: Iterable[RawEntry],
+    *,
+    copies: int = 1,
+    prefix: bytes = b"",
+    hidden: frozenset[int] = frozenset(),
+    comment: bytes = b"",
+) -> bytes:
     """A zip of `entries`; `copies` > 1 lists every entry that many times in the central
-    directory, all pointing at the same local header and data (an overlapping-entry bomb)."""
+    directory, all pointing at the same local header and data (an overlapping-entry bomb); the
+    entries whose index is in `hidden` are written but not listed (hidden members)."""
     body = bytearray(prefix)
     central = bytearray()
     count = 0
-    for entry in entries:
+    for index, entry in enumerate(entries):
         offset = len(body) - len(prefix)
         body += struct.pack(
             "<IHHHHHIIIHH",
@@ -80,12 +88,15 @@ def raw_zip(entries: Iterable[RawEntry], *, copies: int = 1, prefix: bytes = b""
             entry.external_attr,
             offset,
         )
-        central += (record + entry.name) * copies
-        count += copies
+        if index not in hidden:
+            central += (record + entry.name) * copies
+            count += copies
     start = len(body) - len(prefix)
     if count <= 0xFFFF:
-        end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(central), start, 0)
-        return bytes(body + central + end)
+        end = struct.pack(
+            "<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(central), start, len(comment)
+        )
+        return bytes(body + central + end + comment)
     # zip64 end record and locator (APPNOTE 4.3.14, 4.3.15), then the end record with 0xFFFF
     record = struct.pack(
         "<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, count, count, len(central), start

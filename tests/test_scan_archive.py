@@ -272,6 +272,114 @@ def test_formats_that_are_not_read_are_unchecked_not_clean(tmp_path: Path, key: 
         assert (only.state, only.format) == (State.UNCHECKED, fmt)
 
 
+def test_bytes_before_a_zip_are_searched_as_their_own_part(tmp_path: Path, key: bytes) -> None:
+    """A firmware image with a zip appended: unzip reads the zip, the image is searched too."""
+    firmware = os.urandom(3000) + key + os.urandom(3000)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("manifest.json", "{}")
+    path = tmp_path / "app_with_resources.bin"
+    path.write_bytes(firmware + buffer.getvalue())
+    events = events_of(path)
+    before = f"{path}!(bytes 0x0-0x{len(firmware):x} before the zip)"
+    assert c.found(events, key) == [before]
+    assert state(events, before).state is State.READ
+    (chunk,) = [e for e in events if isinstance(e, Chunk) and e.location.display == before]
+    assert chunk.whole  # parsed as a file of its own by the caller (an MCUboot image, a HEX)
+    assert c.digest(chunk.data) == c.digest(firmware)
+
+
+def test_zip_comment_and_bytes_between_members_are_searched(tmp_path: Path, key: bytes) -> None:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    deflated = compressor.compress(key) + compressor.flush()
+    hidden = c.RawEntry(b"hidden.pem", deflated, len(key), zlib.crc32(key), method=8)
+    entries = [c.stored(b"a.txt", b"a"), hidden, c.stored(b"b.txt", b"b")]
+    path = tmp_path / "hidden.zip"
+    path.write_bytes(c.raw_zip(entries, hidden=frozenset({1}), comment=b"built by CI " + key))
+    listing = subprocess.run(
+        [need(UNZIP, "unzip"), "-Z1", str(path)], capture_output=True, text=True, check=False
+    )
+    assert listing.stdout.split() == ["a.txt", "b.txt"]  # unzip does not list it either
+    events = events_of(path)
+    assert c.found(events, key) == [f"{path}!(zip comment)"]
+    (gap,) = [
+        e
+        for e in events
+        if isinstance(e, Outcome)
+        and e.kind == "file"
+        and "between zip members" in e.location.display
+    ]
+    assert gap.state is State.UNCHECKED
+    assert "hidden member" in (gap.reason or "")
+    assert gap.size == 30 + len(b"hidden.pem") + len(deflated)
+
+
+def test_zips_from_real_tools_have_no_bytes_outside_their_members(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(os.urandom(5000))
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "b.txt").write_text("b")
+    made = []
+    for name, method in (("deflate.zip", zipfile.ZIP_DEFLATED), ("stored.zip", zipfile.ZIP_STORED)):
+        with zipfile.ZipFile(tmp_path / name, "w", method) as z:
+            z.write(tmp_path / "a.bin", "a.bin")
+            z.writestr("d/", b"")
+            with z.open("big", "w", force_zip64=True) as member:
+                member.write(b"x" * 1000)
+        made.append(tmp_path / name)
+    streamed = io.BytesIO()
+
+    class Unseekable(io.RawIOBase):  # zipfile writes data descriptors when it cannot seek
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            return streamed.write(data)
+
+    with zipfile.ZipFile(Unseekable(), "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.bin", (tmp_path / "a.bin").read_bytes())
+        with z.open("big", "w", force_zip64=True) as member:
+            member.write(b"x" * 1000)
+    (tmp_path / "streamed.zip").write_bytes(streamed.getvalue())
+    made.append(tmp_path / "streamed.zip")
+    subprocess.run(
+        [need(ZIP, "zip"), "-q", "-r", str(tmp_path / "cli.zip"), "a.bin", "d"],
+        cwd=tmp_path,
+        check=True,
+    )
+    subprocess.run(
+        [need(SEVEN_ZIP, "7-Zip"), "a", "-bso0", "-tzip", str(tmp_path / "7z.zip"), "a.bin", "d"],
+        cwd=tmp_path,
+        check=True,
+    )
+    made += [tmp_path / "cli.zip", tmp_path / "7z.zip"]
+    for path in made:
+        events = events_of(path)
+        extra = [e.location.display for e in events if isinstance(e, Outcome)
+                 and e.location.members and e.location.members[-1].startswith("(")]  # fmt: skip
+        assert extra == [], path.name
+        assert state(events, str(path), "archive").state is State.READ
+
+
+@pytest.mark.parametrize("mode", ["w", "w:gz"])
+def test_bytes_after_the_end_of_a_tar_are_searched(tmp_path: Path, key: bytes, mode: str) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as t:  # padded to a 10240-byte record
+        info = tarfile.TarInfo("a.txt")
+        info.size = 1
+        t.addfile(info, io.BytesIO(b"a"))
+    clean = buffer.getvalue()
+    for data, holds in ((clean, False), (clean + b"\n" + key, True)):
+        path = tmp_path / f"t{holds}.tar"
+        path.write_bytes(gzip.compress(data) if mode == "w:gz" else data)
+        events = events_of(path)
+        after = [
+            e for e in events if isinstance(e, Outcome) and "after the end" in e.location.display
+        ]
+        assert len(after) == holds  # zeros padding the record are not a part
+        assert len(c.found(events, key)) == holds
+        assert state(events, str(path), "archive").state is State.READ
+
+
 def test_random_bytes_are_no_archive() -> None:
     assert archive_format(os.urandom(512), os.urandom(1000)) is None
     # an end-record signature whose comment length does not reach the end is not an end record

@@ -47,9 +47,9 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO, cast
+from typing import IO, BinaryIO, TypeGuard, cast
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -560,8 +560,15 @@ def _end_record(tail: bytes) -> int | None:
     return None
 
 
-def _zip_entries(stream: IO[bytes]) -> int | None:
-    """The member count the zip's end record (or its zip64 end record) states, if found."""
+@dataclass(frozen=True)
+class _ZipEnd:
+    count: int  # members the end record (or the zip64 end record) lists
+    record: int  # offset of the end record in the file
+    size: int  # the file's size: the end record's comment runs to it
+
+
+def _zip_end(stream: IO[bytes]) -> _ZipEnd | None:
+    """Where the zip's end record is and the member count it states, if found."""
     size = stream.seek(0, os.SEEK_END)
     start = max(0, size - _TAIL)
     stream.seek(start)
@@ -571,18 +578,105 @@ def _zip_entries(stream: IO[bytes]) -> int | None:
         return None
     count = int.from_bytes(tail[at + 10 : at + 12], "little")
     locator = at - 20
-    if count != 0xFFFF or locator < 0 or tail[locator : locator + 4] != b"PK\x06\x07":
-        return count
-    # zip64: the locator gives the zip64 end record's offset (relative to the archive's start,
-    # which bytes before the zip shift; the record sits just before the locator)
-    record = start + locator - 56
-    if record < 0:
-        return count
-    stream.seek(record)
-    zip64 = stream.read(56)
-    if zip64[:4] != b"PK\x06\x06":
-        return count
-    return int.from_bytes(zip64[32:40], "little")
+    if count == 0xFFFF and locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
+        # zip64: the zip64 end record sits just before its locator
+        record = start + locator - 56
+        if record >= 0:
+            stream.seek(record)
+            zip64 = stream.read(56)
+            if zip64[:4] == b"PK\x06\x06":
+                count = int.from_bytes(zip64[32:40], "little")
+    return _ZipEnd(count, start + at, size)
+
+
+def _entry_end(stream: IO[bytes], info: zipfile.ZipInfo) -> int:
+    """Where an entry's local header, data and data descriptor end in the file."""
+    stream.seek(info.header_offset)
+    head = stream.read(30)
+    if len(head) < 30 or head[:4] != b"PK\x03\x04":
+        return info.header_offset + len(head)
+    name, extra = struct.unpack_from("<HH", head, 26)
+    local_extra = stream.read(name + extra)[name:]
+    end = int(info.header_offset + 30 + name + extra + info.compress_size)
+    if info.flag_bits & 0x08:  # a data descriptor follows: optional signature, CRC and sizes
+        zip64 = _has_zip64_extra(local_extra) or info.compress_size >= 0xFFFFFFFF
+        stream.seek(end)
+        signed = stream.read(4) == b"PK\x07\x08"
+        end += (4 if signed else 0) + (20 if zip64 else 12)
+    return end
+
+
+def _has_zip64_extra(extra: bytes) -> bool:
+    at = 0
+    while at + 4 <= len(extra):
+        tag, length = struct.unpack_from("<HH", extra, at)
+        if tag == 0x0001:
+            return True
+        at += 4 + length
+    return False
+
+
+def _outside(
+    stream: IO[bytes], infos: list[zipfile.ZipInfo], start_dir: int, end: _ZipEnd
+) -> list[tuple[int, int, str]]:
+    """The byte ranges of the file in no member, central directory or end record, named: bytes
+    before the zip, between members, the zip comment. They are searched as they are."""
+    spans = sorted([(i.header_offset, _entry_end(stream, i)) for i in infos])
+    spans.append((min(start_dir, end.record), end.record + 22))
+    first = min(start for start, _ in spans)
+    gaps: list[tuple[int, int, str]] = []
+    at = 0
+    for start, stop in sorted(spans):
+        if start > at:
+            gaps.append((at, min(start, end.size), ""))
+        at = max(at, stop)
+    if at < end.size:
+        gaps.append((at, end.size, ""))
+    named = []
+    for start, stop, _ in gaps:
+        if start >= end.record + 22:
+            label = "(zip comment)"
+        elif stop <= first:
+            label = f"(bytes 0x0-0x{stop:x} before the zip)"
+        else:
+            label = f"(bytes 0x{start:x}-0x{stop:x} between zip members)"
+        if stop > start:
+            named.append((start, stop, label))
+    return named
+
+
+def _outside_member(
+    stream: IO[bytes], span: tuple[int, int, str], location: Location, budget: _Budget, depth: int
+) -> Iterator[Event]:
+    """Bytes outside the zip's members as a member of their own (a firmware image a zip was
+    appended to, bytes between members, the comment); unchecked when they hold a local header
+    that no central-directory entry names (a hidden member, its data compressed)."""
+    start, stop, label = span
+    where = location.child(label)
+    position = start
+    produced = 0
+    hidden = False
+    carry = b""
+
+    def read(size: int) -> bytes:
+        nonlocal position, produced, hidden, carry
+        stream.seek(position)
+        data = stream.read(min(size, stop - position))
+        position += len(data)
+        produced += len(data)
+        hidden = hidden or b"PK\x03\x04" in carry + data
+        carry = data[-3:]
+        return data
+
+    for event in _member(read, where, "zip", budget, depth, lambda: produced, lambda: produced):
+        if hidden and _read_file(event, where):
+            event = dataclasses.replace(  # noqa: PLW2901
+                event,
+                state=State.UNCHECKED,
+                reason="holds a zip local header that the central directory does not list "
+                "(a hidden member, not read)",
+            )
+        yield event
 
 
 class _Cp437Names(io.RawIOBase):
@@ -661,11 +755,11 @@ def _overlapping(infos: list[zipfile.ZipInfo]) -> set[int]:
 def _zip(
     stream: IO[bytes], location: Location, limits: ArchiveLimits, budget: _Budget, depth: int
 ) -> Iterator[Event]:
-    entries = _zip_entries(stream)
-    if entries is not None and entries > limits.max_members:
+    end = _zip_end(stream)
+    if end is not None and end.count > limits.max_members:
         # zipfile would hold every entry of the central directory in memory at once
         reason = (
-            f"the central directory lists {entries} members, more than the limit of "
+            f"the central directory lists {end.count} members, more than the limit of "
             f"{limits.max_members}: not read"
         )
         yield Outcome(location, "archive", "zip", State.UNCHECKED, 0, reason)
@@ -713,8 +807,11 @@ def _zip(
         size = count - (stopped is not None)
         if stopped is not None:
             yield stopped
-        else:
-            yield Outcome(location, "archive", "zip", State.READ, size)
+            return
+        if end is not None:
+            for span in _outside(stream, infos, archive.start_dir, end):
+                yield from _outside_member(stream, span, location, budget, depth)
+        yield Outcome(location, "archive", "zip", State.READ, size)
 
 
 def _zip_member(
@@ -743,13 +840,7 @@ def _zip_member(
         for event in _member(
             read, where, "zip", budget, depth, lambda: info.compress_size, lambda: produced
         ):
-            if (
-                isinstance(event, Outcome)
-                and event.location == where
-                and event.kind == "file"
-                and event.state is State.READ
-                and crc != info.CRC
-            ):
+            if crc != info.CRC and _read_file(event, where):
                 event = dataclasses.replace(  # noqa: PLW2901
                     event, state=State.UNCHECKED, reason="bad CRC-32: the member's data is corrupt"
                 )
@@ -907,8 +998,26 @@ def _tar(
                 # a bomb or damage inside a compressed stream: what follows is not trusted
                 ended = rest("stopped after an unchecked member: the rest is not read")
         if ended is None:
-            ended = _tar_end(archive, source, rest)
+            ended = yield from _tar_close(archive, location, budget, depth, rest)
     yield ended or Outcome(location, "archive", kind, State.READ, count)
+
+
+def _tar_close(
+    archive: tarfile.TarFile,
+    location: Location,
+    budget: _Budget,
+    depth: int,
+    rest: Callable[[str], Outcome],
+) -> Generator[Event, None, Outcome | None]:
+    """After the last member: why the tar is not whole (no end-of-archive marker, a damaged
+    compressed stream after it), else None; what follows the marker is searched."""
+    if not getattr(archive, "provguard_end", False):
+        return rest("truncated or damaged: the tar ends without its end-of-archive marker")
+    try:
+        yield from _tar_trailing(archive, location, budget, depth)
+    except DAMAGE as exc:
+        return rest(f"{_describe(exc)} after the last member")
+    return None
 
 
 class _TarInfo(tarfile.TarInfo):
@@ -927,19 +1036,44 @@ class _TarInfo(tarfile.TarInfo):
 EOFHeaderError = getattr(tarfile, "EOFHeaderError", tarfile.HeaderError)
 
 
-def _tar_end(
-    archive: tarfile.TarFile, source: IO[bytes], rest: Callable[[str], Outcome]
-) -> Outcome | None:
-    """Why a tar stream that ended is not whole: no end-of-archive marker, or a compressed
-    stream that is truncated or damaged after it; None when it ended as it should."""
-    if not getattr(archive, "provguard_end", False):
-        return rest("truncated or damaged: the tar ends without its end-of-archive marker")
-    try:
-        while source.read(MiB):
-            pass
-    except DAMAGE as exc:
-        return rest(f"{_describe(exc)} after the last member")
-    return None
+def _tar_trailing(
+    archive: tarfile.TarFile, location: Location, budget: _Budget, depth: int
+) -> Iterator[Event]:
+    """Bytes after a tar's end-of-archive blocks: zeros (record padding) are skipped, anything
+    else is searched as a member of its own. Damage in a compressed stream raises."""
+    stream = cast(IO[bytes], archive.fileobj)  # tarfile's stream: what it buffered comes first
+    skipped = 0
+    piece = stream.read(MiB)
+    while piece and not piece.strip(b"\0"):
+        skipped += len(piece)
+        piece = stream.read(MiB)
+    if not piece:
+        return
+    first = len(piece) - len(piece.lstrip(b"\0"))
+    pending = piece[first:]
+    where = location.child(f"(bytes after the end of the tar, from +0x{skipped + first:x})")
+    produced = 0
+
+    def read(size: int) -> bytes:
+        nonlocal pending, produced
+        if pending:
+            data, pending = pending[:size], pending[size:]
+        else:
+            data = stream.read(size)
+        produced += len(data)
+        return data
+
+    yield from _member(read, where, "tar", budget, depth, lambda: produced, lambda: produced)
+
+
+def _read_file(event: Event, where: Location) -> TypeGuard[Outcome]:
+    """Whether `event` is the outcome "read in full" of the member at `where`."""
+    return (
+        isinstance(event, Outcome)
+        and event.location == where
+        and event.kind == "file"
+        and event.state is State.READ
+    )
 
 
 def _unchecked_file(event: Event, where: Location) -> bool:
