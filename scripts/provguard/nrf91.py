@@ -13,6 +13,9 @@ SEC_TAG_MAX: Final = 2147483647
 #: nRF Cloud's default sec_tag (`CONFIG_NRF_CLOUD_SEC_TAG`): writing it replaces the device's nRF
 #: Cloud credentials.
 NRF_CLOUD_SEC_TAG: Final = 16842753
+#: The application's CONFIG_MQTT_TLS_SEC_TAG default (Kconfig, as in mqtt_simple): provguard's
+#: sec_tag when neither --sec-tag nor a JSON export's secTag names one.
+DEFAULT_SEC_TAG: Final = 24
 #: nRF91x1 (mfw >= 2.0): TLS traffic on these tags can be decrypted from modem traces (tests only).
 DECRYPTABLE_SEC_TAGS: Final = range(2147483648, 2147483667 + 1)
 #: The AT host keeps 4096 bytes (`CONFIG_AT_HOST_CMD_MAX_LEN`) including the NUL ending a command.

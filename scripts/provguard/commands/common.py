@@ -17,8 +17,17 @@ from provguard.credentials import (
     load_credential_set,
 )
 from provguard.errors import ProblemsFoundError, UsageError
+from provguard.nrf91 import DECRYPTABLE_SEC_TAGS, DEFAULT_SEC_TAG, NRF_CLOUD_SEC_TAG
 
-DEFAULT_SEC_TAG = 24  # mqtt_simple's CONFIG_MQTT_TLS_SEC_TAG
+__all__ = [
+    "DEFAULT_SEC_TAG",  # re-exported: enroll, which takes no credential set, uses it too
+    "add_credential_arguments",
+    "checked_credentials",
+    "credentials_from_args",
+    "run_check",
+    "write_json_report",
+    "write_text_report",
+]
 
 
 def _sec_tag(text: str) -> int:
@@ -54,12 +63,13 @@ def add_credential_arguments(parser: argparse.ArgumentParser, *, sec_tag: bool =
         tags.add_argument(
             "--allow-nrf-cloud-tag",
             action="store_true",
-            help="allow sec_tag 16842753, which holds the nRF Cloud credentials",
+            help=f"allow sec_tag {NRF_CLOUD_SEC_TAG}, which holds the nRF Cloud credentials",
         )
         tags.add_argument(
             "--allow-decryptable-tag",
             action="store_true",
-            help="allow sec_tags 2147483648-2147483667 (decryptable in modem traces; tests only)",
+            help=f"allow sec_tags {DECRYPTABLE_SEC_TAGS.start}-{DECRYPTABLE_SEC_TAGS.stop - 1} "
+            "(decryptable in modem traces; tests only)",
         )
 
 

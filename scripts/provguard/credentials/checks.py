@@ -129,8 +129,8 @@ def check(
 def _check_sec_tag(out: _Collector, tag: int, allow_cloud: bool, allow_decryptable: bool) -> None:
     if tag in DECRYPTABLE_SEC_TAGS:
         message = (
-            f"sec_tag {tag} is in 2147483648-2147483667: on nRF91x1 modems TLS traffic on these "
-            "tags can be decrypted from modem traces"
+            f"sec_tag {tag} is in {_span(DECRYPTABLE_SEC_TAGS)}: on nRF91x1 modems TLS traffic "
+            "on these tags can be decrypted from modem traces"
         )
         if allow_decryptable:
             out.warning("sec-tag-decryptable", None, message + "; allowed for testing only")
@@ -138,7 +138,7 @@ def _check_sec_tag(out: _Collector, tag: int, allow_cloud: bool, allow_decryptab
             out.error(
                 "sec-tag-decryptable",
                 None,
-                message + "; use a tag in 0-2147483647, or --allow-decryptable-tag for a test",
+                message + f"; use a tag in 0-{SEC_TAG_MAX}, or --allow-decryptable-tag for a test",
             )
     elif not 0 <= tag <= SEC_TAG_MAX:
         out.error("sec-tag-range", None, f"sec_tag {tag} is outside the user range 0-{SEC_TAG_MAX}")
@@ -155,6 +155,10 @@ def _check_sec_tag(out: _Collector, tag: int, allow_cloud: bool, allow_decryptab
                 None,
                 message + "; pick another tag, or pass --allow-nrf-cloud-tag if you mean it",
             )
+
+
+def _span(tags: range) -> str:
+    return f"{tags.start}-{tags.stop - 1}"
 
 
 def _check_presence(out: _Collector, creds: CredentialSet) -> None:
