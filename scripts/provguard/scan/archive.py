@@ -27,9 +27,16 @@ Nested archives (a member that is itself an archive, by its magic or its name) a
 as the member's raw bytes, and member by member, named `outer.zip!inner.tar!m.bin`. Their bytes
 are spooled to a temporary file (in memory up to `spool_memory_bytes`), never held whole if large.
 
-Zips are found by their end record wherever they start (bytes before them are read as `unzip`
-does). Member names are escaped (`escape_name`): control characters, and bytes that are not valid
-in the name's encoding, are shown as `\\xNN`, so a report line can never be forged by a name.
+Zips are found by their end record wherever they start, as `unzip` reads them. Bytes of the file
+that no member covers are searched as parts of their own, named in parentheses: `(bytes 0x0-0x1f00
+before the zip)` (a firmware image the zip was appended to), `(bytes ... between zip members)`
+(unchecked when they hold a local header the central directory does not list: a hidden member),
+`(zip comment)`; likewise `(bytes after the end of the tar, from +0x...)` when a tar's
+end-of-archive blocks are followed by anything but zeros. Formats recognised but not read (7z,
+rar, zstd, lz4, lzip, cab, squashfs, .Z: `UNSUPPORTED`) end as an unchecked archive.
+
+Member names are escaped (`escape_name`): control characters, and bytes that are not valid in
+the name's encoding, are shown as `\\xNN`, so a report line can never be forged by a name.
 """
 
 from __future__ import annotations
