@@ -17,6 +17,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import jsonschema
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -773,3 +774,40 @@ def test_progress_never_in_json_or_on_a_pipe(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert done.stderr == ""
     json.loads(done.stdout)
+
+
+# --- SARIF against the OASIS schema ----------------------------------------------------------
+
+SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
+
+
+def test_sarif_output_validates_against_the_sarif_2_1_0_schema(
+    key: ec.EllipticCurvePrivateKey,
+    key_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Findings in a text file, a HEX, a binary, an archive member; unchecked parts; a non-UTF-8
+    name: every shape the SARIF writer emits, validated by the vendored OASIS schema."""
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    validator = jsonschema.Draft4Validator(schema)
+    (tmp_path / "key.c").write_bytes(b"/* key */\n" + f.key_pem(key))
+    (tmp_path / "zephyr.hex").write_bytes(hex_of(image_with(key), 0x10000))
+    (tmp_path / "app.bin").write_bytes(image_with(key))
+    images.dfu_zip(tmp_path / "dfu_application.zip", {"app_update.bin": image_with(key)})
+    (tmp_path / "empty.elf").write_bytes(b"")
+    with open(os.fsencode(tmp_path) + b"/n\xe4me!.bin", "wb") as handle:
+        handle.write(image_with(key))
+    assert main(["scan", "--format", "sarif", str(tmp_path), "--key", str(key_file)]) == 1
+    out = capsys.readouterr().out
+    document = json.loads(out)
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+    run = document["runs"][0]
+    assert run["invocations"][0]["executionSuccessful"] is False
+    assert len(run["results"]) >= 6
+    assert_no_key_material(out, key)
+    # the schema is not a rubber stamp: a line number 0 is refused
+    broken = json.loads(out)
+    broken["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"] = {"startLine": 0}
+    assert list(validator.iter_errors(broken))
