@@ -252,13 +252,84 @@ def test_at_output_file_is_created_private_even_if_it_existed(
     target = tmp_path / "provision.at"
     target.write_text("old\n")
     target.chmod(0o644)
-    assert main(["at", *_cred_args(device_files), "--include-key", "-o", str(target)]) == 0
+    args = ["at", *_cred_args(device_files), "--include-key", "-o", str(target), "--force"]
+    assert main(args) == 0
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     out, err = capsys.readouterr()
     assert out == ""
     assert_no_key_material(err, device_files["key"].read_bytes())
     key_in_file = _key_body(device_files) in target.read_text()
     assert key_in_file, "--include-key -o FILE must put the key in FILE"
+
+
+def test_at_output_refuses_to_overwrite_without_force(
+    device_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "notes.at"
+    target.write_text("my notes\n")
+    target.chmod(0o644)
+    assert main(["at", *_cred_args(device_files), "--include-key", "-o", str(target)]) == 2
+    assert target.read_text() == "my notes\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    err = capsys.readouterr().err
+    assert f"{target}: exists: refusing to overwrite it; add --force" in err
+
+
+def test_at_output_new_file_is_0600(device_files: dict[str, Path], tmp_path: Path) -> None:
+    target = tmp_path / "new.at"
+    old_umask = os.umask(0)
+    try:
+        assert main(["at", *_cred_args(device_files), "--include-key", "-o", str(target)]) == 0
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def _special_paths(tmp_path: Path) -> dict[str, Path]:
+    fifo = tmp_path / "fifo.at"
+    os.mkfifo(fifo, 0o644)
+    regular = tmp_path / "regular.at"
+    regular.write_text("keep\n")
+    link = tmp_path / "link.at"
+    link.symlink_to(regular)
+    return {"fifo": fifo, "device": Path("/dev/null"), "symlink": link}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "symlink"])
+@pytest.mark.parametrize("force", [False, True])
+def test_at_output_writes_only_regular_files(
+    device_files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    force: bool,
+) -> None:
+    target = _special_paths(tmp_path)[kind]
+    before = os.lstat(target)
+    args = ["at", *_cred_args(device_files), "--include-key", "-o", str(target)]
+    assert main([*args, "--force"] if force else args) == 2  # no hang on a FIFO nobody reads
+    after = os.lstat(target)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    assert (tmp_path / "regular.at").read_text() == "keep\n"
+    err = capsys.readouterr().err
+    assert ("not a regular file" if force else "refusing to overwrite") in err
+    assert_no_key_material(err, device_files["key"].read_bytes())
+
+
+def test_at_output_refuses_a_fifo_someone_reads(
+    device_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "read.at"
+    os.mkfifo(fifo, 0o644)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        args = ["at", *_cred_args(device_files), "--include-key", "-o", str(fifo), "--force"]
+        assert main(args) == 2
+        assert os.read(reader, 4096) == b""  # nothing was sent into it
+    finally:
+        os.close(reader)
+    assert stat.S_IMODE(os.lstat(fifo).st_mode) == 0o644
+    assert "not a regular file (a device, FIFO or socket)" in capsys.readouterr().err
 
 
 def test_at_refuses_to_send_the_key_into_a_redirected_file(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import stat
 import sys
@@ -31,7 +32,9 @@ sending CR LF):
   AT+CFUN=1                                    --restore-mode N, or none
 
 The private key is secret: it is left out unless --include-key is given. With -o FILE the sequence
-is written to FILE, created with mode 0600; --include-key refuses to send the key to stdout when
+is written to FILE, created with mode 0600; an existing FILE is replaced only with --force (and
+made 0600), and only a regular file is ever written (a FIFO, a device such as /dev/null or a
+symbolic link is refused and left as it is). --include-key refuses to send the key to stdout when
 stdout is a regular file (a shell redirection creates it world-readable): use -o.
 A pasted sequence cannot read the mode the device was in, so it ends with AT+CFUN=1 (online);
 use --restore-mode 0/4 to stay off the network, or --restore-mode none to leave it out.
@@ -62,7 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output",
         type=Path,
         metavar="FILE",
-        help="write the sequence to FILE (created or truncated with mode 0600) instead of stdout",
+        help="write the sequence to FILE (created with mode 0600) instead of stdout",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with -o: replace FILE if it exists (a regular file only; it is made 0600)",
     )
     parser.add_argument(
         "--restore-mode",
@@ -114,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.output is not None:
-        _write_private(args.output, text)
+        _write_private(args.output, text, force=args.force)
         print(f"wrote {len(commands)} commands to {args.output} (mode 0600)", file=sys.stderr)
         return EXIT_OK
     if args.include_key and Slot.KEY in contents and _stdout_is_regular_file():
@@ -133,9 +141,44 @@ def _stdout_is_regular_file() -> bool:
         return False
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Create or truncate `path` with mode 0600 before any byte is written."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+_OPEN_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+def _write_private(path: Path, text: str, *, force: bool) -> None:
+    """Write `text` to `path`: a new file is created with mode 0600 before any byte is written;
+    an existing one is replaced only with `force`, and only if it is a regular file (it is then
+    made 0600). Nothing else is opened for writing, truncated or chmod-ed: no FIFO (O_NONBLOCK:
+    opening never waits for a reader), no device node, no symbolic link (O_NOFOLLOW)."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if not force:
+            raise UsageError(
+                "exists: refusing to overwrite it; add --force to replace it", path=path
+            ) from None
+        fd = _open_existing_regular(path)
     with os.fdopen(fd, "w", encoding="ascii", newline="") as stream:
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: tighten it
         stream.write(text)
+
+
+def _open_existing_regular(path: Path) -> int:
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO):  # a symbolic link; a FIFO nobody reads
+            raise UsageError(
+                "not a regular file (a symbolic link or a FIFO): not written", path=path
+            ) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError(
+                "not a regular file (a device, FIFO or socket): not written, mode unchanged",
+                path=path,
+            )
+        os.fchmod(fd, 0o600)  # before the content goes in
+        os.ftruncate(fd, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
