@@ -811,3 +811,32 @@ def test_sarif_output_validates_against_the_sarif_2_1_0_schema(
     broken = json.loads(out)
     broken["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"] = {"startLine": 0}
     assert list(validator.iter_errors(broken))
+
+
+def test_large_file_split_across_workers_loses_nothing_at_span_or_window_edges(
+    key: ec.EllipticCurvePrivateKey, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A raw file over 64 MiB is cut into spans, one per worker, each read in 16 MiB windows: a
+    key across a window edge and one across the span edge are each found once, at their offset."""
+    from provguard.scan import engine, parallel  # noqa: PLC0415
+
+    der = f.key_der(key)
+    size = 130 << 20
+    half = (size + 1) // 2
+    step = (half + engine.WINDOW - 1) // engine.WINDOW * engine.WINDOW  # where `split` cuts
+    window_edge = engine.WINDOW - 40
+    span_edge = step - 50
+    path = tmp_path / "flash_dump.bin"
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+        for at in (window_edge, span_edge):
+            handle.seek(at)
+            handle.write(der)
+    tasks = parallel.split(engine.plan([path]).tasks, 2)
+    assert [t.span for t in tasks] == [(0, step), (step, size)]
+    for jobs in ("1", "2"):
+        code, report = scan(capsys, path, "--jobs", jobs)
+        assert code == 1
+        assert sorted(h["fileOffset"] for h in key_hits(report)) == [window_edge, span_edge]
+        [cover] = report["coverage"]
+        assert (cover["examined"], cover["size"], cover["findings"]) == (size, size, 2)
