@@ -198,6 +198,30 @@ def test_an_interrupted_rotation_and_a_plain_rerun(
     assert run(modem, pki, ledger).written == ()
 
 
+def test_a_modem_left_offline_by_a_stopped_attempt_gets_its_first_mode_back(
+    pki: Pki, ledger: Ledger
+) -> None:
+    modem = FakeModem(cfun=21)  # LTE on, as the application had it
+    modem.fault = lambda line: "lost" if line.startswith(("AT%CMNG=0,42,1", "AT+CFUN=21")) else None
+    first = run(modem, pki, ledger)
+    assert first.restore_error is not None
+    assert modem.cfun == 4  # left offline: the port was gone
+    modem.fault = None  # the same port back, the device not reset
+    second = run(modem, pki, ledger)
+    assert second.outcome is Outcome.ENROLLED, second.error
+    assert second.initial_mode == 4
+    assert second.restore_mode == 21
+    assert second.mode_from_attempt == first.attempt_id
+    assert modem.cfun == 21
+    third = run(modem, pki, ledger)
+    assert (third.initial_mode, third.restore_mode, third.mode_from_attempt) == (21, 21, None)
+    # A modem someone put offline on purpose after a clean run stays offline.
+    modem.cfun = 4
+    fourth = run(modem, pki, ledger)
+    assert fourth.restore_mode == 4
+    assert modem.cfun == 4
+
+
 def test_a_key_the_ledger_did_not_generate_is_left_alone(pki: Pki, ledger: Ledger) -> None:
     modem = FakeModem()
     modem.put_foreign_key(TAG)

@@ -354,3 +354,65 @@ def test_verbose_shows_the_at_exchange_and_never_a_key(
     assert f'{sim.port} < %KEYGEN: "' in err
     assert f"{sim.port} > AT+CFUN=1" in err
     _assert_no_keys([sim], (out + err).encode())
+
+
+class _KillerSim(ModemSim):
+    """Kills the enrolling process (SIGKILL: no clean-up runs) when a command arrives."""
+
+    victim: subprocess.Popen[str] | None = None
+    at_command = "AT%CMNG=0,24,1"
+
+    def answer(self, line: str) -> str:
+        text = super().answer(line)
+        if line.startswith(self.at_command) and self.victim is not None:
+            self.victim.kill()
+            self.victim.wait()
+        return text
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_station_killed_mid_device_is_completed_by_the_rerun(
+    pki: Pki,
+    workdir: Path,
+    backend: str,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = (
+        f"sqlite:///{workdir / 'ledger.sqlite'}"
+        if backend == "sqlite"
+        else str(request.getfixturevalue("postgres_url"))
+    )
+    with _KillerSim(ModemState.create()) as sim:
+        argv = _args(pki, sim.port, extra=("--ledger", url))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "provguard", *argv],
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        sim.victim = process
+        process.communicate(timeout=30)
+        assert process.returncode == -signal.SIGKILL
+        assert sim.cfun == 4  # nobody restored it: the station died
+        key = sim.public_key(TAG)
+        with Ledger.open(url) as ledger:
+            (left,) = ledger.attempts()
+            assert left.outcome == "in_progress"
+            assert left.csr_pem is not None
+        sim.victim = None
+        assert _main(argv) == 0
+        out, _ = capsys.readouterr()
+        assert f"{sim.port}: {sim.state.imei} enrolled" in out
+        assert sim.public_key(TAG) == key  # no second key
+        cert = x509.load_pem_x509_certificate(sim.store[(TAG, 1)])
+        assert cert.public_key() == key
+        assert sim.cfun == 1  # the mode the killed attempt found, not the offline it left
+        assert "restored to CFUN=1 (found CFUN=4, as attempt" in out
+        with Ledger.open(url) as ledger:
+            first, second = ledger.attempts()
+        assert first.outcome == "in_progress"
+        assert "taken over" in (first.error or "")
+        assert second.outcome == "enrolled"
+        assert second.cert_serial == format(cert.serial_number, "x")

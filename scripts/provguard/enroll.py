@@ -448,6 +448,10 @@ class DeviceResult:
     restore_error: str | None = None
     initial_mode: int | None = None
     went_offline: bool = False
+    #: the mode restored at the end: the one found, or the one an earlier attempt that stopped
+    #: mid-device found before it left the modem offline
+    restore_mode: int | None = None
+    mode_from_attempt: int | None = None
 
     @property
     def exit_code(self) -> int:
@@ -471,6 +475,7 @@ class DeviceResult:
             "error": self.error,
             "restore_error": self.restore_error,
             "initial_mode": self.initial_mode,
+            "restore_mode": self.restore_mode,
         }
 
 
@@ -510,6 +515,8 @@ class _Device:
         self.firmware: str | None = None
         self.subject: str | None = None
         self.initial_mode: int | None = None
+        self.restore_mode: int | None = None
+        self.mode_from_attempt: int | None = None
         self.went_offline = False
         self.written: list[str] = []
         self.cert_serial: str | None = None
@@ -609,7 +616,12 @@ def enroll_device(
         restore_error = _restore(device)
         if device.attempt_id is not None:
             try:
-                ledger.finish(device.attempt_id, outcome, _join(error, restore_error))
+                ledger.finish(
+                    device.attempt_id,
+                    outcome,
+                    _join(error, restore_error),
+                    left_offline=device.went_offline and restore_error is not None,
+                )
             except LedgerError as exc:
                 error = _join(error, f"the ledger could not record the result: {exc}")
                 outcome = Outcome.UNUSABLE if outcome is not Outcome.INTERRUPTED else outcome
@@ -627,6 +639,8 @@ def enroll_device(
         restore_error=restore_error,
         initial_mode=device.initial_mode,
         went_offline=device.went_offline,
+        restore_mode=device.restore_mode,
+        mode_from_attempt=device.mode_from_attempt,
     )
     if device.progress is not None:
         device.progress("done", outcome.value)
@@ -652,21 +666,19 @@ _LEFT_OFFLINE = "the modem may be left offline (CFUN=4)"
 
 
 def _restore(device: _Device) -> str | None:
-    if not device.went_offline or device.initial_mode is None:
+    mode = device.restore_mode
+    if not device.went_offline or mode is None:
         return None
     try:
-        response = device.transport.send(at.cfun_set(device.initial_mode))
+        response = device.transport.send(at.cfun_set(mode))
     except (TransportError, ProblemsFoundError) as exc:
-        return f"{_LEFT_OFFLINE}: restoring AT+CFUN={device.initial_mode} failed: {exc}"
+        return f"{_LEFT_OFFLINE}: restoring AT+CFUN={mode} failed: {exc}"
     except KeyboardInterrupt:
-        return f"{_LEFT_OFFLINE}: restoring AT+CFUN={device.initial_mode} was interrupted"
+        return f"{_LEFT_OFFLINE}: restoring AT+CFUN={mode} was interrupted"
     if not response.final.ok:
-        return (
-            f"{_LEFT_OFFLINE}: AT+CFUN={device.initial_mode} was "
-            f"refused: {response.final.describe()}"
-        )
+        return f"{_LEFT_OFFLINE}: AT+CFUN={mode} was refused: {response.final.describe()}"
     if device.progress is not None:
-        device.progress("restored", f"CFUN={device.initial_mode}")
+        device.progress("restored", f"CFUN={mode}")
     return None
 
 
@@ -688,13 +700,30 @@ def _run(device: _Device) -> Outcome:
     device.step("identified", device.imei)
     subject_text, subject_name = job.subject.render(device.imei)
     device.subject = subject_text
+    device.initial_mode = at.parse_cfun(device.ok(at.CFUN_READ))
+    device.restore_mode = device.initial_mode
     ledger.acquire(
         device.imei,
         station=job.station,
         attempt_id=attempt,
-        record={"imei": device.imei, "modem_firmware": device.firmware, "subject": subject_text},
+        record={
+            "imei": device.imei,
+            "modem_firmware": device.firmware,
+            "subject": subject_text,
+            "initial_mode": device.initial_mode,
+            "left_offline": True,  # until finish says it was restored
+        },
     )
-    device.initial_mode = at.parse_cfun(device.ok(at.CFUN_READ))
+    left = ledger.left_offline(device.imei, before=attempt)
+    if (
+        device.initial_mode == at.OFFLINE_MODE
+        and left is not None
+        and left.initial_mode not in (None, at.OFFLINE_MODE)
+    ):
+        # Offline because an earlier attempt stopped mid-device (a station crash, a lost port):
+        # the mode to give back is the one that attempt found.
+        device.restore_mode = left.initial_mode
+        device.mode_from_attempt = left.id
 
     device.step("offline")
     device.went_offline = True  # set before sending: restore even if the answer is lost

@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 from cryptography import x509
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     Engine,
@@ -96,6 +97,8 @@ attempts = Table(
     Column("subject", Text),
     Column("step", String(40), nullable=False),
     Column("keygen_sent_at", String(40)),
+    Column("initial_mode", Integer),
+    Column("left_offline", Boolean),
     Column("csr_pem", Text),
     Column("key_sha", String(64)),
     Column("cert_serial", String(42)),
@@ -184,6 +187,8 @@ class Attempt:
     subject: str | None
     step: str
     keygen_sent_at: str | None
+    initial_mode: int | None
+    left_offline: bool | None
     csr_pem: str | None = field(repr=False)
     key_sha: str | None
     cert_serial: str | None
@@ -206,6 +211,8 @@ class Attempt:
             "subject": self.subject,
             "step": self.step,
             "keygen_sent_at": self.keygen_sent_at,
+            "initial_mode": self.initial_mode,
+            "left_offline": self.left_offline,
             "key_sha": self.key_sha,
             "cert_serial": self.cert_serial,
             "cert_fingerprint": self.cert_fingerprint,
@@ -494,12 +501,24 @@ class Ledger:
 
         self._write(work)
 
-    def finish(self, attempt_id: int, outcome: Outcome, error: str | None = None) -> None:
+    def finish(
+        self,
+        attempt_id: int,
+        outcome: Outcome,
+        error: str | None = None,
+        *,
+        left_offline: bool = False,
+    ) -> None:
         def work(conn: Connection) -> None:
             conn.execute(
                 update(attempts)
                 .where(attempts.c.id == attempt_id)
-                .values(outcome=outcome.value, error=error, ended_at=_iso(now()))
+                .values(
+                    outcome=outcome.value,
+                    error=error,
+                    ended_at=_iso(now()),
+                    left_offline=left_offline,
+                )
             )
             conn.execute(delete_lock(attempt_id))
 
@@ -647,6 +666,27 @@ class Ledger:
                 .first()
             )
         return None if row is None else Attempt(**row)
+
+    def left_offline(self, imei: str, *, before: int) -> Attempt | None:
+        """The previous attempt on this device, if it took the modem offline and did not give
+        its mode back (it stopped mid-device, or restoring failed)."""
+        with self._tx() as conn:
+            row = (
+                conn.execute(
+                    select(attempts)
+                    .where(
+                        attempts.c.imei == imei,
+                        attempts.c.id < before,
+                        attempts.c.initial_mode.is_not(None),
+                    )
+                    .order_by(attempts.c.id.desc())
+                )
+                .mappings()
+                .first()
+            )
+        if row is None or not row["left_offline"]:
+            return None
+        return Attempt(**row)
 
     def unconfirmed_keygen(self, imei: str, sec_tag: int, *, before: int) -> Attempt | None:
         """The latest earlier attempt on this device and tag, if it sent %KEYGEN and stopped

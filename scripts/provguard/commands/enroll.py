@@ -416,10 +416,15 @@ def _print_results(results: Sequence[DeviceResult], fmt: str, out: TextIO) -> No
                 print(f"  written before it stopped: {what}", file=out)
         if r.went_offline:
             state = (
-                f"restored to CFUN={r.initial_mode}"
+                f"restored to CFUN={r.restore_mode}"
                 if r.restore_error is None
                 else f"NOT restored: {r.restore_error}"
             )
+            if r.mode_from_attempt is not None and r.restore_error is None:
+                state += (
+                    f" (found CFUN={r.initial_mode}, as attempt {r.mode_from_attempt} left it "
+                    "when it stopped mid-device)"
+                )
             print(f"  functional mode {state}", file=out)
     parts = [
         f"{sum(1 for r in results if r.outcome is o)} {o.value.replace('_', ' ')}"
