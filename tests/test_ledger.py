@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from cryptography import x509
 
 from provguard import enroll
+from provguard import ledger as ledger_module
 from provguard.cli import main
 from provguard.ledger import (
     SCHEMA_VERSION,
@@ -321,3 +322,26 @@ def test_ledger_show_text(pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert modems[0].imei in out
     assert "2 attempt(s)" in out
     assert os.path.exists(tmp_path / "l.sqlite")
+
+
+def test_a_later_migration_is_applied_once_in_order(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Ledger.open(ledger_url).close()  # a version-1 ledger, as stations have it
+    applied: list[int] = []
+
+    def add_column(conn: sa.Connection) -> None:
+        applied.append(2)
+        conn.execute(sa.text("ALTER TABLE attempts ADD COLUMN operator VARCHAR(80)"))
+
+    monkeypatch.setattr(ledger_module, "MIGRATIONS", (*ledger_module.MIGRATIONS, (2, add_column)))
+    monkeypatch.setattr(ledger_module, "SCHEMA_VERSION", 2)
+    with Ledger.open(ledger_url) as upgraded:
+        assert upgraded.version() == 2
+        with upgraded.engine.begin() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("attempts")}
+            versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all()
+        assert "operator" in columns
+        assert sorted(versions) == [1, 2]
+    Ledger.open(ledger_url).close()
+    assert applied == [2]  # not again
