@@ -441,7 +441,7 @@ class Ledger:
 
     def version(self) -> int:
         with self._tx() as conn:
-            return int(conn.execute(select(schema_version.c.version)).scalars().all()[-1])
+            return int(max(conn.execute(select(schema_version.c.version)).scalars().all()))
 
     # -- recording an enrollment ---------------------------------------------------------------
 
