@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from provguard.cli import main
 from provguard.credentials import key_fingerprint
 from provguard.scan.keyset import load_dir, load_list
-from provguard.scan.known import KnownIndex, key_material, p256_material
+from provguard.scan.known import TEXT_CHUNK, KnownIndex, key_material, p256_material
 from tests import factories as f
 
 RNG_SEED = 20261202
@@ -385,3 +385,23 @@ def test_keys_from_bad_entries_are_one_line_exit_2_naming_file_and_line(
     assert "Traceback" not in err
     for key in keys:
         f.assert_no_key_material(err, key)
+
+
+def test_a_key_inside_a_long_base64_text_is_found_across_the_decoding_chunks() -> None:
+    """A 1 MiB base64 asset holding the key's DER right where the text is cut into decoding
+    chunks (a long run is decoded chunk by chunk, overlapping): found whole, once."""
+    key = f.ec_key()
+    blob = der(key)
+    raw = bytearray(rng().randbytes(768 * 1024))
+    # encodebytes writes 76 characters and a newline per 57 bytes: put the key's base64 across
+    # the 256 KiB cut (TEXT_CHUNK) of the text
+    at = (TEXT_CHUNK - 100) // 77 * 57
+    raw[at : at + len(blob)] = blob
+    text = b"asset = \\\n" + base64.encodebytes(bytes(raw))
+    index = KnownIndex([key_material(key, "device.key")])
+    whole = [m for m in index.search(text) if m.encoding == "base64 PKCS#8 DER"]
+    assert len(whole) == 1
+    # the match ends in the next chunk (the cut is inside it)
+    first, last = whole[0].start, whole[0].end
+    assert first < TEXT_CHUNK + len(b"asset = \\\n") < last
+    assert index.confirmations < 20

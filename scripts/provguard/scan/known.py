@@ -70,6 +70,7 @@ MIN_UNIQUE = 3  # bytes of its own a window needs to name a key (1 in 2**24 for 
 TEXT_SEED = 16  # base64 characters in a row that make a place worth decoding
 MIN_HEX = 2 * MIN_SECRET_BYTES  # hex digits in a row that are decoded
 TEXT_BLOCK = 1 << 20  # the image is classified for text in blocks of this size
+TEXT_CHUNK = 256 << 10  # a long run of text is decoded in chunks of this size
 
 BINARY, BASE64, HEX = "binary", "base64", "hex"
 
@@ -650,13 +651,15 @@ class KnownIndex:
     # -- text -----------------------------------------------------------------------------------
 
     def _search_text(self, data: bytes) -> Iterator[Match]:
-        """Known keys and certificates as base64 or ASCII hex text, decoded where it occurs."""
-        reach = self.longest + 512
+        """Known keys and certificates as base64 or ASCII hex text, decoded where it occurs.
+
+        A run of text is decoded in chunks of TEXT_CHUNK bytes that overlap by `longest`, so that
+        a key across a cut is seen whole and a long run (a base64 asset) costs linear time."""
         resume = 0
         for seed in _seeds(data):
-            at = seed
+            at, back = seed, self.longest + 512  # a key may begin before its first long line
             while at >= resume:
-                lo, hi = max(0, at - reach), min(len(data), at + reach)
+                lo, hi = max(0, at - back), min(len(data), at + TEXT_CHUNK)
                 classes = data[lo:hi].translate(_RUN_CLASS)
                 first = classes.rfind(b"\x00", 0, at - lo) + 1
                 last = classes.find(b"\x00", at - lo)
@@ -665,9 +668,8 @@ class KnownIndex:
                 if lo + last < hi or hi == len(data):
                     resume = lo + last
                     break
-                # The run goes on past this window: the next one overlaps it by `longest`, so
-                # that a key across the cut is seen whole.
-                resume = at = max(at + 1, hi - self.longest)
+                resume = at = max(at + 1, hi - self.longest)  # the run goes on past this chunk
+                back = 0
 
     def _decode_and_search(self, data: bytes, text: _Text) -> Iterator[Match]:
         t = text.text
