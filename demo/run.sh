@@ -22,8 +22,7 @@ show provguard dev-pki "$pki" --broker-host localhost
 step "2. Check the credentials as the modem and the broker will see them"
 show provguard check --ca "$pki/ca.pem" --cert "$pki/client.pem" --key "$pki/client.key"
 
-step "3. Render certificates.h (development builds only)"
-mkdir -p "$out/dev/generated"
+step "3. Render certificates.h (development builds only; missing directories are created)"
 show provguard render --ca "$pki/ca.pem" --cert "$pki/client.pem" --key "$pki/client.key" \
 	--sec-tag 24 -o "$out/dev/generated/certificates.h"
 
@@ -95,6 +94,10 @@ step "Result"
 if [[ $dev_rc -eq 1 && $release_rc -eq 0 && $probe_rc -eq 0 ]]; then
 	echo "development image: key found (exit 1); release image: clean (exit 0);"
 	echo "broker probe: accepted (exit 0). The gate works."
+	echo
+	echo "provguard is installed in $root/.venv, not on your PATH. To run it yourself:"
+	echo "  . $root/.venv/bin/activate    # in this shell ('deactivate' leaves it)"
+	echo "  pipx install $root            # or: the provguard command in every shell"
 else
 	echo "unexpected: development scan exited $dev_rc (want 1), release scan $release_rc" \
 		"(want 0), probe $probe_rc (want 0)" >&2

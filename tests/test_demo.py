@@ -32,6 +32,11 @@ def test_demo_flags_the_development_image_and_passes_the_release(tmp_path: Path)
     assert "private-key" not in release_report.replace("fail on private-key", "")
     assert "The gate works." in result.stdout
     assert "broker probe: accepted" in result.stdout
+    # A new user's next step: provguard is in .venv, not on PATH; the last lines say how.
+    last = result.stdout.rstrip().splitlines()[-3:]
+    assert last[0].endswith("not on your PATH. To run it yourself:")
+    assert last[1].strip().startswith(f". {ROOT}/.venv/bin/activate")
+    assert last[2].strip().startswith(f"pipx install {ROOT}")
     # The demo's own files: the release image holds no credential byte at all.
     key_pem = (tmp_path / "demo" / "pki" / "client.key").read_bytes()
     body = b"".join(key_pem.splitlines()[1:-1])
