@@ -380,6 +380,61 @@ def test_bytes_after_the_end_of_a_tar_are_searched(tmp_path: Path, key: bytes, m
         assert state(events, str(path), "archive").state is State.READ
 
 
+def _one_member_tar(**pax: str) -> bytearray:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as t:
+        info = tarfile.TarInfo("a.txt")
+        info.size = 1
+        info.pax_headers = pax
+        t.addfile(info, io.BytesIO(b"a"))
+    return bytearray(buffer.getvalue())
+
+
+def test_tar_padding_and_extended_headers_are_searched(tmp_path: Path, key: bytes) -> None:
+    padded = _one_member_tar()
+    data_at = padded.index(b"a" + bytes(511))  # the member's one byte, then its block's padding
+    padded[data_at + 1 : data_at + 1 + len(key)] = key  # tarfile skips padding unread
+    pax = _one_member_tar(comment=key.decode())  # a PAX record tarfile keeps to itself
+    for name, data in (("padding.tar", padded), ("pax.tar", pax)):
+        path = tmp_path / name
+        path.write_bytes(bytes(data))
+        events = events_of(path)
+        extras = f"{path}!(tar extended headers and padding)"
+        assert c.found(events, key) == [extras], name
+        assert state(events, extras).state is State.READ
+        assert state(events, f"{path}!a.txt").state is State.READ
+        assert state(events, str(path), "archive").state is State.READ
+
+
+def test_tar_extended_header_over_the_limit_is_unchecked(tmp_path: Path) -> None:
+    path = tmp_path / "huge-pax.tar"
+    path.write_bytes(bytes(_one_member_tar(comment="x" * (2 * c.MiB))))
+    archive = state(events_of(path), str(path), "archive")
+    assert archive.state is State.UNCHECKED
+    assert "extended tar header" in (archive.reason or "")
+
+
+def test_ordinary_tars_have_no_extra_part(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.bin").write_bytes(os.urandom(1000))
+    (tmp_path / "src" / "b.txt").write_text("b")
+    made = []
+    for fmt, name in ((tarfile.USTAR_FORMAT, "ustar.tar"), (tarfile.GNU_FORMAT, "gnu.tar")):
+        with tarfile.open(tmp_path / name, "w", format=fmt) as t:
+            t.add(tmp_path / "src", "src")
+        made.append(tmp_path / name)
+    tar = shutil.which("tar")
+    if tar is not None:
+        subprocess.run([tar, "-czf", str(tmp_path / "cli.tgz"), "src"], cwd=tmp_path, check=True)
+        made.append(tmp_path / "cli.tgz")
+    for path in made:
+        events = events_of(path)
+        parts = [e.location.members[-1] for e in events if isinstance(e, Outcome)
+                 and e.location.members and e.location.members[-1].startswith("(")]  # fmt: skip
+        assert parts == [], path.name
+        assert state(events, str(path), "archive").state is State.READ
+
+
 def test_random_bytes_are_no_archive() -> None:
     assert archive_format(os.urandom(512), os.urandom(1000)) is None
     # an end-record signature whose comment length does not reach the end is not an end record

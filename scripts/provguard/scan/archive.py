@@ -32,8 +32,11 @@ that no member covers are searched as parts of their own, named in parentheses: 
 before the zip)` (a firmware image the zip was appended to), `(bytes ... between zip members)`
 (unchecked when they hold a local header the central directory does not list: a hidden member),
 `(zip comment)`; likewise `(bytes after the end of the tar, from +0x...)` when a tar's
-end-of-archive blocks are followed by anything but zeros. Formats recognised but not read (7z,
-rar, zstd, lz4, lzip, cab, squashfs, .Z: `UNSUPPORTED`) end as an unchecked archive.
+end-of-archive blocks are followed by anything but zeros, and `(tar extended headers and
+padding)` for PAX records, GNU long names and padding that is not zeros (tarfile reads past
+them); an extended header above `MAX_EXTENDED_HEADER` (1 MiB) leaves the tar unchecked.
+Formats recognised but not read (7z, rar, zstd, lz4, lzip, cab, squashfs, .Z: `UNSUPPORTED`) end
+as an unchecked archive.
 
 Member names are escaped (`escape_name`): control characters, and bytes that are not valid in
 the name's encoding, are shown as `\\xNN`, so a report line can never be forged by a name.
@@ -419,6 +422,8 @@ def _limit_reason(
 def _describe(exc: BaseException) -> str:
     """A damage reason that names no member and echoes no data."""
     text = str(exc)
+    if isinstance(exc, _Refused):
+        return text
     if "CRC" in text:
         return "bad CRC-32: the member's data is corrupt"
     if isinstance(exc, zlib.error):
@@ -951,13 +956,15 @@ def _tar(
     """A tar stream (compressed by `fmt`, or plain), member by member, never seeking."""
     kind = {"tar": "tar", "gzip": "tar.gz", "xz": "tar.xz", "bzip2": "tar.bz2"}[fmt]
     counting = _Counting(stream)
-    produced = 0
+    meter = _Meter(counting)
     count = 0
     try:
         # decompressed here, not by tarfile, so a truncated stream raises instead of ending
         raw = cast(IO[bytes], counting)
-        source = raw if fmt == "tar" else _OPENERS[fmt](raw)
-        archive = tarfile.open(fileobj=source, mode="r|", tarinfo=_TarInfo)  # noqa: SIM115
+        tee = _Tee(raw if fmt == "tar" else _OPENERS[fmt](raw), MAX_EXTENDED_HEADER + MiB)
+        archive = tarfile.open(  # noqa: SIM115
+            fileobj=cast(IO[bytes], tee), mode="r|", tarinfo=_TarInfo
+        )
     except DAMAGE as exc:
         yield Outcome(location, "archive", kind, State.UNCHECKED, 0, _describe(exc))
         return
@@ -966,6 +973,7 @@ def _tar(
         return Outcome(location, "archive", kind, State.UNCHECKED, count, reason)
 
     ended: Outcome | None = None
+    extras = _TarExtras(tee)
     with archive:
         members = iter(archive)
         while ended is None:
@@ -977,6 +985,7 @@ def _tar(
                 ended = rest(f"{_describe(exc)} after {count} members: the rest is not read")
                 break
             count += 1
+            extras.member(info, archive.offset)
             ended = _over_budget(location, kind, budget, count)
             if ended is not None:
                 break
@@ -985,28 +994,53 @@ def _tar(
             if stated is not None:
                 yield stated
                 continue
-            member = archive.extractfile(info)
-            if member is None:  # pragma: no cover - regular members always extract
-                continue
-
-            def read(size: int, member: IO[bytes] = member) -> bytes:
-                nonlocal produced
-                piece = member.read(size)
-                produced += len(piece)
-                return piece
-
-            broken = False
-            for event in _member(
-                read, where, "tar", budget, depth, lambda: counting.count, lambda: produced
-            ):
-                broken = broken or _unchecked_file(event, where)
-                yield event
+            broken = yield from _tar_member(archive, info, where, budget, depth, meter)
             if broken and fmt != "tar":
                 # a bomb or damage inside a compressed stream: what follows is not trusted
                 ended = rest("stopped after an unchecked member: the rest is not read")
+        if ended is None and getattr(archive, "provguard_end", False):
+            yield from extras.events(archive.offset, location, budget, depth)
         if ended is None:
             ended = yield from _tar_close(archive, location, budget, depth, rest)
     yield ended or Outcome(location, "archive", kind, State.READ, count)
+
+
+class _Meter:
+    """Bytes a compressed stream gave (members' data) for the bytes it read (the ratio)."""
+
+    def __init__(self, counting: _Counting) -> None:
+        self.counting = counting
+        self.produced = 0
+
+    def compressed(self) -> int:
+        return self.counting.count
+
+
+def _tar_member(
+    archive: tarfile.TarFile,
+    info: tarfile.TarInfo,
+    where: Location,
+    budget: _Budget,
+    depth: int,
+    meter: _Meter,
+) -> Generator[Event, None, bool]:
+    """A regular tar member's events; returns whether it ended unchecked."""
+    member = archive.extractfile(info)
+    if member is None:  # pragma: no cover - regular members always extract
+        return False
+
+    def read(size: int) -> bytes:
+        piece = member.read(size)
+        meter.produced += len(piece)
+        return piece
+
+    broken = False
+    for event in _member(
+        read, where, "tar", budget, depth, meter.compressed, lambda: meter.produced
+    ):
+        broken = broken or _unchecked_file(event, where)
+        yield event
+    return broken
 
 
 def _tar_close(
@@ -1028,16 +1062,129 @@ def _tar_close(
 
 
 class _TarInfo(tarfile.TarInfo):
-    """Marks the archive whose end-of-archive blocks were read: tarfile ends silently on a
-    truncated or damaged header after the first member."""
+    """Marks the archive whose end-of-archive blocks were read (tarfile ends silently on a
+    truncated or damaged header after the first member), and refuses an extended header (PAX,
+    GNU long name) larger than `MAX_EXTENDED_HEADER`, which tarfile would read whole."""
 
     @classmethod
     def fromtarfile(cls, archive: tarfile.TarFile) -> _TarInfo:
+        stream = cast(IO[bytes], archive.fileobj)
+        block = stream.read(tarfile.BLOCKSIZE)
         try:
-            return super().fromtarfile(archive)
+            info = cls.frombuf(block, archive.encoding or "utf-8", archive.errors)
         except EOFHeaderError:
             archive.provguard_end = True  # type: ignore[attr-defined]
             raise
+        info.offset = stream.tell() - tarfile.BLOCKSIZE
+        if info.type in _EXTENDED and info.size > MAX_EXTENDED_HEADER:
+            raise _Refused(
+                f"an extended tar header of {info.size} bytes, above the limit of "
+                f"{MAX_EXTENDED_HEADER}"
+            )
+        return cast(_TarInfo, info._proc_member(archive))  # type: ignore[attr-defined]
+
+
+class _Refused(tarfile.ReadError):
+    """A limit refused part of an archive; the message is the reason."""
+
+
+#: Extended headers tarfile reads into memory whole.
+MAX_EXTENDED_HEADER = MiB
+_EXTENDED = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+)
+
+
+class _Tee(io.RawIOBase):
+    """Passes reads through and keeps the last bytes read with their offsets, so the bytes
+    tarfile passes over (padding, extended headers) can be searched too."""
+
+    def __init__(self, inner: IO[bytes], keep: int) -> None:
+        self.inner = inner
+        self.keep = keep
+        self.ring = bytearray()
+        self.base = 0  # offset of ring[0]
+        self.count = 0  # bytes read so far
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.inner.read(len(buffer))
+        buffer[: len(data)] = data
+        self.count += len(data)
+        self.ring += data
+        if len(self.ring) > 2 * self.keep:
+            drop = len(self.ring) - self.keep
+            del self.ring[:drop]
+            self.base += drop
+        return len(data)
+
+    def span(self, start: int, stop: int) -> bytes | None:
+        """Bytes [start, stop) of the stream, or None when no longer kept."""
+        if start < self.base or stop > self.count:
+            return None
+        return bytes(self.ring[start - self.base : stop - self.base])
+
+
+class _TarExtras:
+    """The bytes of a tar that are no member's data: the padding after each member's data (when
+    it is not zeros) and extended headers (PAX records, GNU long names), searched as one part."""
+
+    def __init__(self, tee: _Tee) -> None:
+        self.tee = tee
+        # closed by `events`, after the part is read
+        self.spool = tempfile.SpooledTemporaryFile(max_size=MiB)  # noqa: SIM115
+        self.lost = False
+        self.data_end = 0  # where the previous member's data ends
+        self.block_end = 0  # where its last block ends (the next header)
+
+    def _keep(self, start: int, stop: int, *, zeros_too: bool) -> None:
+        if stop <= start:
+            return
+        data = self.tee.span(start, stop)
+        if data is None:
+            self.lost = True
+        elif zeros_too or data.strip(b"\0"):
+            self.spool.write(data)
+
+    def member(self, info: tarfile.TarInfo, next_header: int) -> None:
+        """After tarfile read `info`'s headers; `next_header` is where its next header is."""
+        self._keep(self.data_end, self.block_end, zeros_too=False)
+        self._keep(self.block_end, info.offset_data - tarfile.BLOCKSIZE, zeros_too=True)
+        has_data = next_header > info.offset_data
+        self.data_end = info.offset_data + info.size if has_data else info.offset_data
+        self.block_end = max(next_header, info.offset_data)
+
+    def events(self, end: int, location: Location, budget: _Budget, depth: int) -> Iterator[Event]:
+        """The part, once the end-of-archive block (at `end`) was read."""
+        self._keep(self.data_end, self.block_end, zeros_too=False)
+        self._keep(self.block_end, end, zeros_too=True)
+        with self.spool:
+            if not self.spool.tell() and not self.lost:
+                return
+            self.spool.seek(0)
+            where = location.child("(tar extended headers and padding)")
+            produced = 0
+
+            def read(size: int) -> bytes:
+                nonlocal produced
+                data = self.spool.read(size)
+                produced += len(data)
+                return data
+
+            for event in _member(
+                read, where, "tar", budget, depth, lambda: produced, lambda: produced
+            ):
+                if self.lost and _read_file(event, where):
+                    event = dataclasses.replace(  # noqa: PLW2901
+                        event, state=State.UNCHECKED, reason="some header bytes were not kept"
+                    )
+                yield event
 
 
 EOFHeaderError = getattr(tarfile, "EOFHeaderError", tarfile.HeaderError)
