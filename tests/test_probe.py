@@ -8,6 +8,7 @@ import datetime as dt
 import math
 import os
 import pty
+import signal
 import socket
 import stat
 import subprocess
@@ -343,6 +344,30 @@ def test_an_encrypted_key_asks_on_the_terminal(broker: Broker, pki: Pki, tmp_pat
     assert b"passphrase for" in err
     assert process.returncode == 0, err
     assert b"CONNACK 0, accepted" in out
+
+
+def test_sigterm_while_asking_ends_the_run_and_restores_the_terminal(
+    pki: Pki, tmp_path: Path
+) -> None:
+    encrypted = _encrypted_key(tmp_path, pki, b"never typed")
+    args = _args("127.0.0.1:1", pki)
+    args[args.index(str(pki.key))] = str(encrypted)
+    primary, secondary = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "provguard", *args],
+        stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    ) as process:  # fmt: skip
+        os.close(secondary)
+        deadline = time.monotonic() + 20
+        while termios.tcgetattr(primary)[3] & termios.ECHO and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not termios.tcgetattr(primary)[3] & termios.ECHO  # asking, echo off
+        process.terminate()
+        process.communicate(timeout=10)
+        echo = termios.tcgetattr(primary)[3] & termios.ECHO
+    os.close(primary)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert echo  # the terminal shows typing again
 
 
 def test_a_key_that_does_not_match_the_certificate(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -186,8 +188,17 @@ def _passphrase(file: CredentialFile, password_file: Path | None) -> bytes:
             f"{file.name}: the private key is encrypted and there is no terminal to ask for its "
             "passphrase: give --key-password-file FILE"
         )
+    # SIGTERM while waiting ends the run through getpass's clean-up, so echo comes back on.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         typed = getpass.getpass(f"passphrase for {file.name}: ")
     except EOFError:
         raise UsageError("no passphrase given") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return typed.encode("utf-8")
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    del frame
+    raise SystemExit(128 + signum)
