@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from provguard import at
+from provguard.modemsim import ModemSim, ModemState, NoAnswerError, PortDroppedError
 from provguard.transport import ModemTimeoutError, PortDisconnectedError
 
 ONLINE_MODES = (1, 2, 21)
@@ -234,3 +235,81 @@ class FakeModem:
         if self.store.pop((tag, cred_type), None) is None:
             raise CmeError(513)
         return []
+
+
+class SimModem:
+    """The shipped simulator (`provguard.modemsim.ModemSim.answer`, in-process, no pty) behind
+    the same Transport and test surface as FakeModem, so the state-machine tests run against
+    what users rehearse with too. Faults as FakeModem's `fault`."""
+
+    def __init__(self, *, cfun: int = 1, port: str = "/dev/sim0"):
+        self.sim = ModemSim(ModemState.create(), cfun=cfun)
+        self.port = port
+        self.fault: Callable[[str], str | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"SimModem(imei={self.imei}, cfun={self.cfun}, slots={sorted(self.sim.stored())})"
+
+    @property
+    def imei(self) -> str:
+        return self.sim.state.imei
+
+    @property
+    def cfun(self) -> int:
+        return self.sim.cfun
+
+    @cfun.setter
+    def cfun(self, mode: int) -> None:
+        self.sim.cfun = mode
+
+    @property
+    def store(self) -> dict[tuple[int, int], bytes]:
+        return self.sim.store
+
+    @property
+    def received(self) -> list[str]:
+        return self.sim.received
+
+    def public_key(self, tag: int) -> ec.EllipticCurvePublicKey:
+        key = self.sim.public_key(tag)
+        assert key is not None, "no key at this tag"
+        return key
+
+    def key_sha(self, tag: int) -> str:
+        return self.sim.digest(tag, 2)
+
+    def slots(self) -> dict[tuple[int, int], str]:
+        return {(t, c): self.sim.digest(t, c) for (t, c) in self.sim.store}
+
+    def key_secrets(self) -> list[bytes]:
+        out: list[bytes] = []
+        for (_tag, kind), pem in self.sim.store.items():
+            if kind == 2:
+                key = serialization.load_pem_private_key(pem, password=None)
+                der = key.private_bytes(
+                    serialization.Encoding.DER,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                out += [der, base64.b64encode(der)]
+                out += [line for line in pem.splitlines() if not line.startswith(b"-----")]
+        return out
+
+    def writes(self) -> list[str]:
+        return [c for c in self.received if c.startswith(("AT%CMNG=0", "AT%CMNG=3", "AT%KEYGEN"))]
+
+    def send(self, command: at.AtCommand) -> at.Response:
+        verdict = self.fault(command.text) if self.fault is not None else None
+        if verdict == "timeout":
+            raise ModemTimeoutError(command, 0.1)
+        if verdict == "lost":
+            raise PortDisconnectedError(self.port, command)
+        try:
+            text = self.sim.answer(command.text)
+        except NoAnswerError:
+            raise ModemTimeoutError(command, 0.1) from None
+        except PortDroppedError:
+            raise PortDisconnectedError(self.port, command) from None
+        if verdict == "lost-after":
+            raise PortDisconnectedError(self.port, command)
+        return at.parse_response(text)

@@ -19,9 +19,17 @@ from provguard import at, enroll
 from provguard.errors import InputError
 from provguard.ledger import Ledger, Outcome
 from tests import factories
-from tests.keygen_fake import FakeModem
+from tests.keygen_fake import FakeModem, SimModem
 
 TAG = 42
+
+#: The state machine runs against the in-process fake and against the shipped simulator.
+MODEMS = {"fake": FakeModem, "sim": SimModem}
+
+
+@pytest.fixture(params=sorted(MODEMS))
+def make_modem(request: pytest.FixtureRequest) -> type[FakeModem] | type[SimModem]:
+    return MODEMS[request.param]
 
 
 def spki(key: ec.EllipticCurvePublicKey) -> bytes:
@@ -85,9 +93,9 @@ def assert_no_key_bytes(modem: FakeModem, *blobs: bytes) -> None:
 
 
 def test_first_enrollment_generates_the_key_in_the_modem_and_signs_its_csr(
-    pki: Pki, ledger: Ledger, tmp_path: Path
+    pki: Pki, make_modem: type[FakeModem] | type[SimModem], ledger: Ledger, tmp_path: Path
 ) -> None:
-    modem = FakeModem()
+    modem = make_modem()
     result = run(modem, pki, ledger)
     assert result.outcome is Outcome.ENROLLED, result.error
     assert result.exit_code == 0
@@ -130,8 +138,10 @@ def test_first_enrollment_generates_the_key_in_the_modem_and_signs_its_csr(
     assert_no_key_bytes(modem, (tmp_path / "ledger.sqlite").read_bytes())
 
 
-def test_a_second_run_writes_nothing(pki: Pki, ledger: Ledger) -> None:
-    modem = FakeModem()
+def test_a_second_run_writes_nothing(
+    pki: Pki, make_modem: type[FakeModem] | type[SimModem], ledger: Ledger
+) -> None:
+    modem = make_modem()
     assert run(modem, pki, ledger).outcome is Outcome.ENROLLED
     before = dict(modem.slots())
     writes = len(modem.writes())
@@ -147,8 +157,10 @@ def test_a_second_run_writes_nothing(pki: Pki, ledger: Ledger) -> None:
     assert latest.cert_fingerprint == ledger.attempts()[0].cert_fingerprint
 
 
-def test_rotate_makes_a_new_key_and_certificate(pki: Pki, ledger: Ledger) -> None:
-    modem = FakeModem()
+def test_rotate_makes_a_new_key_and_certificate(
+    pki: Pki, make_modem: type[FakeModem] | type[SimModem], ledger: Ledger
+) -> None:
+    modem = make_modem()
     run(modem, pki, ledger)
     old_key = spki(modem.public_key(TAG))
     old_serial = client_cert(modem).serial_number
@@ -172,9 +184,15 @@ def test_rotate_makes_a_new_key_and_certificate(pki: Pki, ledger: Ledger) -> Non
     ],
 )
 def test_an_interrupted_rotation_and_a_plain_rerun(
-    pki: Pki, ledger: Ledger, cut: str, occurrence: int, verdict: str, rotated: bool
+    pki: Pki,
+    make_modem: type[FakeModem] | type[SimModem],
+    ledger: Ledger,
+    cut: str,
+    occurrence: int,
+    verdict: str,
+    rotated: bool,
 ) -> None:
-    modem = FakeModem()
+    modem = make_modem()
     run(modem, pki, ledger)
     old_key = spki(modem.public_key(TAG))
     seen = {"n": 0}
@@ -199,9 +217,9 @@ def test_an_interrupted_rotation_and_a_plain_rerun(
 
 
 def test_a_modem_left_offline_by_a_stopped_attempt_gets_its_first_mode_back(
-    pki: Pki, ledger: Ledger
+    pki: Pki, make_modem: type[FakeModem] | type[SimModem], ledger: Ledger
 ) -> None:
-    modem = FakeModem(cfun=21)  # LTE on, as the application had it
+    modem = make_modem(cfun=21)  # LTE on, as the application had it
     modem.fault = lambda line: "lost" if line.startswith(("AT%CMNG=0,42,1", "AT+CFUN=21")) else None
     first = run(modem, pki, ledger)
     assert first.restore_error is not None
@@ -236,9 +254,9 @@ def test_a_key_the_ledger_did_not_generate_is_left_alone(pki: Pki, ledger: Ledge
 
 
 def test_a_port_lost_before_the_certificate_write_is_completed_without_a_second_key(
-    pki: Pki, ledger: Ledger
+    pki: Pki, make_modem: type[FakeModem] | type[SimModem], ledger: Ledger
 ) -> None:
-    modem = FakeModem()
+    modem = make_modem()
     modem.fault = lambda line: "lost" if line.startswith("AT%CMNG=0,42,1") else None
     first = run(modem, pki, ledger)
     assert first.outcome is Outcome.REFUSED
@@ -254,9 +272,9 @@ def test_a_port_lost_before_the_certificate_write_is_completed_without_a_second_
 
 
 def test_a_port_lost_after_the_certificate_reached_the_modem_is_found_done(
-    pki: Pki, ledger: Ledger
+    pki: Pki, make_modem: type[FakeModem] | type[SimModem], ledger: Ledger
 ) -> None:
-    modem = FakeModem()
+    modem = make_modem()
     modem.fault = lambda line: "lost-after" if line.startswith("AT%CMNG=0,42,1") else None
     first = run(modem, pki, ledger)
     assert first.outcome is Outcome.REFUSED
@@ -292,9 +310,14 @@ COMMANDS = [
 @pytest.mark.parametrize("verdict", ["timeout", "lost", "lost-after"])
 @pytest.mark.parametrize(("cut", "occurrence"), COMMANDS)
 def test_every_interruption_point_ends_enrolled_on_the_rerun(
-    pki: Pki, ledger: Ledger, cut: str, occurrence: int, verdict: str
+    pki: Pki,
+    make_modem: type[FakeModem] | type[SimModem],
+    ledger: Ledger,
+    cut: str,
+    occurrence: int,
+    verdict: str,
 ) -> None:
-    modem = FakeModem()
+    modem = make_modem()
     seen = {"n": 0}
 
     def fault(line: str) -> str | None:
@@ -346,8 +369,10 @@ def test_a_refused_write_is_explained(pki: Pki, ledger: Ledger) -> None:
     assert ledger.attempts()[-1].outcome == "refused"
 
 
-def test_the_same_root_with_crlf_line_ends_is_not_rewritten(pki: Pki, ledger: Ledger) -> None:
-    modem = FakeModem()
+def test_the_same_root_with_crlf_line_ends_is_not_rewritten(
+    pki: Pki, make_modem: type[FakeModem] | type[SimModem], ledger: Ledger
+) -> None:
+    modem = make_modem()
     modem.cfun = 4
     modem.store[(TAG, 0)] = pki.root_path.read_bytes().replace(b"\n", b"\r\n")
     result = run(modem, pki, ledger)
@@ -356,8 +381,10 @@ def test_the_same_root_with_crlf_line_ends_is_not_rewritten(pki: Pki, ledger: Le
     assert modem.store[(TAG, 0)].count(b"\r\n") > 3
 
 
-def test_a_modem_found_powered_off_is_left_powered_off(pki: Pki, ledger: Ledger) -> None:
-    modem = FakeModem(cfun=0)
+def test_a_modem_found_powered_off_is_left_powered_off(
+    pki: Pki, make_modem: type[FakeModem] | type[SimModem], ledger: Ledger
+) -> None:
+    modem = make_modem(cfun=0)
     assert run(modem, pki, ledger).outcome is Outcome.ENROLLED
     assert modem.cfun == 0
     assert modem.received[-1] == "AT+CFUN=0"
