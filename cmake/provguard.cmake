@@ -4,6 +4,9 @@
 #
 #   PROVGUARD_COMMAND   the provguard executable (default: `provguard` found on PATH)
 #   PROVGUARD_SCAN      ON (default): release builds run `provguard scan`; OFF skips it, loudly
+#   PROVGUARD_ALLOW     allowlist file passed to the scan (--allow)
+#   PROVGUARD_MCUBOOT_ENC_KEY  key for encrypted MCUboot images (--mcuboot-enc-key); under
+#                       sysbuild it defaults to SB_CONFIG_BOOT_ENCRYPTION_KEY_FILE
 #
 # Two entry points for the gate:
 #   - provguard_scan_after_build(): one Zephyr image (plain, non-sysbuild build), called from the
@@ -26,6 +29,10 @@ include_guard(GLOBAL)
 set(_PROVGUARD_CMAKE_DIR ${CMAKE_CURRENT_LIST_DIR})
 
 set(PROVGUARD_SCAN ON CACHE BOOL "Run `provguard scan` on the image after every build without provisioning")
+set(PROVGUARD_ALLOW "" CACHE FILEPATH
+  "provguard allowlist for the gate (scan --allow), e.g. MCUboot's own image-decryption key")
+set(PROVGUARD_MCUBOOT_ENC_KEY "" CACHE FILEPATH
+  "Key that decrypts encrypted MCUboot images (scan --mcuboot-enc-key); without it they are NOT CLEAN")
 
 function(_provguard_command out)
   if(NOT PROVGUARD_COMMAND)
@@ -143,14 +150,17 @@ function(provguard_render_certificates)
 endfunction()
 
 # provguard_scan_gate(NAME <target> FILES <file>... [DEPENDS <target>...] [CERT_DIR <dir>]
-#                     [LABEL <text>])
+#                     [LABEL <text>] [MCUBOOT_ENC_KEY <file>])
 #
 # Adds <target>, part of `all`, built after DEPENDS: it runs cmake/provguard_gate.cmake, which
 # fails the build unless `provguard scan FILES` (with the pair found in CERT_DIR as known keys)
 # exits 0. FILES may hold generator expressions. A file that is missing when the gate runs fails
 # the build: the gate never says clean for bytes it did not read.
 function(provguard_scan_gate)
-  cmake_parse_arguments(ARG "" "NAME;CERT_DIR;LABEL" "DEPENDS;FILES" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME;CERT_DIR;LABEL;MCUBOOT_ENC_KEY" "DEPENDS;FILES" ${ARGN})
+  if(NOT ARG_MCUBOOT_ENC_KEY)
+    set(ARG_MCUBOOT_ENC_KEY "${PROVGUARD_MCUBOOT_ENC_KEY}")
+  endif()
   if(NOT ARG_NAME OR NOT ARG_FILES)
     message(FATAL_ERROR "provguard_scan_gate needs NAME and FILES")
   endif()
@@ -170,6 +180,17 @@ function(provguard_scan_gate)
   if(ARG_CERT_DIR AND IS_DIRECTORY ${ARG_CERT_DIR})
     _provguard_cert_args(${ARG_CERT_DIR} FALSE known_args known_files)
   endif()
+  # Inputs of the scan besides the images: hashed into the stamp like them.
+  foreach(option_file "--allow;${PROVGUARD_ALLOW}" "--mcuboot-enc-key;${ARG_MCUBOOT_ENC_KEY}")
+    list(POP_FRONT option_file option)
+    if(option_file)
+      if(NOT EXISTS "${option_file}")
+        message(FATAL_ERROR "provguard: ${option} ${option_file}: no such file")
+      endif()
+      list(APPEND known_args ${option} ${option_file})
+      list(APPEND known_files ${option_file})
+    endif()
+  endforeach()
 
   set(gate_dir ${CMAKE_CURRENT_BINARY_DIR}/provguard)
   set(args_file ${gate_dir}/${ARG_NAME}.args.cmake)
@@ -289,8 +310,16 @@ function(provguard_sysbuild_gate)
   list(REMOVE_DUPLICATES files)
   string(REPLACE ";" "\n     " listing "${files}")
   message(STATUS "provguard: sysbuild leak gate on\n     ${listing}")
+  # Encrypted MCUboot images are read with the key sysbuild encrypts them with.
+  set(enc_key "${PROVGUARD_MCUBOOT_ENC_KEY}")
+  if(NOT enc_key AND SB_CONFIG_BOOT_ENCRYPTION AND SB_CONFIG_BOOT_ENCRYPTION_KEY_FILE)
+    string(CONFIGURE "${SB_CONFIG_BOOT_ENCRYPTION_KEY_FILE}" enc_key)
+    if(NOT IS_ABSOLUTE "${enc_key}")
+      set(enc_key ${APP_DIR}/${enc_key})
+    endif()
+  endif()
   provguard_scan_gate(NAME provguard_sysbuild_scan FILES ${files} DEPENDS ${depends}
-    CERT_DIR "${pg_cert_dir}" LABEL "the sysbuild outputs")
+    CERT_DIR "${pg_cert_dir}" LABEL "the sysbuild outputs" MCUBOOT_ENC_KEY "${enc_key}")
 endfunction()
 
 # provguard_check_tls_peer_verify(<value of CONFIG_MQTT_TLS_PEER_VERIFY>)

@@ -301,6 +301,37 @@ def test_a_scan_finding_or_unchecked_input_fails_every_build(
     assert len(fake.calls("scan")) == 3
 
 
+def test_allowlist_and_mcuboot_key_go_to_the_scan_and_into_the_stamp(
+    fake: Host, tmp_path: Path
+) -> None:
+    allow = tmp_path / "provguard-allow.txt"
+    allow.write_text("symbol enc_priv_key\n", encoding="utf-8")
+    enc_key = tmp_path / "enc-ec256-priv.pem"
+    enc_key.write_text("placeholder\n", encoding="utf-8")
+    configured = fake.configure(
+        f"-DCERT_DIR={tmp_path / 'absent'}",
+        f"-DPROVGUARD_ALLOW={allow}",
+        f"-DPROVGUARD_MCUBOOT_ENC_KEY={enc_key}",
+    )
+    assert configured.returncode == 0, configured.stderr
+    assert fake.build_all().returncode == 0
+    image = str(fake.build / "hostapp")
+    expected = ["scan", image, "--allow", str(allow), "--mcuboot-enc-key", str(enc_key)]
+    assert fake.calls("scan") == [expected]
+
+    # A changed allowlist is a different gate: scanned again although the image is the same.
+    allow.write_text("symbol enc_priv_key\nsymbol other_key\n", encoding="utf-8")
+    assert fake.build_all().returncode == 0
+    assert len(fake.calls("scan")) == 2
+
+
+def test_a_missing_allowlist_stops_configure(fake: Host, tmp_path: Path) -> None:
+    missing = tmp_path / "no-allow.txt"
+    result = fake.configure(f"-DCERT_DIR={tmp_path}", f"-DPROVGUARD_ALLOW={missing}")
+    assert result.returncode != 0
+    assert f"--allow {missing}: no such file" in flat(result.stderr)
+
+
 def test_certificates_h_is_not_rewritten_by_a_reconfigure(fake: Host, tmp_path: Path) -> None:
     certs = cert_dir(tmp_path, "ca.pem", "client.pem", "client.key")
     assert fake.configure("-DHOST_PROVISION=ON", f"-DCERT_DIR={certs}").returncode == 0
@@ -452,6 +483,21 @@ def test_sysbuild_output_that_was_not_built_fails_closed(sysbuild: Host) -> None
     assert built.returncode != 0
     assert "zephyr.signed.encrypted.bin is not there" in flat(built.stdout)
     assert sysbuild.calls("scan") == []
+
+
+def test_sysbuild_encrypted_images_are_read_with_the_sysbuild_key(
+    sysbuild: Host, tmp_path: Path
+) -> None:
+    """SB_CONFIG_BOOT_ENCRYPTION: the update package is encrypted with this key; without it the
+    scan could only say NOT CLEAN."""
+    enc_key = tmp_path / "enc-ec256-priv.pem"
+    enc_key.write_text("placeholder\n", encoding="utf-8")
+    configured = configure_sysbuild(
+        sysbuild, "-DSB_CONFIG_BOOT_ENCRYPTION=y", f"-DSB_CONFIG_BOOT_ENCRYPTION_KEY_FILE={enc_key}"
+    )
+    assert configured.returncode == 0, configured.stderr
+    assert sysbuild.build_all().returncode == 0
+    assert sysbuild.calls("scan")[0][-2:] == ["--mcuboot-enc-key", str(enc_key)]
 
 
 def test_sysbuild_development_image_is_not_gated_and_says_so(sysbuild: Host) -> None:
