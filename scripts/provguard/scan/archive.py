@@ -27,7 +27,9 @@ Nested archives (a member that is itself an archive, by its magic or its name) a
 as the member's raw bytes, and member by member, named `outer.zip!inner.tar!m.bin`. Their bytes
 are spooled to a temporary file (in memory up to `spool_memory_bytes`), never held whole if large.
 
-Zips are found by their end record wherever they start, as `unzip` reads them. Bytes of the file
+Zips are found by their end record wherever they start, as `unzip` reads them. A zip's own
+structures (local headers with their extra fields, the central directory with entry comments, the
+end record) are searched as one part, `(zip headers and central directory)`. Bytes of the file
 that no member covers are searched as parts of their own, named in parentheses: `(bytes 0x0-0x1f00
 before the zip)` (a firmware image the zip was appended to), `(bytes ... between zip members)`
 (unchecked when they hold a local header the central directory does not list: a hidden member),
@@ -480,8 +482,11 @@ def _member(
     depth: int,
     compressed: Callable[[], int],
     produced: Callable[[], int],
+    *,
+    nested: bool = True,
 ) -> Iterator[Event]:
-    """One member's chunks and outcome, then its contents when it is an archive itself."""
+    """One member's chunks and outcome, then its contents when it is an archive itself (unless
+    `nested` is false: parts made of an archive's own headers)."""
     limits = budget.limits
     spool: IO[bytes] | None = None
     size = 0
@@ -493,7 +498,7 @@ def _member(
         if not head:
             head = bytes(block[:512])
             name = location.members[-1].lower()
-            if archive_format(head, b"", name) or name.endswith(ARCHIVE_SUFFIXES):
+            if nested and (archive_format(head, b"", name) or name.endswith(ARCHIVE_SUFFIXES)):
                 # closed below, after the nested archive is read
                 spool = tempfile.SpooledTemporaryFile(max_size=limits.spool_memory_bytes)  # noqa: SIM115
         if spool is not None:
@@ -526,11 +531,11 @@ def _member(
                 "only its raw bytes",
             )
             return
-        nested = cast(BinaryIO, spool)
-        fmt_inner = file_format(nested, location.members[-1])
+        inner = cast(BinaryIO, spool)
+        fmt_inner = file_format(inner, location.members[-1])
         if fmt_inner is None:
             return  # named like an archive, but is not one: its raw bytes were searched
-        yield from _archive(nested, location, fmt_inner, limits, budget, depth + 1)
+        yield from _archive(inner, location, fmt_inner, limits, budget, depth + 1)
 
 
 def _over_budget(location: Location, fmt: str, budget: _Budget, count: int) -> Outcome | None:
@@ -601,21 +606,23 @@ def _zip_end(stream: IO[bytes]) -> _ZipEnd | None:
     return _ZipEnd(count, start + at, size)
 
 
-def _entry_end(stream: IO[bytes], info: zipfile.ZipInfo) -> int:
-    """Where an entry's local header, data and data descriptor end in the file."""
+def _entry_span(stream: IO[bytes], info: zipfile.ZipInfo) -> tuple[int, int]:
+    """Where an entry's local header (name and extra field included) ends, and where its data
+    and data descriptor end, in the file."""
     stream.seek(info.header_offset)
     head = stream.read(30)
     if len(head) < 30 or head[:4] != b"PK\x03\x04":
-        return info.header_offset + len(head)
+        return info.header_offset + len(head), info.header_offset + len(head)
     name, extra = struct.unpack_from("<HH", head, 26)
     local_extra = stream.read(name + extra)[name:]
-    end = int(info.header_offset + 30 + name + extra + info.compress_size)
+    header_end = int(info.header_offset + 30 + name + extra)
+    end = header_end + int(info.compress_size)
     if info.flag_bits & 0x08:  # a data descriptor follows: optional signature, CRC and sizes
         zip64 = _has_zip64_extra(local_extra) or info.compress_size >= 0xFFFFFFFF
         stream.seek(end)
         signed = stream.read(4) == b"PK\x07\x08"
         end += (4 if signed else 0) + (20 if zip64 else 12)
-    return end
+    return header_end, end
 
 
 def _has_zip64_extra(extra: bytes) -> bool:
@@ -633,7 +640,7 @@ def _outside(
 ) -> list[tuple[int, int, str]]:
     """The byte ranges of the file in no member, central directory or end record, named: bytes
     before the zip, between members, the zip comment. They are searched as they are."""
-    spans = sorted([(i.header_offset, _entry_end(stream, i)) for i in infos])
+    spans = sorted([(i.header_offset, _entry_span(stream, i)[1]) for i in infos])
     spans.append((min(start_dir, end.record), end.record + 22))
     first = min(start for start, _ in spans)
     gaps: list[tuple[int, int, str]] = []
@@ -655,6 +662,45 @@ def _outside(
         if stop > start:
             named.append((start, stop, label))
     return named
+
+
+def _zip_headers(
+    stream: IO[bytes],
+    infos: list[zipfile.ZipInfo],
+    start_dir: int,
+    end: _ZipEnd,
+    location: Location,
+    budget: _Budget,
+    depth: int,
+) -> Iterator[Event]:
+    """The zip's own structures searched as one part: local headers (names, extra fields), the
+    central directory (entry comments, extra fields) and the end record, which zipfile reads
+    past and a key could be put in."""
+    ranges = sorted(
+        [(i.header_offset, _entry_span(stream, i)[0]) for i in infos]
+        + [(min(start_dir, end.record), end.record + 22)]
+    )
+    with tempfile.SpooledTemporaryFile(max_size=MiB) as spool:
+        at = 0
+        for start, stop in ranges:
+            start = max(start, at)  # noqa: PLW2901 - overlapping entries share their header
+            if stop > start:
+                stream.seek(start)
+                spool.write(stream.read(stop - start))
+            at = max(at, stop)
+        spool.seek(0)
+        produced = 0
+
+        def read(size: int) -> bytes:
+            nonlocal produced
+            data = spool.read(size)
+            produced += len(data)
+            return data
+
+        where = location.child("(zip headers and central directory)")
+        yield from _member(
+            read, where, "zip", budget, depth, lambda: produced, lambda: produced, nested=False
+        )
 
 
 def _outside_member(
@@ -823,6 +869,7 @@ def _zip(
         if end is not None:
             for span in _outside(stream, infos, archive.start_dir, end):
                 yield from _outside_member(stream, span, location, budget, depth)
+            yield from _zip_headers(stream, infos, archive.start_dir, end, location, budget, depth)
         yield Outcome(location, "archive", "zip", State.READ, size)
 
 
