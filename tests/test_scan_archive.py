@@ -528,6 +528,20 @@ def test_corrupt_members_are_unchecked_never_an_error(
     assert f"{path}!good.bin" in c.found(events, key)
 
 
+@pytest.mark.parametrize(("method", "name"), [(9, "Deflate64"), (98, "PPMd"), (93, "Zstandard")])
+def test_compression_methods_zipfile_cannot_read_are_unchecked(
+    tmp_path: Path, key: bytes, method: int, name: str
+) -> None:
+    entry = c.RawEntry(b"app.bin", os.urandom(200), 400, 0, method=method)
+    path = tmp_path / f"{name}.zip"
+    path.write_bytes(c.raw_zip([entry, c.stored(b"ok.pem", key)]))
+    events = events_of(path)
+    outcome = state(events, f"{path}!app.bin")
+    assert outcome.state is State.UNCHECKED
+    assert outcome.reason == "compression method not supported"
+    assert f"{path}!ok.pem" in c.found(events, key)
+
+
 def test_bad_crc_is_unchecked(tmp_path: Path, key: bytes) -> None:
     entry = c.stored(b"k.pem", key)
     path = tmp_path / "crc.zip"
