@@ -840,3 +840,21 @@ def test_large_file_split_across_workers_loses_nothing_at_span_or_window_edges(
         assert sorted(h["fileOffset"] for h in key_hits(report)) == [window_edge, span_edge]
         [cover] = report["coverage"]
         assert (cover["examined"], cover["size"], cover["findings"]) == (size, size, 2)
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_hex_read_in_chunks_is_the_same_as_read_whole(tmp_path: Path, newline: bytes) -> None:
+    """A large HEX is decoded as it is read, in chunks of whole lines: the data, the problems and
+    their line numbers do not depend on where the chunks are cut."""
+    from provguard.scan.hexfile import read_intel_hex, read_intel_hex_stream  # noqa: PLC0415
+
+    lines = hex_of(os.urandom(5000), 0xFFF0).splitlines()  # crosses a 64 KiB boundary
+    lines[7] = lines[7][:-1] + b"0" if lines[7][-1:] != b"0" else lines[7][:-1] + b"1"
+    lines.insert(20, b"; a comment")
+    lines.insert(40, b"")
+    text = newline.join(lines) + newline
+    whole = read_intel_hex(text, "a.hex")
+    assert [p.line for p in whole.problems] == [8, 21]  # the bad checksum, the comment
+    for size in (37, 100, 1000, 4096):
+        streamed = read_intel_hex_stream(io.BytesIO(text), size)
+        assert streamed == whole, size

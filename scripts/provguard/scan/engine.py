@@ -21,7 +21,7 @@ from provguard.scan.allow import Allowlist
 from provguard.scan.archive import Chunk, Location, Outcome, file_format, read_archive
 from provguard.scan.archive import State as ArchiveState
 from provguard.scan.detectors import DETECTORS, MAX_OBJECT, Detection, Detector
-from provguard.scan.hexfile import lines_of_addresses
+from provguard.scan.hexfile import lines_of_addresses, looks_like_hex, read_intel_hex_stream
 from provguard.scan.known import KnownIndex
 from provguard.scan.model import (
     AddressRange,
@@ -35,7 +35,14 @@ from provguard.scan.model import (
     Unchecked,
     symbol_at,
 )
-from provguard.scan.readers import HEX_TEXT, IMAGE_SUFFIXES, Options, read_bytes
+from provguard.scan.readers import (
+    HEX_SUFFIXES,
+    HEX_TEXT,
+    IMAGE_SUFFIXES,
+    Options,
+    hex_image,
+    read_bytes,
+)
 from provguard.scan.walk import (
     Entry,
     EntryState,
@@ -290,12 +297,13 @@ def _window_findings(
     image: Image,
     stream: BinaryIO,
     size: int,
-    base_address: int,
+    base_address: int | None,
     known: KnownIndex,
     detectors: Sequence[Detector],
     *,
     lines: bool,
     span: tuple[int, int],
+    section: str | None = None,
 ) -> list[Finding]:
     """Findings of `[span)` of a file read window by window; each window is read with an
     overlap longer than any object looked for, and owns only the hits that start in it."""
@@ -303,7 +311,7 @@ def _window_findings(
     first, stop = span
     findings: list[Finding] = []
     newlines = 0
-    if lines and image.format == "text" and first:
+    if lines and (image.format == "text" or section == HEX_TEXT) and first:
         stream.seek(0)
         for _, own in windows(first):  # lines before the span (a split text file)
             newlines += _line_breaks(stream.read(own), own)
@@ -311,7 +319,8 @@ def _window_findings(
         offset = first + start
         stream.seek(offset)
         data = stream.read(own + overlap)
-        segment = Segment(base_address + offset, data, file_offset=offset)
+        address = None if base_address is None else base_address + offset
+        segment = Segment(address, data, section=section, file_offset=offset)
         findings += segment_findings(
             image,
             segment,
@@ -321,7 +330,7 @@ def _window_findings(
             keep=own if offset + own < size else None,
             lines_before=newlines,
         )
-        if lines and image.format == "text":
+        if lines and (image.format == "text" or section == HEX_TEXT):
             newlines += _line_breaks(data, own)
     return findings
 
@@ -547,12 +556,56 @@ def _scan_task(task: Task, ctx: Context) -> ScanResult:
         fmt = file_format(stream, name)
         if fmt is not None:
             return _scan_archive(stream, name, fmt, ctx)
+        if _is_hex(stream, name):
+            return _scan_hex(stream, name, size, ctx, partitions)
         if size > MAX_DECODE or (size > WINDOW and _raw_head(stream, name, ctx.options)):
             return _scan_windows(stream, name, size, ctx, (0, size))  # never held whole
         data = stream.read()
     images = read_bytes(data, name, ctx.options)
     del data
     return scan_images(images, ctx.known, ctx.allow, lines=ctx.options.lines, partitions=partitions)
+
+
+def _is_hex(stream: BinaryIO, name: str) -> bool:
+    head = stream.read(512)
+    stream.seek(0)
+    return name.lower().endswith(HEX_SUFFIXES) or looks_like_hex(head)
+
+
+def _scan_hex(
+    stream: BinaryIO, name: str, size: int, ctx: Context, partitions: tuple[AddressRange, ...]
+) -> ScanResult:
+    """An Intel HEX file decoded as it is read (its text never held whole); when it is damaged,
+    its text is searched too, window by window."""
+    decoded = read_intel_hex_stream(stream)
+    image = hex_image(decoded, name, size, ctx.options, None, hex_file=True)
+    damaged = bool(decoded.problems)
+    del decoded
+    lines = ctx.options.lines
+    result = scan_images([image], ctx.known, ctx.allow, lines=lines, partitions=partitions)
+    if not damaged:
+        return result
+    stream.seek(0)
+    text = _window_findings(
+        image,
+        stream,
+        size,
+        None,
+        ctx.known,
+        DETECTORS,
+        lines=lines,
+        span=(0, size),
+        section=HEX_TEXT,
+    )
+    decoded_keys = {f.key for f in (*result.findings, *result.allowed)}
+    # the text holds the records' digits: a key decoded from them is also a run of fragments
+    text = [f for f in text if not (f.encoding.startswith("fragment") and f.key in decoded_keys)]
+    kept, allowed = _allow(text, ctx.allow)
+    [cover] = result.coverage
+    cover = dataclasses.replace(
+        cover, examined=cover.examined + size, findings=cover.findings + len(kept)
+    )
+    return ScanResult(result.findings + tuple(kept), result.allowed + tuple(allowed), (cover,))
 
 
 def _raw_head(stream: BinaryIO, name: str, options: Options) -> bool:

@@ -19,7 +19,7 @@ from typing import ClassVar, Protocol
 from provguard.scan import mcuboot
 from provguard.scan.archive import ArchiveLimits
 from provguard.scan.elf import elf_layout
-from provguard.scan.hexfile import looks_like_hex, read_intel_hex
+from provguard.scan.hexfile import HexImage, looks_like_hex, read_intel_hex
 from provguard.scan.mcuboot import McubootOptions
 from provguard.scan.model import Image, Region, Segment, Unchecked
 
@@ -53,47 +53,60 @@ class HexReader:
 
     def read(self, data: bytes, path: str, options: Options, depth: int) -> list[Image]:
         decoded = read_intel_hex(data, path)
-        segments: list[Segment] = []
-        unchecked: list[Unchecked] = []
-        notes: list[str] = []
-        for run in decoded.segments:
-            found = _with_mcuboot(Segment(run.address, run.data), path, options)
-            segments += found.segments
-            unchecked += found.unchecked
-            notes += found.notes
-        text_lines = [p.line for p in decoded.problems if not p.record and p.line is not None]
-        for problem in decoded.problems:
-            if problem.record:
-                where = f"line {problem.line}: " if problem.line is not None else ""
-                unchecked.append(
-                    Unchecked(
-                        path,
-                        f"{where}{problem.message}; the rest of the file was "
-                        "searched as records and as text",
-                        line=problem.line,
-                    )
+        # damaged: the text itself is searched too, so nothing in the damaged lines escapes
+        text = Segment(None, data, section=HEX_TEXT, file_offset=0) if decoded.problems else None
+        return [hex_image(decoded, path, len(data), options, text, hex_file=depth == 0)]
+
+
+def hex_image(
+    decoded: HexImage,
+    path: str,
+    size: int,
+    options: Options,
+    text: Segment | None,
+    *,
+    hex_file: bool,
+) -> Image:
+    """The image of a decoded HEX file: its data (MCUboot images in it taken apart), a damaged
+    record as an unchecked part naming its line, and `text` (the file as text) when given."""
+    segments: list[Segment] = []
+    unchecked: list[Unchecked] = []
+    notes: list[str] = []
+    for run in decoded.segments:
+        found = _with_mcuboot(Segment(run.address, run.data), path, options)
+        segments += found.segments
+        unchecked += found.unchecked
+        notes += found.notes
+    text_lines = [p.line for p in decoded.problems if not p.record and p.line is not None]
+    for problem in decoded.problems:
+        if problem.record:
+            where = f"line {problem.line}: " if problem.line is not None else ""
+            unchecked.append(
+                Unchecked(
+                    path,
+                    f"{where}{problem.message}; the rest of the file was "
+                    "searched as records and as text",
+                    line=problem.line,
                 )
-        if text_lines:
-            notes.append(
-                f"{len(text_lines)} line(s) are not Intel HEX records (first: line "
-                f"{text_lines[0]}): searched as text"
             )
-        if decoded.problems:
-            # damaged: the text itself is searched too, so nothing in the damaged lines escapes
-            segments.append(Segment(None, data, section=HEX_TEXT, file_offset=0))
-        if not decoded.segments and not decoded.problems:
-            unchecked.append(Unchecked(path, "Intel HEX file holds no data records"))
-        return [
-            Image(
-                path,
-                self.name,
-                len(data),
-                tuple(segments),
-                unchecked=tuple(unchecked),
-                notes=tuple(notes),
-                hex_file=path if depth == 0 else None,
-            )
-        ]
+    if text_lines:
+        notes.append(
+            f"{len(text_lines)} line(s) are not Intel HEX records (first: line "
+            f"{text_lines[0]}): searched as text"
+        )
+    if text is not None:
+        segments.append(text)
+    if not decoded.segments and not decoded.problems:
+        unchecked.append(Unchecked(path, "Intel HEX file holds no data records"))
+    return Image(
+        path,
+        HexReader.name,
+        size,
+        tuple(segments),
+        unchecked=tuple(unchecked),
+        notes=tuple(notes),
+        hex_file=path if hex_file else None,
+    )
 
 
 class ElfReader:
