@@ -545,25 +545,41 @@ class KnownIndex:
             self._where[value] = places
         return places
 
-    def _sampled(self, data: bytes) -> list[int]:
-        """Offsets of sampled 8-byte words of `data` that are in the index."""
+    def _sampled(self, data: bytes, every: int = STRIDE_WORDS) -> list[int]:
+        """Offsets of the 8-byte words of `data` at every `every`-th word that are in the index
+        (a run of `8 * every + 7` bytes shared with a key always holds one)."""
         view = memoryview(data)
+        stride = WORD * every
+        block_size = stride * (BLOCK // stride)
         positions: list[int] = []
-        for block in range(0, len(data), BLOCK):
-            size = min(BLOCK, len(data) - block) // WORD * WORD
+        for block in range(0, len(data), block_size):
+            size = min(block_size, len(data) - block) // WORD * WORD
             if size <= 0:
                 break
-            words = view[block : block + size].cast("Q")[::STRIDE_WORDS]
+            words = view[block : block + size].cast("Q")[::every]
             hits = self._keys.intersection(words)  # in C; empty for almost every block
             if hits:  # where, in this block only
                 flags = map(hits.__contains__, words)
-                positions += [block + index * STRIDE for index in compress(count(), flags)]
-        # The last sampled word may start up to 38 bytes before the end: check the tail densely.
+                positions += [block + index * stride for index in compress(count(), flags)]
+        # The last sampled word may start up to stride + 14 bytes before the end: check densely.
         order = sys.byteorder
-        for i in range(max(0, len(data) - STRIDE - 2 * WORD), len(data) - WORD + 1):
+        for i in range(max(0, len(data) - stride - 2 * WORD), len(data) - WORD + 1):
             if int.from_bytes(data[i : i + WORD], order) in self._keys:
                 positions.append(i)
         return positions
+
+    def _hits(self, data: bytes, every: int = STRIDE_WORDS) -> list[tuple[int, int]]:
+        """(offset, window) of the sampled words that name a key; around a structural one, the
+        windows within `probe` bytes that do."""
+        order = sys.byteorder
+        hits: list[tuple[int, int]] = []
+        for position in self._sampled(data, every):
+            value = int.from_bytes(data[position : position + WORD], order)
+            if value in self._structural:
+                hits += self._unique_around(data, position)
+            else:
+                hits.append((position, value))
+        return hits
 
     def _unique_around(self, data: bytes, position: int) -> list[tuple[int, int]]:
         """Windows unique to one key within `probe` bytes of a structural hit."""
@@ -575,20 +591,6 @@ class KnownIndex:
             value = int.from_bytes(data[q : q + WORD], order)
             if value in self._keys and value not in self._structural:
                 out.append((q, value))
-        return out
-
-    def _dense(self, data: bytes) -> list[tuple[int, int]]:
-        """(offset, value) of every window of `data` unique to a key (for decoded text)."""
-        view = memoryview(data)
-        out: list[tuple[int, int]] = []
-        for shift in range(WORD):
-            usable = (len(data) - shift) // WORD * WORD
-            if usable <= 0:
-                break
-            words = view[shift : shift + usable].cast("Q")
-            hits = self._keys.intersection(words) - self._structural
-            if hits:
-                out += [(shift + i * WORD, w) for i, w in enumerate(words) if w in hits]
         return out
 
     def _confirm(
@@ -634,14 +636,7 @@ class KnownIndex:
             matches[(match.start, match.end, match.encoding, id(match.material))] = match
 
         if self._keys:
-            order = sys.byteorder
-            hits: list[tuple[int, int]] = []
-            for position in self._sampled(data):
-                value = int.from_bytes(data[position : position + WORD], order)
-                if value in self._structural:
-                    hits += self._unique_around(data, position)
-                else:
-                    hits.append((position, value))
+            hits = self._hits(data)
             for material, start, end, encoding in self._search_view(data, hits, BINARY):
                 add(Match(material, start, end, encoding))
         for match in self._search_text(data):
@@ -653,23 +648,21 @@ class KnownIndex:
     def _search_text(self, data: bytes) -> Iterator[Match]:
         """Known keys and certificates as base64 or ASCII hex text, decoded where it occurs.
 
-        A run of text is decoded in chunks of TEXT_CHUNK bytes that overlap by `longest`, so that
-        a key across a cut is seen whole and a long run (a base64 asset) costs linear time."""
+        A run of text (base64 characters and separators; up to two other characters in a row,
+        such as the `:` of a HEX record or the `,` of a CSV, do not end it) is decoded in chunks
+        of TEXT_CHUNK bytes that overlap by `longest`, so a key across a cut is seen whole and a
+        long run costs linear time."""
         resume = 0
         for seed in _seeds(data):
-            at, back = seed, self.longest + 512  # a key may begin before its first long line
+            at = seed
+            start = _run_start(data, max(resume, seed - self.longest - 512), seed)
             while at >= resume:
-                lo, hi = max(0, at - back), min(len(data), at + TEXT_CHUNK)
-                classes = data[lo:hi].translate(_RUN_CLASS)
-                first = classes.rfind(b"\x00", 0, at - lo) + 1
-                last = classes.find(b"\x00", at - lo)
-                last = hi - lo if last < 0 else last
-                yield from self._decode_and_search(data, _normalise(data, lo + first, lo + last))
-                if lo + last < hi or hi == len(data):
-                    resume = lo + last
+                end = _run_end(data, at, TEXT_CHUNK)
+                yield from self._decode_and_search(data, _normalise(data, start, end))
+                if end < at + TEXT_CHUNK or end == len(data):
+                    resume = end
                     break
-                resume = at = max(at + 1, hi - self.longest)  # the run goes on past this chunk
-                back = 0
+                resume = at = start = max(at + 1, end - self.longest)  # the run goes on
 
     def _decode_and_search(self, data: bytes, text: _Text) -> Iterator[Match]:
         t = text.text
@@ -700,7 +693,10 @@ class KnownIndex:
     def _found_in(self, decoded: bytes, form: str) -> Iterator[tuple[KnownMaterial, int, int, str]]:
         """Known keys (by their windows) and certificates (by digest) in decoded text."""
         if self._keys:
-            yield from self._search_view(decoded, self._dense(decoded), form)
+            # base64: a fragment is at least 31 characters, 23 bytes: every other word suffices;
+            # hex: 32 digits, 16 bytes: every word
+            every = 2 if form == BASE64 else 1
+            yield from self._search_view(decoded, self._hits(decoded, every), form)
         if self._certs:
             for offset, der in der_objects(DerCertificateDetector._candidate, decoded):
                 material = self._certs.get(fingerprint(der))
@@ -721,6 +717,31 @@ def _seeds(data: bytes) -> Iterator[int]:
             if stop < 0:
                 break
             at = classes.find(_SEED, stop)
+
+
+_RUN_END = b"\x00\x00\x00"  # three characters in a row that are not text end a run
+
+
+def _run_start(data: bytes, lo: int, at: int) -> int:
+    """Where the run of text holding `at` begins, looking back no further than `lo`."""
+    classes = data[lo:at].translate(_RUN_CLASS)
+    stop = classes.rfind(_RUN_END)
+    return lo if stop < 0 else lo + stop + len(_RUN_END)
+
+
+def _run_end(data: bytes, at: int, limit: int) -> int:
+    """Where the run of text holding `at` ends, looking no further than `limit` bytes ahead
+    (the window grows, so a short run costs little)."""
+    end, step = at, 256
+    stop_at = min(len(data), at + limit)
+    while end < stop_at:
+        hi = min(stop_at, end + step)
+        classes = data[max(at, end - 2) : hi].translate(_RUN_CLASS)
+        stop = classes.find(_RUN_END)
+        if stop >= 0:
+            return max(at, end - 2) + stop
+        end, step = hi, step * 4
+    return stop_at
 
 
 def _normalise(data: bytes, start: int, end: int) -> _Text:
