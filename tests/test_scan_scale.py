@@ -405,3 +405,21 @@ def test_a_key_inside_a_long_base64_text_is_found_across_the_decoding_chunks() -
     first, last = whole[0].start, whole[0].end
     assert first < TEXT_CHUNK + len(b"asset = \\\n") < last
     assert index.confirmations < 20
+
+
+@pytest.mark.parametrize(
+    ("width", "separator", "found"),
+    [(16, b"\n", True), (20, b'\\n"\n"', True), (64, b"\r\n", True), (12, b"\n", False)],
+)
+def test_headerless_base64_is_found_from_lines_of_16_characters(
+    width: int, separator: bytes, found: bool
+) -> None:
+    key = f.ec_key()
+    body = base64.b64encode(der(key))
+    text = separator.join(body[i : i + width] for i in range(0, len(body), width))
+    image, planted = image_with({"base64 PKCS#8 DER": b'"' + text + b'"'})
+    index = KnownIndex([key_material(key, "device.key")])
+    whole = [m for m in index.search(image) if m.encoding == "base64 PKCS#8 DER"]
+    assert bool(whole) is found
+    if found:  # from the first character of the body to its last
+        assert (whole[0].start, whole[0].end) == (planted[0].start + 1, planted[0].end - 1)
