@@ -703,6 +703,8 @@ class _ArchiveScan:
             self.findings += result.findings
             self.allowed += result.allowed
             first, *rest = result.coverage
+            if first.format in ("raw", "text"):  # a member's offsets are no flash addresses
+                first = dataclasses.replace(first, ranges=())
             self.parsed[where] = first
             self.coverage += rest
             return
