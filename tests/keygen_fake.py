@@ -20,6 +20,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import cbor2
+from asn1crypto import core as asn1_core
+from asn1crypto import csr as asn1_csr
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -63,6 +66,9 @@ class FakeModem:
     reject_write: dict[int, int] = field(default_factory=dict)  # type -> CME code
     keygen_subject_override: str | None = None  # a modem that puts another subject in the CSR
     knows_cmee: bool = True  # False: not an nRF91 AT interface (AT+CMEE=1 answers ERROR)
+    legacy_csr: bool = False  # older firmware: ecdsa-with-SHA256 with NULL parameters
+    attest_other_digest: bool = False  # an attestation that does not name the CSR
+    device_uuid: bytes = b"\x50\x36\x39\x53\x32\x34\x47\x23\x80\xb9\x15\x03\xd8\x82\x71\xbf"
 
     def __post_init__(self) -> None:
         self._keys: dict[int, ec.EllipticCurvePrivateKey] = {}
@@ -183,8 +189,28 @@ class FakeModem:
             .sign(key, hashes.SHA256())
         )
         self._keys[tag] = key
-        cose = b"\xd2\x84" + hashlib.sha256(csr.public_bytes(serialization.Encoding.DER)).digest()
-        return [f'%KEYGEN: "{b64url(csr.public_bytes(serialization.Encoding.DER))}.{b64url(cose)}"']
+        der = csr.public_bytes(serialization.Encoding.DER)
+        if self.legacy_csr:
+            request = asn1_csr.CertificationRequest.load(der)
+            request["signature_algorithm"] = {
+                "algorithm": "sha256_ecdsa",
+                "parameters": asn1_core.Null(),
+            }
+            der = request.dump(force=True)
+        cose = self.attestation(tag, der)
+        return [f'%KEYGEN: "{b64url(der)}.{b64url(cose)}"']
+
+    def attestation(self, tag: int, der: bytes) -> bytes:
+        """A COSE_Sign1 as the modem makes it (layout of nRFCloud/utils'
+        modem_credentials_parser.py); the signature is a stand-in: stations cannot check it."""
+        digest = hashlib.sha256(der).digest()
+        if self.attest_other_digest:
+            digest = hashlib.sha256(b"another CSR").digest()
+        payload = cbor2.dumps([9, self.device_uuid, cbor2.dumps(tag), digest, bytes(16)])
+        protected = cbor2.dumps({1: -7})
+        return bytes(
+            cbor2.dumps(cbor2.CBORTag(18, [protected, {4: cbor2.dumps(-2)}, payload, bytes(64)]))
+        )
 
     def _cmng(self, rest: str) -> list[str]:
         match = re.fullmatch(r'(\d)(?:,(\d+))?(?:,(\d))?(?:,"(.*)")?', rest, re.S)

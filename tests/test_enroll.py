@@ -6,6 +6,7 @@ digests) and from cryptography, never from the code under test.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from pathlib import Path
 
@@ -445,13 +446,51 @@ def test_a_device_that_is_not_an_nrf91_is_unusable(pki: Pki, ledger: Ledger) -> 
 def test_keygen_answer_parsing() -> None:
     bad = at.Response(('%KEYGEN: "not base64!.abc"',), at.Final(ok=True))
     with pytest.raises(enroll.CsrError, match="base64url"):
-        enroll.parse_keygen(bad)
+        enroll.parse_keygen(bad, TAG)
     missing = at.Response(("something else",), at.Final(ok=True))
     with pytest.raises(enroll.CsrError, match="no %KEYGEN"):
-        enroll.parse_keygen(missing)
+        enroll.parse_keygen(missing, TAG)
     garbage = at.Response(('%KEYGEN: "AAAA.AAAA"',), at.Final(ok=True))
     with pytest.raises(enroll.CsrError, match="PKCS#10"):
-        enroll.parse_keygen(garbage)
+        enroll.parse_keygen(garbage, TAG)
+
+
+def _keygen_answer(modem: FakeModem, tag: int = TAG) -> at.Response:
+    modem.cfun = 4
+    return modem.send(enroll.keygen(tag, f"CN=nrf-{modem.imei}"))
+
+
+def test_the_attestation_must_name_the_csr_and_the_tag() -> None:
+    answer = enroll.parse_keygen(_keygen_answer(FakeModem()), TAG)
+    assert answer.device_uuid == "50363953-3234-4723-80b9-1503d88271bf"
+    assert answer.csr.is_signature_valid
+    with pytest.raises(enroll.CsrError, match="not the CSR's"):
+        enroll.parse_keygen(_keygen_answer(FakeModem(attest_other_digest=True)), TAG)
+    with pytest.raises(enroll.CsrError, match="names sec_tag 7, not 42"):
+        enroll.parse_keygen(_keygen_answer(FakeModem(), tag=7), TAG)
+    line = _keygen_answer(FakeModem()).lines[0]
+    no_cose = at.Response((line.split(".")[0] + '.AAAA"',), at.Final(ok=True))
+    with pytest.raises(enroll.CsrError, match="COSE_Sign1"):
+        enroll.parse_keygen(no_cose, TAG)
+
+
+def test_a_csr_of_older_firmware_with_null_ecdsa_parameters_is_accepted(
+    pki: Pki, ledger: Ledger
+) -> None:
+    modem = FakeModem(legacy_csr=True)
+    raw = _keygen_answer(FakeModem(legacy_csr=True)).lines[0]
+    der = base64.urlsafe_b64decode(raw.split('"')[1].split(".")[0] + "==")
+    with pytest.raises(ValueError, match="asn1"):  # what cryptography alone makes of it
+        x509.load_der_x509_csr(der)
+    result = run(modem, pki, ledger)
+    assert result.outcome is Outcome.ENROLLED, result.error
+    assert spki(client_cert(modem).public_key()) == spki(modem.public_key(TAG))  # type: ignore[arg-type]
+
+
+def test_the_device_uuid_of_the_attestation_is_recorded(pki: Pki, ledger: Ledger) -> None:
+    modem = SimModem()
+    assert run(modem, pki, ledger).outcome is Outcome.ENROLLED  # type: ignore[arg-type]
+    assert ledger.attempts()[-1].device_uuid == modem.sim.state.device_id
 
 
 def test_an_unexpected_failure_is_unusable_never_success(pki: Pki, ledger: Ledger) -> None:

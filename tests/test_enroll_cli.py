@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import json
 import signal
@@ -416,3 +417,15 @@ def test_a_station_killed_mid_device_is_completed_by_the_rerun(
         assert "taken over" in (first.error or "")
         assert second.outcome == "enrolled"
         assert second.cert_serial == format(cert.serial_number, "x")
+
+
+def test_nrf_cloud_export_by_the_device_uuid_the_modem_attested(
+    pki: Pki, workdir: Path, sims: list[ModemSim], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ports = [s.port for s in sims[:2]]
+    assert _main(_args(pki, *ports)) == 0
+    assert _main(_args(pki, *ports)) == 0  # the latest word on each device: already enrolled
+    capsys.readouterr()
+    assert main(["ledger", "export", "--format", "nrfcloud", "--device-id", "uuid"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert sorted(r[0] for r in rows) == sorted(s.state.device_id for s in sims[:2])

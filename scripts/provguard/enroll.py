@@ -26,12 +26,16 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import re
 import threading
+import uuid as uuid_module
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cbor2
+from asn1crypto import csr as asn1_csr
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -41,7 +45,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from provguard import at
 from provguard.credentials import cert_fingerprint, public_key_der
 from provguard.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, InputError, ProblemsFoundError
-from provguard.ledger import DeviceBusyError, Ledger, LedgerError, Outcome
+from provguard.ledger import Attempt, DeviceBusyError, Ledger, LedgerError, Outcome
 from provguard.ledger import timestamp as ledger_time
 from provguard.nrf91 import MODEM_CREDENTIAL_MAX
 from provguard.transport import Transport, TransportError
@@ -281,21 +285,97 @@ def _b64url(text: str, what: str) -> bytes:
         raise CsrError(f"%KEYGEN: the {what} is not base64url") from None
 
 
-def parse_keygen(response: at.Response) -> x509.CertificateSigningRequest:
+@dataclass(frozen=True)
+class KeygenAnswer:
+    """What `%KEYGEN` answered: the CSR (as cryptography reads it), its DER exactly as the modem
+    sent it, and the device UUID of the COSE_Sign1 attestation."""
+
+    csr: x509.CertificateSigningRequest
+    der: bytes
+    device_uuid: str
+
+
+def parse_keygen(response: at.Response, sec_tag: int) -> KeygenAnswer:
     """The CSR of `%KEYGEN: "<base64url CSR DER>.<base64url COSE_Sign1>"` (nRF91 AT reference,
-    %KEYGEN; the COSE_Sign1 part is signed with the modem's attestation key, which a station does
-    not have, so it is only checked to be present)."""
+    %KEYGEN), bound to its attestation: the COSE_Sign1 payload must name this CSR (its SHA-256),
+    a CSR message and this sec_tag. The layout is the one Nordic's parser reads (nRFCloud/utils
+    `src/nrfcloud_utils/modem_credentials_parser.py`). Its signature is made with the modem's
+    device identity key, which a station does not have: it is not verified here."""
     for line in response.lines:
         match = re.match(r'^%KEYGEN:\s*"([^".]*)\.([^"]*)"\s*$', line.strip())
         if match is None:
             continue
         der = _b64url(match.group(1), "CSR")
-        _b64url(match.group(2), "COSE_Sign1 part")
-        try:
-            return x509.load_der_x509_csr(der)
-        except ValueError:
-            raise CsrError("%KEYGEN: the CSR does not parse as PKCS#10 DER") from None
+        cose = _b64url(match.group(2), "COSE_Sign1 part")
+        csr = _load_csr(der)
+        return KeygenAnswer(csr, der, _attested_uuid(cose, der, sec_tag))
     raise CsrError('%KEYGEN: the answer has no %KEYGEN: "<csr>.<cose>" line')
+
+
+def _load_csr(der: bytes) -> x509.CertificateSigningRequest:
+    try:
+        return x509.load_der_x509_csr(der)
+    except ValueError:
+        pass
+    # Older modem firmware encodes the CSR's signatureAlgorithm ecdsa-with-SHA256 with NULL
+    # parameters, which RFC 5758 forbids and cryptography refuses; Nordic's parser rewrites it
+    # (nRFCloud/utils modem_credentials_parser.py, _normalize_ecdsa_csr_der). Only that outer
+    # field changes: the signed part, and so the signature check, stays the modem's.
+    normalized = _without_null_ecdsa_parameters(der)
+    if normalized is not None:
+        try:
+            return x509.load_der_x509_csr(normalized)
+        except ValueError:
+            pass
+    raise CsrError("%KEYGEN: the CSR does not parse as PKCS#10 DER")
+
+
+_DER_NULL = b"\x05\x00"
+
+
+def _without_null_ecdsa_parameters(der: bytes) -> bytes | None:
+    try:
+        request = asn1_csr.CertificationRequest.load(der, strict=True)
+        algorithm = request["signature_algorithm"]
+        name = algorithm["algorithm"].native
+        # Parameters present and encoded as NULL (05 00): the one deviation repaired here.
+        if not str(name).endswith("_ecdsa") or algorithm["parameters"].dump() != _DER_NULL:
+            return None
+        request["signature_algorithm"] = {"algorithm": name}
+        return bytes(request.dump())
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+_CSR_MSG_V1 = 9  # payload id of a CSR attestation (modem_credentials_parser.py)
+_COSE_SIGN1 = 18  # CBOR tag of COSE_Sign1 (RFC 9052)
+
+
+def _attested_uuid(cose: bytes, csr_der: bytes, sec_tag: int) -> str:
+    """The device UUID of a %KEYGEN COSE_Sign1 that attests this CSR at this sec_tag."""
+    try:
+        sign1 = cbor2.loads(cose)
+        if not isinstance(sign1, cbor2.CBORTag) or sign1.tag != _COSE_SIGN1:
+            raise CsrError("%KEYGEN: the attestation is not a COSE_Sign1 (CBOR tag 18)")
+        _protected, _unprotected, payload, _signature = sign1.value
+        claims = cbor2.loads(payload)
+        kind, uuid_bytes, tag_cbor, digest = claims[0], claims[1], claims[2], claims[3]
+        tag = cbor2.loads(tag_cbor)
+    except CsrError:
+        raise
+    except (cbor2.CBORDecodeError, ValueError, TypeError, IndexError, KeyError):
+        raise CsrError("%KEYGEN: the COSE_Sign1 attestation does not decode") from None
+    if isinstance(tag, int) and tag < 0:  # a tag above 2^31 may come as a negative int32
+        tag = (-tag ^ 0xFFFFFFFF) + 1
+    if kind != _CSR_MSG_V1:
+        raise CsrError(f"%KEYGEN: the attestation is payload {kind!r}, not a CSR message (9)")
+    if tag != sec_tag:
+        raise CsrError(f"%KEYGEN: the attestation names sec_tag {tag!r}, not {sec_tag}")
+    if digest != hashlib.sha256(csr_der).digest():
+        raise CsrError("%KEYGEN: the attestation's SHA-256 is not the CSR's: they do not belong")
+    if not isinstance(uuid_bytes, bytes) or len(uuid_bytes) != 16:
+        raise CsrError("%KEYGEN: the attestation's device UUID is not 16 bytes")
+    return str(uuid_module.UUID(bytes=uuid_bytes))
 
 
 def _attribute_set(name: x509.Name) -> list[tuple[str, str]]:
@@ -735,13 +815,16 @@ def _run(device: _Device) -> Outcome:
     if current is None:
         _new_certificate(device, held, subject_name)
     else:
-        device.cert_serial = format(current.serial_number, "x")
-        device.cert_fingerprint = cert_fingerprint(current)
+        cert, issuer = current
+        device.cert_serial = format(cert.serial_number, "x")
+        device.cert_fingerprint = cert_fingerprint(cert)
         device.record(
             cert_serial=device.cert_serial,
             cert_fingerprint=device.cert_fingerprint,
-            cert_pem=current.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+            cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
             key_sha=held[PRIVATE_KEY].sha,
+            csr_pem=issuer.csr_pem,
+            device_uuid=issuer.device_uuid,
         )
     _broker_root(device, held)
 
@@ -752,8 +835,9 @@ def _run(device: _Device) -> Outcome:
 
 def _current_certificate(
     device: _Device, held: dict[int, at.ListedCredential]
-) -> x509.Certificate | None:
-    """The certificate the tag holds when it and its key can stay, else None."""
+) -> tuple[x509.Certificate, Attempt] | None:
+    """The certificate the tag holds and the attempt that issued it, when the certificate and
+    its key can stay; else None."""
     job = device.job
     if job.rotate or PRIVATE_KEY not in held or CLIENT_CERT not in held:
         return None
@@ -778,7 +862,7 @@ def _current_certificate(
         csr = x509.load_pem_x509_csr(record.csr_pem.encode("ascii"))
         if public_key_der(csr.public_key()) != public_key_der(cert.public_key()):
             return None
-    return cert
+    return cert, record
 
 
 def _new_certificate(
@@ -798,7 +882,7 @@ def _new_certificate(
         if record is not None and record.csr_pem is not None:
             device.step("resume", f"key generated by attempt {record.id}")
             csr = x509.load_pem_x509_csr(record.csr_pem.encode("ascii"))
-            device.record(csr_pem=record.csr_pem, key_sha=key.sha)
+            device.record(csr_pem=record.csr_pem, key_sha=key.sha, device_uuid=record.device_uuid)
             issued = _reusable_certificate(device, record.cert_pem, csr)
             if issued is not None:  # signed but never (verifiably) written: write that one
                 _write_certificate(device, issued)
@@ -894,7 +978,8 @@ def _generate_key(
             device.step("rotate", "deleting the tag's old key")
             device.ok(at.cmng_delete(job.sec_tag, PRIVATE_KEY))
             response = device.ok(command)
-        csr = parse_keygen(response)
+        answer = parse_keygen(response, job.sec_tag)
+        csr = answer.csr
         listed_key = device.listed().get(PRIVATE_KEY)
         if listed_key is None:
             raise ProblemsFoundError(
@@ -904,6 +989,7 @@ def _generate_key(
         device.record(
             csr_pem=csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
             key_sha=listed_key.sha,
+            device_uuid=answer.device_uuid,
         )
     finally:
         device.critical = False

@@ -98,6 +98,7 @@ attempts = Table(
     Column("step", String(40), nullable=False),
     Column("keygen_sent_at", String(40)),
     Column("initial_mode", Integer),
+    Column("device_uuid", String(36)),
     Column("left_offline", Boolean),
     Column("csr_pem", Text),
     Column("key_sha", String(64)),
@@ -188,6 +189,7 @@ class Attempt:
     step: str
     keygen_sent_at: str | None
     initial_mode: int | None
+    device_uuid: str | None
     left_offline: bool | None
     csr_pem: str | None = field(repr=False)
     key_sha: str | None
@@ -212,6 +214,7 @@ class Attempt:
             "step": self.step,
             "keygen_sent_at": self.keygen_sent_at,
             "initial_mode": self.initial_mode,
+            "device_uuid": self.device_uuid,
             "left_offline": self.left_offline,
             "key_sha": self.key_sha,
             "cert_serial": self.cert_serial,
