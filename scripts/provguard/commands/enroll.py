@@ -336,8 +336,9 @@ def run(args: argparse.Namespace) -> int:
     _print_results(results, args.format, sys.stdout)
     if interrupted:
         print(
-            "provguard: interrupted: every device was stopped between two commands and its "
-            "functional mode restored (see above); re-run the same command to finish",
+            "provguard: interrupted: each device was stopped between two commands and its "
+            "functional mode given back where the modem answered (per device above); re-run "
+            "the same command to finish",
             file=sys.stderr,
         )
         return 130
