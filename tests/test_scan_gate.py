@@ -858,3 +858,31 @@ def test_hex_read_in_chunks_is_the_same_as_read_whole(tmp_path: Path, newline: b
     for size in (37, 100, 1000, 4096):
         streamed = read_intel_hex_stream(io.BytesIO(text), size)
         assert streamed == whole, size
+
+
+def test_a_worker_that_dies_loses_only_its_own_file(
+    key: ec.EllipticCurvePrivateKey,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file that kills its worker process (out of memory, a crash in a C library) is retried
+    alone and then reported unchecked; every other file keeps its result."""
+    from provguard.scan import engine  # noqa: PLC0415
+
+    real = engine.read_bytes
+
+    def crash(data: bytes, path: str, *args: object, **kwargs: object) -> object:
+        if path.endswith("crash.bin"):
+            os._exit(9)  # the worker dies without a word
+        return real(data, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "read_bytes", crash)
+    for name in ("a.bin", "b.bin", "crash.bin", "d.bin"):
+        (tmp_path / name).write_bytes(image_with(key) if name != "crash.bin" else b"x" * 10)
+    code, report = scan(capsys, tmp_path, "--jobs", "2")
+    assert code == 1
+    assert [Path(h["path"]).name for h in key_hits(report)] == ["a.bin", "b.bin", "d.bin"]
+    [item] = report["unchecked"]
+    assert item["path"].endswith("crash.bin")
+    assert "worker process" in item["reason"]
