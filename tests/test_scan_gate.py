@@ -186,7 +186,7 @@ def test_pem_key_in_a_hex_comment_is_found(
 def test_hex_records_in_any_order_read_like_intelhex(tmp_path: Path) -> None:
     """Reversed and shuffled records, extended segment and linear address records: the careful
     path gives exactly what intelhex reads."""
-    from provguard.scan.hexfile import read_intel_hex  # noqa: PLC0415
+    from provguard.scan.hexfile import HexDecoder, read_intel_hex  # noqa: PLC0415
 
     data = os.urandom(3000)
     ih = IntelHex()
@@ -238,6 +238,9 @@ def test_hex_records_in_any_order_read_like_intelhex(tmp_path: Path) -> None:
         decoded = read_intel_hex(text, "x")
         assert decoded.problems == ()
         assert [(s.address, s.data) for s in decoded.segments] == expected
+        careful = HexDecoder()  # the line-by-line path, as taken for a damaged file
+        careful._careful(text)
+        assert [(s.address, s.data) for s in careful.finish().segments] == expected
 
 
 def test_sarif_line_of_a_key_starting_exactly_on_a_record_boundary(
