@@ -357,15 +357,11 @@ def _ranges(image: Image) -> tuple[AddressRange, ...]:
             out.append(
                 AddressRange(segment.address, segment.address + len(segment.data), segment.section)
             )
-    if image.windows is not None and image.format != "text":
-        out.append(AddressRange(image.windows.address, image.windows.address + image.windows.size))
     return tuple(out)
 
 
 def coverage_of(image: Image, findings: int, partitions: tuple[AddressRange, ...] = ()) -> Coverage:
     examined = sum(len(s.data) for s in image.segments)
-    if image.windows is not None:
-        examined += image.windows.size
     return Coverage(
         path=image.path,
         format=image.format,

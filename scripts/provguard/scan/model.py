@@ -129,15 +129,6 @@ class AddressRange:
 
 
 @dataclass(frozen=True)
-class FileWindows:
-    """A large raw file, searched in overlapping windows read from disk (never held whole)."""
-
-    path: str
-    size: int
-    address: int  # flash address of the file's first byte (--base-address)
-
-
-@dataclass(frozen=True)
 class Image:
     """One input (a file or an archive member) as readers deliver it: segments to search, and
     what could not be searched."""
@@ -152,8 +143,6 @@ class Image:
     ranges: tuple[AddressRange, ...] = ()  # decoded flash ranges; from segments when empty
     #: Intel HEX: where to find the record line of an address (the file is re-read, not kept).
     hex_file: str | None = field(default=None, compare=False)
-    #: A raw file too large to hold: the engine reads it in windows.
-    windows: FileWindows | None = None
 
 
 @dataclass(frozen=True)
