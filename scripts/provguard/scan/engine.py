@@ -1,9 +1,10 @@
 """The scan itself: images in, findings and coverage out.
 
-Reading files happens at the edge (`read_path`); `scan_images` is pure. Every input ends in one
-state (see `model`): whatever a reader could not decode is `Unchecked`, and so is any input that
-cannot be read at all (special file, permission, internal error), so a scan never says "clean"
-about bytes it did not search.
+Reading files happens at the edge (`plan` picks them through `walk`, `scan_task` reads one: an
+archive as a stream, a HEX as it is read, a large raw file in windows, anything else whole);
+`scan_images` and the searches are pure. Every input ends in one state (see `model`): whatever a
+reader could not decode is `Unchecked`, and so is any input that cannot be read at all (special
+file, permission, internal error), so a scan never says "clean" about bytes it did not search.
 """
 
 from __future__ import annotations
@@ -493,19 +494,6 @@ def plan(paths: Sequence[Path], exclude: tuple[str, ...] = ()) -> Plan:
 def _empty_image(name: str) -> Image:
     reason = "empty image file (0 bytes): a failed or interrupted build?"
     return Image(name, "empty", 0, (), unchecked=(Unchecked(name, reason),))
-
-
-def read_path(path: Path, options: Options) -> list[Image]:
-    """The images of one file on disk (tests and simple callers; archives are not expanded)."""
-    entry = classify(path)
-    name = str(path)
-    if entry.state is not EntryState.FILE:
-        return [Image(name, "not read", 0, (), unchecked=(Unchecked(name, entry.reason or ""),))]
-    with open(path, "rb") as handle:
-        data = handle.read()
-    if not data and name.lower().endswith(IMAGE_SUFFIXES):
-        return [_empty_image(name)]
-    return read_bytes(data, name, options)
 
 
 def scan_task(task: Task, ctx: Context) -> ScanResult:
