@@ -334,6 +334,16 @@ def test_key_across_the_mcuboot_header_payload_boundary_is_found(
     assert code == 1
     [hit] = key_hits(report)
     assert (hit["fileOffset"], hit["section"]) == (start, "mcuboot header")
+    # across the payload/TLV boundary: the TLV area is overwritten (so unchecked), the key found
+    image = bytearray(images.mcuboot_image(os.urandom(2048)))
+    start = images.HEADER_SIZE + 2048 - 40
+    image[start : start + len(der)] = der
+    path.write_bytes(bytes(image))
+    code, report = scan(capsys, path)
+    assert code == 1
+    [hit] = key_hits(report)
+    assert (hit["fileOffset"], hit["section"]) == (start, "mcuboot payload")
+    assert report["unchecked"]
 
 
 def _imgtool(tmp_path: Path, payload: bytes, *extra: str) -> Path:
