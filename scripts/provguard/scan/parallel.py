@@ -40,9 +40,34 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _work(index: int) -> ScanResult:
+def _work(batch: tuple[int, ...]) -> list[ScanResult]:
     assert _CONTEXT is not None  # set before the pool forks
-    return scan_task(_TASKS[index], _CONTEXT)
+    return [scan_task(_TASKS[index], _CONTEXT) for index in batch]
+
+
+#: Small files go to a worker in batches (one round trip per batch, not per file), each of about
+#: this many bytes or this many files; a batch is cut smaller when that balances the workers.
+BATCH_BYTES = 8 << 20
+BATCH_FILES = 64
+
+
+def batches(indices: Sequence[int], tasks: Sequence[Task], jobs: int) -> list[tuple[int, ...]]:
+    """`indices` in order, grouped so that every worker gets several batches."""
+    total = sum(_size(tasks[i]) for i in indices)
+    limit = max(1, min(BATCH_BYTES, total // (4 * jobs) if jobs else total))
+    count_limit = max(1, min(BATCH_FILES, len(indices) // (4 * jobs) if jobs else BATCH_FILES))
+    out: list[tuple[int, ...]] = []
+    current: list[int] = []
+    size = 0
+    for index in indices:
+        current.append(index)
+        size += _size(tasks[index])
+        if size >= limit or len(current) >= count_limit:
+            out.append(tuple(current))
+            current, size = [], 0
+    if current:
+        out.append(tuple(current))
+    return out
 
 
 def _died(task: Task) -> ScanResult:
@@ -92,21 +117,27 @@ def _round(
     """Run `indices` on `width` workers (width 1: each in a pool of its own); the indices whose
     worker died."""
     context = multiprocessing.get_context("fork")
-    groups = [indices] if width > 1 else [[i] for i in indices]
+    # width 1 (a retry): each file in a pool of its own, so a file that kills its worker again
+    # harms only itself
+    groups = [batches(indices, tasks, width)] if width > 1 else [[(i,)] for i in indices]
     broken: list[int] = []
     for group in groups:
         with ProcessPoolExecutor(max_workers=width, mp_context=context) as pool:
-            futures: dict[Future[ScanResult], int] = {pool.submit(_work, i): i for i in group}
+            futures: dict[Future[list[ScanResult]], tuple[int, ...]] = {
+                pool.submit(_work, batch): batch for batch in group
+            }
             for future in as_completed(futures):
-                index = futures[future]
+                batch = futures[future]
                 try:
-                    results[index] = future.result()
+                    done = future.result()
                 except BrokenProcessPool:
-                    broken.append(index)
+                    broken += batch
                     continue
-                progress.advance(
-                    tasks[index].span is None or _last_span(tasks, index), _size(tasks[index])
-                )
+                for index, result in zip(batch, done, strict=True):
+                    results[index] = result
+                    progress.advance(
+                        tasks[index].span is None or _last_span(tasks, index), _size(tasks[index])
+                    )
     return sorted(broken)
 
 
