@@ -899,3 +899,15 @@ def test_a_worker_that_dies_loses_only_its_own_file(
     [item] = report["unchecked"]
     assert item["path"].endswith("crash.bin")
     assert "worker process" in item["reason"]
+
+
+def test_batches_keep_the_order_and_give_every_worker_work(tmp_path: Path) -> None:
+    from provguard.scan import engine, parallel  # noqa: PLC0415
+
+    for i in range(40):
+        (tmp_path / f"f{i:02d}.bin").write_bytes(bytes(1000 + i))
+    tasks = engine.plan([tmp_path]).tasks
+    groups = parallel.batches(range(len(tasks)), tasks, 2)
+    assert [i for batch in groups for i in batch] == list(range(len(tasks)))
+    assert len(groups) >= 2 * 2  # several batches per worker, so none idles
+    assert max(len(b) for b in groups) <= parallel.BATCH_FILES
