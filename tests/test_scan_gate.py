@@ -576,6 +576,8 @@ def test_release_tree_every_file_read_loops_and_special_files_unchecked(
     assert not any("src_link" in h["path"] for h in report["findings"])
     code, report = scan(capsys, tree, "--exclude", "*.c")
     assert "a.c" not in {Path(h["path"]).name for h in key_hits(report)}
+    skipped = {Path(s["path"]).name: s["reason"] for s in report["skipped"]}
+    assert "--exclude *.c" in skipped["a.c"]  # said, not silently left out
 
 
 # --- text encodings and traces ---------------------------------------------------------------

@@ -140,6 +140,7 @@ def write_text(result: ScanResult, fail_on: Kind) -> str:
         )
         lines.append(f"{escape(item.path)}: UNCHECKED: {escape(item.reason)}{where}")
     lines += ["coverage:"] + ["  " + coverage_line(c) for c in result.coverage]
+    lines += [f"  {escape(s.path)}: skipped: {escape(s.reason)}" for s in result.skipped]
     keys = sum(1 for f in result.findings if f.kind is Kind.PRIVATE_KEY)
     certs = len(result.findings) - keys
     verdict = result.verdict(fail_on)
@@ -207,6 +208,7 @@ def write_json(result: ScanResult, fail_on: Kind) -> str:
         "allowed": [_finding_json(f) for f in result.allowed],
         "unchecked": [_unchecked_json(u) for u in result.unchecked],
         "coverage": [_coverage_json(c) for c in result.coverage],
+        "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped],
         "scanned": [{"path": s.path, "format": s.format, "size": s.size} for s in result.scanned],
         "failOn": fail_on.value,
     }
