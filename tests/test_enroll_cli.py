@@ -278,7 +278,7 @@ def test_live_table_shows_port_imei_step_and_result() -> None:
     lines = [line.replace("\x1b[K", "").split() for line in last.splitlines()]
     assert lines[0] == ["PORT", "IMEI", "STEP", "RESULT"]
     assert lines[1] == ["/dev/ttyACM0", "352656100000001", "keygen"]
-    assert lines[2] == ["/dev/ttyACM1", "waiting", "refused"]
+    assert lines[2] == ["/dev/ttyACM1", "done", "refused"]
 
 
 class _SlowSim(ModemSim):

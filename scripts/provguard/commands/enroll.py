@@ -219,7 +219,7 @@ class Reporter:
             if step == "identified":
                 row[1] = detail
             if step in ("done", "result"):
-                row[3] = detail
+                row[2], row[3] = "done", detail
             else:
                 row[2] = step
             if self._log is not None:
