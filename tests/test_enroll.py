@@ -351,6 +351,20 @@ def test_every_interruption_point_ends_enrolled_on_the_rerun(
     assert ledger.attempts()[-1].outcome == "already_enrolled"
 
 
+def test_a_refused_keygen_is_explained(pki: Pki, ledger: Ledger) -> None:
+    modem = SimModem()
+    modem.sim.faults.keygen_fails = True
+    result = run(modem, pki, ledger)  # type: ignore[arg-type]
+    assert result.outcome is Outcome.REFUSED
+    assert result.exit_code == 1
+    assert "+CME ERROR: 523 (the modem failed to generate the key)" in (result.error or "")
+    assert modem.cfun == 1
+    online = SimModem()
+    online.sim.ignore_offline = True  # an application switches it back on
+    result = run(online, pki, ledger)  # type: ignore[arg-type]
+    assert "+CME ERROR: 518 (not allowed while the modem is active" in (result.error or "")
+
+
 def test_a_csr_with_another_subject_is_refused(pki: Pki, ledger: Ledger) -> None:
     modem = FakeModem(keygen_subject_override="CN=someone-else")
     result = run(modem, pki, ledger)

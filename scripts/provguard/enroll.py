@@ -272,6 +272,30 @@ def parse_firmware(response: at.Response) -> str:
     raise at.UnexpectedResponseError("the answer to AT+CGMR names no firmware")
 
 
+#: What `+CME ERROR` means in answer to %KEYGEN (nRF91 AT command reference, %KEYGEN).
+KEYGEN_CME: dict[int, str] = {
+    514: "not allowed: a reserved sec_tag, or key generation is not permitted on this modem",
+    515: "memory full: the modem's credential storage has no room for another key",
+    518: "not allowed while the modem is active: it did not stay offline after AT+CFUN=4 "
+    "(an application may be switching it back on)",
+    519: "a private key already exists at this sec_tag",
+    523: "the modem failed to generate the key",
+}
+
+
+class KeygenRefusedError(ProblemsFoundError):
+    """The modem refused %KEYGEN (exit 1), with its reason as the AT reference gives it."""
+
+    def __init__(self, error: at.ModemError):
+        code = error.code
+        reason = KEYGEN_CME.get(code, error.final.describe()) if code is not None else None
+        super().__init__(
+            f"{error.command.summary}: the modem refused it: "
+            f"{error.final.text} ({reason or error.final.describe()})"
+        )
+        self.code = code
+
+
 class CsrError(ProblemsFoundError):
     """The modem's CSR is not what was asked for (exit 1)."""
 
@@ -974,10 +998,13 @@ def _generate_key(
             response = device.ok(command)
         except at.ModemError as exc:
             if exc.code != 519 or not replace_key:
-                raise
+                raise KeygenRefusedError(exc) from None
             device.step("rotate", "deleting the tag's old key")
             device.ok(at.cmng_delete(job.sec_tag, PRIVATE_KEY))
-            response = device.ok(command)
+            try:
+                response = device.ok(command)
+            except at.ModemError as again:
+                raise KeygenRefusedError(again) from None
         answer = parse_keygen(response, job.sec_tag)
         csr = answer.csr
         listed_key = device.listed().get(PRIVATE_KEY)
