@@ -59,6 +59,9 @@ from provguard.scan.walk import (
 #: as raw bytes in windows (a structure that large is reported as not decoded).
 MAX_DECODE = 256 << 20
 WINDOW = 16 << 20
+#: Intel HEX text decoded as it is read up to this size (its data, held to be searched as one
+#: whole, is about a third of it); a larger HEX is searched as raw text, its records unchecked.
+MAX_HEX_TEXT = 3 * MAX_DECODE
 #: Windows overlap by at least the longest object looked for, so nothing is lost between them.
 MIN_OVERLAP = 4 * MAX_OBJECT
 
@@ -540,7 +543,7 @@ def _scan_task(task: Task, ctx: Context) -> ScanResult:
         fmt = file_format(stream, name)
         if fmt is not None:
             return _scan_archive(stream, name, fmt, ctx)
-        if _is_hex(stream, name):
+        if size <= MAX_HEX_TEXT and _is_hex(stream, name):
             return _scan_hex(stream, name, size, ctx, partitions)
         if size > MAX_DECODE or (size > WINDOW and _raw_head(stream, name, ctx.options)):
             return _scan_windows(stream, name, size, ctx, (0, size))  # never held whole
