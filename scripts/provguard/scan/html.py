@@ -161,7 +161,8 @@ def _coverage_table(result: ScanResult) -> list[str]:
         if item.members:
             notes.append(f"{len(item.members)} member(s)")
         out.append(
-            f"<tr><td>{_h(item.path)}</td><td>{item.state.value}</td><td>{_h(item.format)}</td>"
+            f'<tr><td>{_h(item.path)}</td><td class="addr">{item.state.value}</td>'
+            f"<td>{_h(item.format)}</td>"
             f"<td>{item.size}</td><td>{item.examined}</td>"
             f'<td class="mono">{ranges}</td><td>{"; ".join(notes)}</td></tr>'
         )
@@ -245,7 +246,7 @@ def _maps(result: ScanResult, fail_on: Kind) -> list[str]:
             out += [f'<h3 class="map-title">{_h(item.path)}</h3>', svg]
             drawn += 1
     if not drawn:
-        out.append("<p>No input decodes to flash addresses.</p>")
+        return [out[0], "<p>No input decodes to flash addresses.</p>"]  # and no legend
     return out
 
 
