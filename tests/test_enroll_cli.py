@@ -429,3 +429,25 @@ def test_nrf_cloud_export_by_the_device_uuid_the_modem_attested(
     assert main(["ledger", "export", "--format", "nrfcloud", "--device-id", "uuid"]) == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert sorted(r[0] for r in rows) == sorted(s.state.device_id for s in sims[:2])
+
+
+@pytest.mark.parametrize(
+    ("faults", "message"),
+    [
+        (Faults(flood=True), "without a final result code"),
+        (Faults(cme_digits=5000), "5000-digit code"),
+        (Faults(silent_after=0), "no final result code within 0.5 s"),
+    ],
+)
+def test_a_port_that_does_not_answer_like_a_modem_is_unusable_quickly(
+    pki: Pki, workdir: Path, faults: Faults, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with ModemSim(ModemState.create(), faults=faults) as sim:
+        start = time.monotonic()
+        argv = _args(pki, sim.port)
+        argv[argv.index("--timeout") + 1] = "0.5"
+        assert _main(argv) == 2
+        assert time.monotonic() - start < 10
+    out, _ = capsys.readouterr()
+    assert f"{sim.port}: - unusable" in out
+    assert message in out

@@ -793,14 +793,17 @@ def _run(device: _Device) -> Outcome:
     device.step("identify")
     try:
         device.ok(at.CMEE_ON)
+        device.imei = parse_imei(device.ok(at.CGSN))
+        device.firmware = parse_firmware(device.ok(CGMR))
     except at.ModemError as exc:
         raise UnusableDeviceError(
             f"{exc.command.summary}: the device answered {exc.final.text}: "
             "this does not look like an nRF91 AT interface (AT host or serial LTE modem)",
             path=device.port,
         ) from None
-    device.imei = parse_imei(device.ok(at.CGSN))
-    device.firmware = parse_firmware(device.ok(CGMR))
+    except (TransportError, at.UnexpectedResponseError) as exc:
+        # Nothing answers like a modem on this port: the port is unusable, not the device.
+        raise UnusableDeviceError(str(exc)) from None
     device.step("identified", device.imei)
     subject_text, subject_name = job.subject.render(device.imei)
     device.subject = subject_text
