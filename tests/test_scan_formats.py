@@ -539,7 +539,8 @@ def test_sarif_report_is_what_code_scanning_accepts(
     data = dev.firmware.elf.read_bytes()[
         region["byteOffset"] : region["byteOffset"] + region["byteLength"]
     ]
-    assert data.startswith(b"-----BEGIN PRIVATE KEY-----")
+    at_key = data.startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert at_key, "byteOffset/byteLength do not point at the key"  # never print the key
     assert {"name": "device_key", "kind": "variable"} in elf_result["locations"][0][
         "logicalLocations"
     ]
@@ -627,4 +628,5 @@ def test_sarif_points_at_the_line_in_a_text_file(
     [result] = json.loads(capsys.readouterr().out)["runs"][0]["results"]
     region = result["locations"][0]["physicalLocation"]["region"]
     assert region["startLine"] == 4
-    assert path.read_bytes()[region["byteOffset"] :].startswith(b"-----BEGIN PRIVATE KEY-----")
+    at_key = path.read_bytes()[region["byteOffset"] :].startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert at_key, "byteOffset does not point at the key"  # never print the key

@@ -388,7 +388,8 @@ def test_compressed_mcuboot_payload_is_decompressed_and_searched(
 ) -> None:
     payload = image_with(key, size=16384, at=5000)[:5000] + f.key_der(key) + bytes(11000)
     signed = _imgtool(tmp_path, payload, "--compression", compression)
-    assert f.key_der(key) not in signed.read_bytes()  # really compressed away
+    plain = f.key_der(key) in signed.read_bytes()
+    assert not plain, "imgtool left the key uncompressed"  # never print the key's bytes
     code, report = scan(capsys, signed, "--key", key_file)
     assert code == 1
     assert key_fingerprint(key) in {h["key"] for h in key_hits(report)}
@@ -605,9 +606,10 @@ def test_utf16_pem_key_is_found_with_and_without_key(
         # BOM-less ASCII text in UTF-16 reads the same in both byte orders one byte apart: only
         # the very first and last byte tell them apart, so a big-endian key may be named one
         # byte late (read as little-endian); it is still one finding
-        assert data[at:].startswith(begin) or (
+        named = data[at:].startswith(begin) or (
             encoding == "utf-16-be" and data[at - 1 :].startswith(begin)
         )
+        assert named, "the offset does not point at the key"  # never print the key's bytes
         assert hit["length"] == len(f.key_pem(key).strip()) * 2
 
 
