@@ -181,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    # Both stop it, also when started in the background by a script (SIGINT ignored there).
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     started = serve_all(sims)
     try:
         for sim in started:
@@ -200,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for sim in started:
             sim.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         persist(states[0])
     return EXIT_OK
 
