@@ -139,7 +139,7 @@ def test_rsa_key_sharing_a_long_public_prefix_with_a_known_key_is_not_it() -> No
     assert {m.encoding for m in found} <= {"fragment of PKCS#1 DER", "fragment of PKCS#8 DER"}
 
 
-def test_fragments_need_16_secret_bytes_in_31_shared_bytes() -> None:
+def test_fragments_need_16_secret_bytes_in_32_shared_bytes() -> None:
     key = f.ec_key()
     blob = der(key)  # PKCS#8: the scalar is the 32 bytes after `04 20`
     scalar = blob.find(key.private_numbers().private_value.to_bytes(32, "big"))
@@ -423,3 +423,26 @@ def test_headerless_base64_is_found_from_lines_of_16_characters(
     assert bool(whole) is found
     if found:  # from the first character of the body to its last
         assert (whole[0].start, whole[0].end) == (planted[0].start + 1, planted[0].end - 1)
+
+
+def test_the_shortest_fragment_is_found_wherever_it_lies() -> None:
+    """The search samples the image: a 32-byte fragment holding 16 secret bytes (and 32 characters
+    of base64 or hex) must be found at every offset, whatever falls on the sampled words."""
+    key = f.ec_key()
+    blob = der(key)
+    scalar = blob.find(key.private_numbers().private_value.to_bytes(32, "big"))
+    index = KnownIndex([key_material(key, "device.key")])
+    b64 = base64.b64encode(blob)
+    pieces = {
+        "DER, header side": blob[scalar - 16 : scalar + 16],
+        "DER, public side": blob[scalar + 16 : scalar + 48],
+        "base64": b64[4 * (scalar // 3) - 8 : 4 * (scalar // 3) + 24],
+        "hex": binascii.hexlify(blob)[2 * scalar : 2 * scalar + 32],
+    }
+    filler = rng().randbytes(200)
+    for name, piece in pieces.items():
+        for shift in range(48):
+            image = filler[: 100 + shift] + piece + filler[: 100 - shift]
+            found = index.search(image)
+            assert found, (name, shift)
+            assert all(m.material.fingerprint == key_fingerprint(key) for m in found)

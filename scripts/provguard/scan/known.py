@@ -6,25 +6,27 @@ confirmed by a lookup, never by a loop over the known keys.
 Keys. A known private key is kept as its DER forms (PKCS#8 and SEC1/PKCS#1), each with where its
 secret components (scalar, exponent, primes) and its public key sit, plus its little-endian
 secret components (what an MPI library keeps). What is *unique* to a key is its secret and public
-components; only the bytes around them are indexed: from 15 bytes before the first secret
-component to 15 bytes after the last (`MARGIN`). Every 8-byte window of those regions goes into
-one set, and the regions themselves, concatenated, into one bytes object (the corpus).
+components; only the bytes around them are indexed: from 16 bytes before the first secret
+component to 16 bytes after the last (`MARGIN`). The 8-byte windows at even offsets of those
+regions go into one set, and the regions themselves, concatenated, into one bytes object (the
+corpus).
 
-- Raw bytes: the image is sampled as 8-byte words every 24 bytes (`memoryview.cast`, one set
-  intersection in C per 64 KiB block), so any run of 31 or more bytes shared with a key contains a
-  sampled word. A word that hit is located in the corpus by one `bytes.find` (memoised), which
-  names the key, its DER form and the offset; the run is then extended both ways with slice
-  comparisons. A window with fewer than 3 bytes of its own (`MIN_UNIQUE`: the DER header in
-  front of a P-256 scalar, alone or with a scalar byte or two that many keys of a large set
-  share) is *structural*: a hit on it says nothing about which key, so the image is probed
-  densely within `probe` bytes of it for a window that names one key, instead of trying every
-  key that might fit.
+- Raw bytes: the image is sampled as 8-byte words every 24 bytes at two adjacent offsets
+  (`memoryview.cast`, set intersections in C per 64 KiB block), so any run of 32 or more bytes
+  shared with a key holds a sampled word at an even offset of the key's DER, which is indexed.
+  A word that hit is located in the corpus by one `bytes.find` (memoised), which names the key,
+  its DER form and the offset; the run is then extended both ways with slice comparisons. A
+  window with fewer than 3 bytes of its own (`MIN_UNIQUE`: the DER header in front of a P-256
+  scalar, alone or with a scalar byte or two that many keys of a large set share) is
+  *structural*: a hit on it says nothing about which key, so the image is probed densely within
+  `probe` bytes of it for a window that names one key, instead of trying every key that might
+  fit.
 - Text: runs of at least 16 base64 characters are located in C (`bytes.translate` + `find`); the
   text around each (lines joined across line breaks, escaped `\\n` and C string quotes) is
   decoded as base64 at its four alignments and as ASCII hex (runs of 32 hex digits or more) at
-  its two, and the decoded bytes are looked up densely in the same set.
+  its two, and the decoded bytes are looked up in the same set, every word at two offsets.
 
-A whole encoding, a component alone, or a fragment of at least 31 bytes (31 characters of base64
+A whole encoding, a component alone, or a fragment of at least 32 bytes (32 characters of base64
 or hex) that holds at least 16 bytes of secret material is reported; runs that share only
 header bytes with a key are not.
 
@@ -63,7 +65,10 @@ WORD = 8
 STRIDE_WORDS = 3  # sample every third 8-byte word: every 24 bytes
 STRIDE = WORD * STRIDE_WORDS
 BLOCK = STRIDE * 2730  # about 64 KiB: hits are located within the blocks that have any
-MIN_FRAGMENT = STRIDE + WORD - 1  # shortest shared run that always contains a sampled word
+#: Known keys are indexed by their windows at even offsets only (half the windows to build), and
+#: the image is sampled at two adjacent offsets, so one of each pair meets an indexed window.
+ALIGN = 2
+MIN_FRAGMENT = STRIDE + ALIGN - 1 + WORD - 1  # shortest shared run that always holds a sample
 MIN_SECRET_BYTES = 16  # a fragment must carry this much secret material to count
 MARGIN = MIN_FRAGMENT - MIN_SECRET_BYTES  # indexed bytes on each side of the secret components
 MIN_UNIQUE = 3  # bytes of its own a window needs to name a key (1 in 2**24 for a random other key)
@@ -140,13 +145,16 @@ def layout_of(length: int, parts: tuple[Part, ...], public: tuple[Part, ...]) ->
     if not parts:
         return Layout(None, (), (), 0)
     start = max(0, min(p.start for p in parts) - MARGIN)
+    start -= start % ALIGN  # the windows indexed are those at even offsets of the DER
     end = min(length, max(p.end for p in parts) + MARGIN)
     mine = bytearray(end - start)
     for part in (*parts, *public):
         for i in range(max(part.start, start), min(part.end, end)):
             mine[i - start] = 1
     unique = [sum(mine[i : i + WORD]) for i in range(len(mine) - WORD + 1)]
-    partial = tuple(start + i for i, n in enumerate(unique) if 0 < n < MIN_UNIQUE)
+    partial = tuple(
+        start + i for i, n in enumerate(unique) if 0 < n < MIN_UNIQUE and i % ALIGN == 0
+    )
     shared: list[tuple[int, int]] = []
     for i, n in enumerate(unique):
         if n == 0:
@@ -487,6 +495,9 @@ class KnownIndex:
                 if region is None:
                     continue
                 start, end = region
+                if size % ALIGN:  # even offsets of the DER at even offsets of the corpus
+                    chunks.append(bytes(ALIGN - size % ALIGN))
+                    size += ALIGN - size % ALIGN
                 self._segment_starts.append(size)
                 self._segments.append((material, form, start, end - start))
                 chunks.append(form.der[start:end])
@@ -503,7 +514,7 @@ class KnownIndex:
         self._corpus = b"".join(chunks)
         words: set[int] = set()
         view = memoryview(self._corpus)
-        for shift in range(WORD):  # every 8-byte window, as native integers, in C
+        for shift in range(0, WORD, ALIGN):  # the windows at even offsets, as integers, in C
             usable = (len(view) - shift) // WORD * WORD
             if usable > 0:
                 words.update(view[shift : shift + usable].cast("Q"))
@@ -546,24 +557,27 @@ class KnownIndex:
         return places
 
     def _sampled(self, data: bytes, every: int = STRIDE_WORDS) -> list[int]:
-        """Offsets of the 8-byte words of `data` at every `every`-th word that are in the index
-        (a run of `8 * every + 7` bytes shared with a key always holds one)."""
+        """Offsets of the 8-byte words of `data` that are in the index, sampled at every
+        `every`-th word and at ALIGN adjacent offsets (a run of `8 * every + ALIGN + 6` bytes
+        shared with a key always holds a sampled word that is indexed)."""
         view = memoryview(data)
         stride = WORD * every
         block_size = stride * (BLOCK // stride)
         positions: list[int] = []
         for block in range(0, len(data), block_size):
-            size = min(block_size, len(data) - block) // WORD * WORD
-            if size <= 0:
-                break
-            words = view[block : block + size].cast("Q")[::every]
-            hits = self._keys.intersection(words)  # in C; empty for almost every block
-            if hits:  # where, in this block only
-                flags = map(hits.__contains__, words)
-                positions += [block + index * stride for index in compress(count(), flags)]
-        # The last sampled word may start up to stride + 14 bytes before the end: check densely.
+            for skew in range(ALIGN):
+                size = min(block_size, len(data) - block - skew) // WORD * WORD
+                if size <= 0:
+                    continue
+                first = block + skew
+                words = view[first : first + size].cast("Q")[::every]
+                hits = self._keys.intersection(words)  # in C; empty for almost every block
+                if hits:  # where, in this block only
+                    flags = map(hits.__contains__, words)
+                    positions += [first + index * stride for index in compress(count(), flags)]
+        # The last sampled word may start up to stride + 15 bytes before the end: check densely.
         order = sys.byteorder
-        for i in range(max(0, len(data) - stride - 2 * WORD), len(data) - WORD + 1):
+        for i in range(max(0, len(data) - stride - 2 * WORD - ALIGN), len(data) - WORD + 1):
             if int.from_bytes(data[i : i + WORD], order) in self._keys:
                 positions.append(i)
         return positions
@@ -693,10 +707,9 @@ class KnownIndex:
     def _found_in(self, decoded: bytes, form: str) -> Iterator[tuple[KnownMaterial, int, int, str]]:
         """Known keys (by their windows) and certificates (by digest) in decoded text."""
         if self._keys:
-            # base64: a fragment is at least 31 characters, 23 bytes: every other word suffices;
-            # hex: 32 digits, 16 bytes: every word
-            every = 2 if form == BASE64 else 1
-            yield from self._search_view(decoded, self._hits(decoded, every), form)
+            # a fragment is at least 32 characters: 24 bytes of base64, 16 of hex; every word
+            # (at two offsets) is in each run of 16 bytes
+            yield from self._search_view(decoded, self._hits(decoded, 1), form)
         if self._certs:
             for offset, der in der_objects(DerCertificateDetector._candidate, decoded):
                 material = self._certs.get(fingerprint(der))
