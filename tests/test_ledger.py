@@ -345,3 +345,14 @@ def test_a_later_migration_is_applied_once_in_order(
         assert sorted(versions) == [1, 2]
     Ledger.open(ledger_url).close()
     assert applied == [2]  # not again
+
+
+def test_an_unreachable_postgresql_is_one_line_without_the_password(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    url = f"postgresql://station:hunter2@/ledger?host={tmp_path / 'nowhere'}"
+    assert main(["ledger", "--ledger", url, "show"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the ledger" in err
+    assert "hunter2" not in err
+    assert err.count("\n") == 1
