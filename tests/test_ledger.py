@@ -356,3 +356,40 @@ def test_an_unreachable_postgresql_is_one_line_without_the_password(
     assert "cannot open the ledger" in err
     assert "hunter2" not in err
     assert err.count("\n") == 1
+
+
+def test_sqlite_writes_committed_together_fail_alone(tmp_path: Path) -> None:
+    """Workers' writes share one commit; one that fails is rolled back alone (savepoint) and
+    its worker gets the error, while every other write is durable when its call returns."""
+    with Ledger.open(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        barrier = threading.Barrier(12)
+        errors: list[str] = []
+
+        def one(n: int) -> None:
+            barrier.wait()
+            attempt = ledger.begin(station=f"s{n}", port="p", sec_tag=n, device_ca_fingerprint="f")
+            try:
+                if n % 3 == 0:
+                    ledger.note(attempt, no_such_column=1)
+                ledger.issue(attempt, "f", lambda serial: _fail() if n % 4 == 0 else ("fp", "pem"))
+            except (ValueError, RuntimeError) as exc:
+                errors.append(type(exc).__name__)
+
+        threads = [threading.Thread(target=one, args=(n,)) for n in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        rows = ledger.attempts()
+        issued = sorted(r.sec_tag for r in rows if r.cert_serial)
+        with ledger.engine.begin() as conn:
+            reserved = conn.execute(sa.text("SELECT count(*) FROM serials")).scalar()
+    assert len(rows) == 12
+    # n % 3 == 0 stop at the bad note; of the others, n % 4 == 0 fail inside issue
+    assert issued == [1, 2, 5, 7, 10, 11]
+    assert reserved == 6  # the serials of failed issues were rolled back with them
+    assert sorted(errors) == ["RuntimeError"] * 2 + ["ValueError"] * 4
+
+
+def _fail() -> tuple[str, str]:
+    raise RuntimeError("signing failed")
