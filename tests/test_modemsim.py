@@ -134,6 +134,17 @@ def test_crlf_content_is_refused_only_by_nrf91x1_firmware_2() -> None:
     assert new.answer(f'AT%CMNG=0,1,0,"{crlf}"') == "+CME ERROR: 527\r\n"
 
 
+def test_a_command_longer_than_the_at_host_buffer_is_not_executed() -> None:
+    long_cert = "-----BEGIN CERTIFICATE-----\n" + "A" * 5000 + "\n-----END CERTIFICATE-----\n"
+    with (
+        ModemSim(cfun=4, cmee=1) as modem,
+        SerialTransport(modem.port, timeout=5) as port,
+    ):
+        assert _send(port, f'AT%CMNG=0,1,1,"{long_cert}"').final.text == "ERROR"
+        assert _send(port, "AT").final.ok
+    assert modem.store == {}
+
+
 def test_log_never_shows_content() -> None:
     key = factories.key_pem(factories.ec_key())
     lines: list[str] = []

@@ -5,6 +5,7 @@ sdk-nrf `lib/at_host/at_host.c`: a command ends at CR LF outside double quotes, 
 content may span lines; no echo; the response is the modem's lines, then `OK`, `ERROR` or
 `+CME ERROR: <n>`):
 
+- a command longer than the AT host's buffer (4095 bytes) is not executed: `ERROR`;
 - `AT`; `AT+CMEE=<0|1>` / `AT+CMEE?`: until `AT+CMEE=1` every error is a bare `ERROR`;
 - `AT+CFUN=<n>` / `AT+CFUN?` (`+CFUN: <n>`); modes 0, 1, 2, 4, 20, 21, 30, 31, 40, 41, 44
   (44 reads back as 4);
@@ -90,12 +91,15 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from provguard.errors import InputError
-from provguard.nrf91 import SEC_TAG_MAX
+from provguard.nrf91 import AT_COMMAND_BUFFER, SEC_TAG_MAX
 
 DEFAULT_FIRMWARE = "mfw_nrf9160_1.3.5"
 #: Type Allocation Code of the simulated IMEIs (the first 8 digits; nRF9160 boards use 35265610...).
 IMEI_TAC = "35265610"
 MEMORY_SLOTS = 32
+#: The AT host's command buffer (CONFIG_AT_HOST_CMD_MAX_LEN) less its NUL: a longer command is
+#: not executed (the simulator answers ERROR; the AT host drops what does not fit).
+MAX_COMMAND = AT_COMMAND_BUFFER - 1
 #: Functional modes `AT+CFUN=<n>` accepts (nRF91 AT command reference, +CFUN set command).
 CFUN_MODES = frozenset({0, 1, 2, 4, 20, 21, 30, 31, 40, 41, 44})
 #: Modes in which %CMNG write/delete and %KEYGEN are refused with 518.
@@ -456,8 +460,7 @@ class ModemSim:
     # -- framing (sdk-nrf lib/at_host/at_host.c) -----------------------------------------------
 
     def _serve(self) -> None:
-        buffer = bytearray()
-        inside_quotes = False
+        framer = _Framer(self.termination)
         while not self._stop.is_set() and self._master >= 0:
             ready, _, _ = select.select([self._master], [], [], 0.05)
             if not ready:
@@ -469,30 +472,18 @@ class ModemSim:
             except OSError:
                 return
             for byte in data:
-                if not inside_quotes and self._terminates(byte, buffer):
-                    if self.termination == "crlf":
-                        del buffer[-1]
-                    line = buffer.decode("ascii", errors="replace")
-                    buffer.clear()
-                    if self.echo:
-                        self._send("\n")
-                    if line.strip():
-                        self._command(line)
-                    if self._master < 0:
-                        return
-                    continue
-                buffer.append(byte)
                 if self.echo:
-                    self._send(chr(byte))
-                if byte == 0x22:
-                    inside_quotes = not inside_quotes
-
-    def _terminates(self, byte: int, buffer: bytearray) -> bool:
-        if self.termination == "cr":
-            return byte == 0x0D
-        if self.termination == "lf":
-            return byte == 0x0A
-        return byte == 0x0A and buffer.endswith(b"\r")
+                    self._send("\n" if framer.would_end(byte) else chr(byte))
+                line = framer.feed(byte)
+                if line is None:
+                    continue
+                if framer.overflowed:
+                    self._note(f"{self.name}: a command over {MAX_COMMAND} bytes: ERROR")
+                    self._send("ERROR\r\n")
+                elif line.strip():
+                    self._command(line)
+                if self._master < 0:
+                    return
 
     def _command(self, line: str) -> None:
         if self.echo_prefix is not None:
@@ -785,6 +776,48 @@ class ModemSim:
             return _load_ec_key(pem).public_key()
         except ValueError:
             return None
+
+
+class _Framer:
+    """Command framing of the AT host (sdk-nrf lib/at_host/at_host.c): CR, LF or CR LF
+    (`CONFIG_AT_HOST_TERMINATION`) ends a command, but only outside double quotes; at most
+    MAX_COMMAND bytes are kept (`overflowed` tells the command was longer)."""
+
+    def __init__(self, termination: str):
+        self.termination = termination
+        self.buffer = bytearray()
+        self.inside_quotes = False
+        self.previous = -1
+        self.overflowed = False
+        self._overflow = False
+
+    def would_end(self, byte: int) -> bool:
+        if self.inside_quotes:
+            return False
+        if self.termination == "cr":
+            return byte == 0x0D
+        if self.termination == "lf":
+            return byte == 0x0A
+        return byte == 0x0A and self.previous == 0x0D
+
+    def feed(self, byte: int) -> str | None:
+        """The command `byte` completes, or None."""
+        if self.would_end(byte):
+            if self.termination == "crlf" and self.buffer.endswith(b"\r"):
+                del self.buffer[-1]
+            line = self.buffer.decode("ascii", errors="replace")
+            self.buffer.clear()
+            self.previous = -1
+            self.overflowed, self._overflow = self._overflow, False
+            return line
+        if len(self.buffer) < MAX_COMMAND:
+            self.buffer.append(byte)
+        else:
+            self._overflow = True
+        if byte == 0x22:
+            self.inside_quotes = not self.inside_quotes
+        self.previous = byte
+        return None
 
 
 def _unquote(text: str) -> str:
