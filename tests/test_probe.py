@@ -425,6 +425,17 @@ def test_probe_refuses_an_unusable_timeout(timeout: float) -> None:
         )  # fmt: skip
 
 
+def test_host_name_length_boundaries() -> None:
+    label = "a" * 63  # the longest label (RFC 1035 2.3.4)
+    longest = ".".join([label, label, label, "a" * 61])  # 253 characters: the longest name
+    assert len(longest) == 253
+    assert probe.host_name(longest) == longest
+    assert probe.host_name(f"{label}.example") == f"{label}.example"
+    for unusable in (longest + "a", "a" * 64 + ".example", "a..b", "-a.example", "a b.example"):
+        with pytest.raises(UsageError, match="not a valid host name"):
+            probe.host_name(unusable)
+
+
 def test_an_idna_host_name_is_encoded() -> None:
     assert probe.parse_endpoint("bücher.example:8883").host == "xn--bcher-kva.example"
     assert probe.host_name("2001:db8::1") == "2001:db8::1"

@@ -30,13 +30,12 @@ def host_name(text: str, *, what: str = "host name") -> str:
         encoded = text.rstrip(".").encode("idna").decode("ascii")
     except UnicodeError:
         encoded = ""
-    labels = encoded.split(".")
+    # The codec itself refuses an empty label or one over LABEL_MAX characters.
     if (
         not encoded
         or len(encoded) > NAME_MAX
-        or any(not 0 < len(label) <= LABEL_MAX for label in labels)
         or any(c in _FORBIDDEN or not c.isprintable() for c in encoded)
-        or any(label.startswith("-") or label.endswith("-") for label in labels)
+        or any(label.startswith("-") or label.endswith("-") for label in encoded.split("."))
     ):
         raise UsageError(
             f"{shorten(text)!r}: not a valid {what} (at most {NAME_MAX} characters, labels of 1 "

@@ -190,19 +190,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _never_prompt() -> bytes:
-    # Called by OpenSSL only for an encrypted key, which provguard never hands it: no prompt.
-    raise UsageError("internal: OpenSSL asked for a passphrase")
-
-
 def _load_client(context: ssl.SSLContext, cert: bytes, key: PrivateKeyTypes) -> None:
     plain = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    # Unencrypted in memory, so OpenSSL has no passphrase to ask for.
     with in_memory_file(cert) as cert_path, in_memory_file(plain) as key_path:
-        context.load_cert_chain(cert_path, key_path, password=_never_prompt)
+        context.load_cert_chain(cert_path, key_path)
 
 
 def key_mismatch(cert: bytes, key: PrivateKeyTypes) -> str | None:
