@@ -13,8 +13,13 @@ Shared between stations:
 - concurrency: `locks` has the IMEI as primary key; a station enrolling a device holds its row.
   A lock whose lease ran out, or that a dead process on the same host left, is taken over, so a
   crash or power cut never blocks a device for ever;
-- crash recovery: an attempt that stopped mid-device keeps its step, CSR and the key's listed
-  digest (`in_progress`); the re-run finds it and completes it without a new key.
+- crash recovery: an attempt that stopped mid-device keeps its step, the time it sent %KEYGEN,
+  the CSR, the key's listed digest, the certificate it signed and the functional mode it found
+  (`in_progress`); the re-run finds them, completes the device without a new key and gives the
+  modem its mode back.
+
+Durability: every write is committed before the call returns. On SQLite the writes of all
+workers waiting at that moment share one commit (one fsync), each in its own savepoint.
 
 Schema: `schema_version` holds the applied version; `MIGRATIONS` are applied in order in one
 transaction under a lock (PostgreSQL advisory lock, SQLite's write lock), so two stations starting
