@@ -264,6 +264,12 @@ def test_rerender_resets_a_widened_mode_to_0600(
     header.chmod(0o644)
     assert main(render_args(cred_files, header)) == 0  # unchanged content: not rewritten
     assert stat.S_IMODE(header.stat().st_mode) == 0o600
+    header.chmod(0o644)
+    changed = render_args(cred_files, header)
+    changed[changed.index("4242")] = "4243"
+    assert main(changed) == 0  # new content: replaced by a new file
+    assert stat.S_IMODE(header.stat().st_mode) == 0o600
+    assert "#define PROVGUARD_CERTIFICATES_SEC_TAG 4243" in header.read_text()
 
 
 @pytest.mark.parametrize("device", ["/dev/full", "/dev/zero", "/dev/null"])
