@@ -540,6 +540,17 @@ def test_connect_packet_is_mqtt_311() -> None:
     assert long_id[1:3] == bytes([(12 + 200) % 128 | 0x80, (12 + 200) // 128])
 
 
+def test_a_client_id_that_is_not_utf8_is_a_usage_error(pki: Pki) -> None:
+    args = _args("127.0.0.1:1", pki)
+    result = subprocess.run(
+        [os.fsencode(sys.executable), b"-m", b"provguard", *map(os.fsencode, args),
+         b"--client-id", b"dev\xff"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == "provguard: error: the client id is not valid UTF-8 text"
+
+
 def test_parse_connack() -> None:
     assert probe.parse_connack(b"\x20\x02\x00\x05") == 5
     with pytest.raises(ValueError, match="not a CONNACK"):

@@ -284,6 +284,24 @@ def test_render_writes_regular_files_only(
     assert (after.st_mode, after.st_uid) == (before.st_mode, before.st_uid)
 
 
+def test_render_never_writes_through_a_symbolic_link(
+    tmp_path: Path, cred_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "elsewhere.h"
+    assert main(render_args(cred_files, target)) == 0
+    link = tmp_path / "certificates.h"
+    link.symlink_to(target)
+    before = target.read_bytes()
+    changed = render_args(cred_files, link)
+    changed[changed.index("4242")] = "4243"
+    assert main(changed) == 2
+    assert (
+        f"{link}: is a symbolic link: render writes regular files only" in capsys.readouterr().err
+    )
+    assert link.is_symlink()
+    assert target.read_bytes() == before
+
+
 def test_render_onto_a_fifo_is_refused_without_hanging(
     tmp_path: Path, cred_files: dict[str, Path]
 ) -> None:

@@ -134,7 +134,10 @@ class _ProbeFailedError(Exception):
 
 def connect_packet(client_id: str, keepalive: int = KEEPALIVE_S) -> bytes:
     """An MQTT 3.1.1 CONNECT with a clean session and no user name, will or password."""
-    ident = client_id.encode("utf-8")
+    try:
+        ident = client_id.encode("utf-8")
+    except UnicodeEncodeError:  # bytes from the command line that were not UTF-8
+        raise UsageError("the client id is not valid UTF-8 text") from None
     if len(ident) > 0xFFFF:
         raise UsageError("the client id is longer than MQTT allows (65535 bytes)")
     variable = b"\x00\x04MQTT" + bytes([4, 0x02]) + keepalive.to_bytes(2, "big")
@@ -237,6 +240,7 @@ def probe(
 ) -> ProbeResult:
     """Connect, handshake and CONNECT like the device; never raises for a network outcome."""
     check_timeout(timeout)
+    connect_packet(client_id)  # an unusable client id is refused before anything is sent
     steps: list[str] = []
     name = host_name(server_name, what="--hostname") if server_name else endpoint.host
     try:
