@@ -20,7 +20,14 @@ from provguard.cli import main
 from provguard.credentials import Slot
 from provguard.errors import EXIT_PROBLEMS, EXIT_UNUSABLE
 from provguard.modemsim import Faults, ModemSim, ModemState
-from provguard.provision import KeyPolicy, Outcome, ProvisionReport, provision
+from provguard.provision import (
+    KeyPolicy,
+    Outcome,
+    ProvisionReport,
+    key_digests,
+    provision,
+    same_certificates,
+)
 from provguard.transport import SerialTransport
 from tests import factories
 from tests.modem_standin import assert_no_key_material, sha256_hex
@@ -306,6 +313,28 @@ def test_verbose_trace_redacts_an_echo_with_a_prefix(
     assert "<redacted" in err
     # digests stay readable in the trace
     assert f'"{sha256_hex(files["ca"].read_bytes())}"' in err
+
+
+def test_key_digests_cover_the_forms_other_tools_write_and_nothing_else() -> None:
+    key = factories.key_pem(factories.ec_key())
+    sec1 = _sec1(key)
+    same = [key, key.rstrip(), _crlf(key), _crlf(key).rstrip(), _wrap76(key), sec1, _crlf(sec1)]
+    digests = key_digests(key)
+    for form in same:
+        assert at.content_digest(form) in digests
+    other = factories.key_pem(factories.ec_key())
+    assert at.content_digest(other) not in digests
+    assert at.content_digest(_trailing_spaces(key)) not in digests  # documented: not recognised
+
+
+def test_same_certificates_compares_decoded_certificates_in_order() -> None:
+    first = _pem_cert(factories.make_cert("one", factories.ec_key()))
+    second = _pem_cert(factories.make_cert("two", factories.ec_key()))
+    assert same_certificates(first + second, _crlf(_wrap76(first) + b"\n" + second).decode())
+    assert same_certificates(first, _trailing_spaces(first).decode())
+    assert not same_certificates(first + second, (second + first).decode())
+    assert not same_certificates(first, (first + second).decode())
+    assert not same_certificates(first, "garbage")
 
 
 def test_trace_redactor_rules() -> None:

@@ -395,7 +395,7 @@ class ModemSim:
             raise ValueError(f"termination {termination!r}: one of cr, lf, crlf")
         self.termination = termination
         self.echo = echo  # the AT shell's command mode (sdk-nrf lib/at_shell) echoes input
-        self.echo_prefix = echo_prefix  # an interface that echoes each command with a prefix
+        self.echo_prefix = echo_prefix  # echoes each line received, with a prefix
         self.name = name
         self._log = log
         self._on_change = on_change
@@ -486,8 +486,8 @@ class ModemSim:
                     return
 
     def _command(self, line: str) -> None:
-        if self.echo_prefix is not None:
-            self._send(f"{self.echo_prefix}{line}\r\n")
+        if self.echo_prefix is not None:  # every line of the command, content and all
+            self._send("".join(f"{self.echo_prefix}{part}\r\n" for part in line.split("\n")))
         try:
             text = self.answer(line)
         except PortDroppedError:
