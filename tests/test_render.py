@@ -147,10 +147,17 @@ def test_render_refuses_credentials_with_errors(
     assert "refused" in err
 
 
-def test_render_refuses_an_encrypted_key(tmp_path: Path, cred_files: dict[str, Path]) -> None:
+def test_render_refuses_an_encrypted_key(
+    tmp_path: Path, cred_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     pki_key = f.ec_key()
     cred_files["key"].write_bytes(f.key_pem(pki_key, password=b"pw"))
-    assert main(render_args(cred_files, tmp_path / "certificates.h")) == 1
+    header = tmp_path / "certificates.h"
+    assert main(render_args(cred_files, header)) == 1
+    err = capsys.readouterr().err
+    assert f"{cred_files['key']}:1: error: the private key is encrypted" in err
+    assert "[key-encrypted]" in err
+    assert not header.exists()
 
 
 def git(repo: Path, *args: str) -> None:
