@@ -31,6 +31,7 @@ from provguard.ledger import (
     locks,
     schema_version,
 )
+from tests import factories
 from tests.keygen_fake import FakeModem
 from tests.postgres import postgres_server, postgres_url  # noqa: F401
 from tests.test_enroll import TAG, Pki, job
@@ -393,3 +394,44 @@ def test_sqlite_writes_committed_together_fail_alone(tmp_path: Path) -> None:
 
 def _fail() -> tuple[str, str]:
     raise RuntimeError("signing failed")
+
+
+def test_nrf_cloud_exports_above_1000_devices_are_split(
+    pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    key = factories.ec_key()
+    rows = []
+    for n in range(1001):
+        imei = f"35265610{n:07d}"
+        cert = factories.make_cert(f"nrf-{imei}", key, issuer=(pki.dca_cert, pki.dca_key))
+        rows.append(
+            {
+                "imei": imei,
+                "station": "s",
+                "port": "p",
+                "sec_tag": TAG,
+                "device_ca_fingerprint": "f",
+                "step": "verify",
+                "cert_serial": format(cert.serial_number, "x"),
+                "cert_pem": factories.cert_pem(cert).decode(),
+                "started_at": "2026-01-01T00:00:00",
+                "outcome": "enrolled",
+            }
+        )
+    with Ledger.open(url) as ledger, ledger.engine.begin() as conn:
+        conn.execute(sa.insert(ledger_module.attempts), rows)
+    assert main(["ledger", "--ledger", url, "export", "--format", "nrfcloud"]) == 2
+    assert "at most 1000" in capsys.readouterr().err
+    out = tmp_path / "onboard.csv"
+    assert main(["ledger", "--ledger", url, "export", "--format", "nrfcloud", "-o", str(out)]) == 0
+    assert (
+        main(["ledger", "--ledger", url, "export", "--format", "nrfcloud", "--output", str(out)])
+        == 2  # the parts exist: never overwritten
+    )
+    assert "not overwriting" in capsys.readouterr().err
+    first = list(csv.reader((tmp_path / "onboard-1.csv").open()))
+    second = list(csv.reader((tmp_path / "onboard-2.csv").open()))
+    assert (len(first), len(second)) == (1000, 1)
+    assert second[0][0] == "nrf-352656100001000"
+    assert not out.exists()

@@ -87,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     export.add_argument("--format", choices=("csv", "json", "nrfcloud", "aws"), default="csv")
     export.add_argument(
-        "--output", type=Path, metavar="FILE", help="write here (refuses to overwrite)"
+        "-o", "--output", type=Path, metavar="FILE", help="write here (refuses to overwrite)"
     )
     export.add_argument(
         "--device-id",
@@ -138,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
                 "give --output FILE to get them split into FILE-1.csv, FILE-2.csv, ..."
             )
         outputs = _chunk_paths(args.output, len(chunks))
+        for path in outputs:  # all or nothing: never half an export
+            if path is not None and path.exists():
+                raise InputError("exists: not overwriting; choose another --output", path=path)
         for chunk, path in zip(chunks, outputs, strict=True):
             _emit(path, nrfcloud_csv(chunk, args.subtype, args.tags, args.fw_types, args.device_id))
         return EXIT_OK
