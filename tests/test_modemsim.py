@@ -419,3 +419,21 @@ def test_cli_rejects_bad_fault_options() -> None:
     )
     assert result.returncode == 2
     assert "K=CODE" in result.stderr
+
+
+def test_cli_bad_state_file_is_one_line_and_untouched(tmp_path: Path) -> None:
+    state = tmp_path / "sim.json"
+    state.write_text('{"format": "something else"}\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "provguard", "modem-sim", "--state", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        f"provguard: error: {state}: not a provguard-modem-sim state file"
+    )
+    assert state.read_text() == '{"format": "something else"}\n'
