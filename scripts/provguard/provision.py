@@ -96,10 +96,7 @@ class Plan:
         """The slots to write, in the order they are written: the key before the client
         certificate (see the module docstring)."""
         return tuple(
-            s
-            for slot in WRITE_ORDER
-            for s in self.slots
-            if s.slot is slot and s.action.writes
+            s for slot in WRITE_ORDER for s in self.slots if s.slot is slot and s.action.writes
         )
 
 
