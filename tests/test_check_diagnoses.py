@@ -24,7 +24,8 @@ NAMES = {Slot.CA: "ca.pem", Slot.CERT: "client.pem", Slot.KEY: "client.key"}
 
 def report_for(slot: Slot, data: bytes, *, for_modem_write: bool = False) -> CheckReport:
     files = {Slot.CA: CA_PEM, Slot.CERT: CERT_PEM, Slot.KEY: KEY_PEM, slot: data}
-    creds = CredentialSet(*(CredentialFile(s, NAMES[s], files[s]) for s in Slot))
+    ca, cert, key = (CredentialFile(s, NAMES[s], files[s]) for s in (Slot.CA, Slot.CERT, Slot.KEY))
+    creds = CredentialSet(ca, cert, key)
     return check(creds, 24, for_modem_write=for_modem_write)
 
 
