@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from provguard import at, enroll
@@ -447,6 +447,38 @@ def test_device_ca_checks(pki: Pki, tmp_path: Path) -> None:
         enroll.load_device_ca(
             pki.dca_cert_path, pki.dca_key_path, at_time=now + dt.timedelta(days=400)
         )
+
+
+def test_an_encrypted_or_rsa_device_ca(pki: Pki, tmp_path: Path, ledger: Ledger) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    locked = tmp_path / "locked.key"
+    locked.write_bytes(factories.key_pem(pki.dca_key, password=b"factory pass"))
+    with pytest.raises(InputError, match="--device-ca-key-pass-env"):
+        enroll.load_device_ca(pki.dca_cert_path, locked, at_time=now)
+    with pytest.raises(InputError, match="password is wrong"):
+        enroll.load_device_ca(pki.dca_cert_path, locked, at_time=now, password=b"nope")
+    with pytest.raises(InputError, match="not encrypted"):
+        enroll.load_device_ca(pki.dca_cert_path, pki.dca_key_path, at_time=now, password=b"x")
+    opened = enroll.load_device_ca(pki.dca_cert_path, locked, at_time=now, password=b"factory pass")
+    assert (
+        opened.fingerprint
+        == enroll.load_device_ca(pki.dca_cert_path, pki.dca_key_path, at_time=now).fingerprint
+    )
+    # An RSA device CA signs EC device certificates as well.
+    rsa_key = factories.rsa_key()
+    rsa_cert = factories.make_cert("RSA device CA", rsa_key, ca=True)
+    pki.dca_cert_path.write_bytes(factories.cert_pem(rsa_cert))
+    pki.dca_key_path.write_bytes(factories.key_pem(rsa_key))
+    modem = FakeModem()
+    result = run(modem, pki, ledger)
+    assert result.outcome is Outcome.ENROLLED, result.error
+    cert = client_cert(modem)
+    rsa_key.public_key().verify(
+        cert.signature,
+        cert.tbs_certificate_bytes,
+        padding.PKCS1v15(),
+        cert.signature_hash_algorithm,  # type: ignore[arg-type]
+    )
 
 
 def test_a_device_that_is_not_an_nrf91_is_unusable(pki: Pki, ledger: Ledger) -> None:

@@ -451,3 +451,22 @@ def test_a_port_that_does_not_answer_like_a_modem_is_unusable_quickly(
     out, _ = capsys.readouterr()
     assert f"{sim.port}: - unusable" in out
     assert message in out
+
+
+def test_an_encrypted_device_ca_key_with_its_password_in_the_environment(
+    pki: Pki,
+    workdir: Path,
+    sims: list[ModemSim],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pki.dca_key_path.write_bytes(factories.key_pem(pki.dca_key, password=b"line 1 secret"))
+    argv = [*_args(pki, sims[0].port), "--device-ca-key-pass-env", "DCA_PASS"]
+    assert _main(argv) == 2
+    assert "DCA_PASS is not set" in capsys.readouterr().err
+    assert sims[0].received == []  # refused before any modem was touched
+    monkeypatch.setenv("DCA_PASS", "line 1 secret")
+    assert _main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "line 1 secret" not in out + err
+    assert f"{sims[0].port}: {sims[0].state.imei} enrolled" in out

@@ -7,6 +7,7 @@ import datetime as dt
 import glob
 import json
 import math
+import os
 import socket
 import sys
 import threading
@@ -106,6 +107,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="FILE",
         help="the device CA's key (unencrypted PEM or DER; named by file only)",
+    )
+    pki.add_argument(
+        "--device-ca-key-pass-env",
+        metavar="NAME",
+        help="an environment variable holding the device CA key's password (never a command-line "
+        "argument: those show in process lists and shell histories)",
     )
     pki.add_argument(
         "--ca", type=Path, required=True, metavar="FILE", help="the broker's root CA (PEM)"
@@ -306,7 +313,18 @@ def _enroll_port(
 def run(args: argparse.Namespace) -> int:
     ports = resolve_ports(args)
     now = dt.datetime.now(dt.timezone.utc)
-    device_ca = load_device_ca(args.device_ca_cert, args.device_ca_key, at_time=now)
+    password = None
+    if args.device_ca_key_pass_env is not None:
+        value = os.environ.get(args.device_ca_key_pass_env)
+        if value is None:
+            raise UsageError(
+                f"--device-ca-key-pass-env: the environment variable "
+                f"{args.device_ca_key_pass_env} is not set"
+            )
+        password = value.encode("utf-8")
+    device_ca = load_device_ca(
+        args.device_ca_cert, args.device_ca_key, at_time=now, password=password
+    )
     job = EnrollJob(
         device_ca=device_ca,
         broker_root=load_broker_root(args.ca),

@@ -73,22 +73,32 @@ def _load_certificates(path: Path) -> list[x509.Certificate]:
     return certs
 
 
-def load_device_ca(cert_path: Path, key_path: Path, *, at_time: dt.datetime) -> DeviceCa:
+def load_device_ca(
+    cert_path: Path, key_path: Path, *, at_time: dt.datetime, password: bytes | None = None
+) -> DeviceCa:
     """The device CA, refused (InputError, exit 2) unless its key matches its certificate, it is
-    a CA allowed to sign certificates, and it is valid now."""
+    a CA allowed to sign certificates, and it is valid now. `password` decrypts an encrypted
+    key (PKCS#8 or traditional PEM)."""
     cert = _load_one_certificate(cert_path)
     data = _read(key_path)
     try:
         if b"-----BEGIN" in data:
-            key = serialization.load_pem_private_key(data, password=None)
+            key = serialization.load_pem_private_key(data, password=password)
         else:
-            key = serialization.load_der_private_key(data, password=None)
+            key = serialization.load_der_private_key(data, password=password)
     except TypeError:
+        if password is None:
+            raise InputError(
+                "the key is encrypted: name an environment variable holding its password "
+                "with --device-ca-key-pass-env",
+                path=key_path,
+            ) from None
         raise InputError(
-            "the key is encrypted; decrypt it for the station", path=key_path
+            "the key is not encrypted, but a password was given", path=key_path
         ) from None
     except (ValueError, binascii.Error):
-        raise InputError("not a PEM or DER private key", path=key_path) from None
+        what = "or the password is wrong" if password is not None else ""
+        raise InputError(f"not a PEM or DER private key {what}".strip(), path=key_path) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise InputError(
             f"a {type(key).__name__.removeprefix('_')} key cannot sign device certificates "
