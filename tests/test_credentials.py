@@ -535,3 +535,46 @@ def test_a_credential_set_refuses_a_file_in_the_wrong_slot() -> None:
         CredentialSet(key, None, None)
     with pytest.raises(ValueError, match="line numbers start at 1"):
         Problem(Severity.ERROR, "code", "f", 0, "message")
+
+
+@pytest.mark.parametrize(
+    ("tag", "kwargs", "message"),
+    [
+        (2147483650, {}, "sec_tag 2147483650 is in 2147483648-2147483667: on nRF91x1 modems TLS "
+         "traffic on these tags can be decrypted from modem traces; use a tag in 0-2147483647, "
+         "or --allow-decryptable-tag for a test"),
+        (2147483650, {"allow_decryptable_tag": True}, "sec_tag 2147483650 is in "
+         "2147483648-2147483667: on nRF91x1 modems TLS traffic on these tags can be decrypted "
+         "from modem traces; allowed for testing only"),
+        (-5, {}, "sec_tag -5 is outside the user range 0-2147483647"),
+        (16842753, {}, "sec_tag 16842753 is nRF Cloud's (CONFIG_NRF_CLOUD_SEC_TAG): writing it "
+         "replaces the device's nRF Cloud credentials; pick another tag, or pass "
+         "--allow-nrf-cloud-tag if you mean it"),
+        (16842753, {"allow_nrf_cloud_tag": True}, "sec_tag 16842753 is nRF Cloud's "
+         "(CONFIG_NRF_CLOUD_SEC_TAG): writing it replaces the device's nRF Cloud credentials; "
+         "allowed by --allow-nrf-cloud-tag"),
+    ],
+)  # fmt: skip
+def test_sec_tag_messages_say_what_to_do(
+    files: dict[str, Path], tag: int, kwargs: dict[str, bool], message: str
+) -> None:
+    problems = [p for p in run(files, tag, **kwargs).problems if p.code.startswith("sec-tag")]
+    assert [(p.file, p.line, p.message) for p in problems] == [(None, None, message)]
+
+
+def test_missing_piece_messages_name_the_file(files: dict[str, Path]) -> None:
+    report = run({"cert": files["cert"], "key": files["key"]})
+    assert the(report, "ca-missing").message == (
+        "no CA certificate: with peer verification required the device cannot trust the "
+        "broker; give --ca with the root CA that signed the broker's certificate"
+    )
+    problem = the(run({"ca": files["ca"], "cert": files["cert"]}), "key-missing")
+    assert (problem.file, problem.message) == (
+        str(files["cert"]),
+        "a client certificate needs its private key",
+    )
+    problem = the(run({"ca": files["ca"], "key": files["key"]}), "cert-missing")
+    assert (problem.file, problem.message) == (
+        str(files["key"]),
+        "a private key needs its client certificate",
+    )
