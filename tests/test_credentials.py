@@ -578,3 +578,14 @@ def test_missing_piece_messages_name_the_file(files: dict[str, Path]) -> None:
         str(files["key"]),
         "a private key needs its client certificate",
     )
+
+
+def test_non_ascii_in_a_pem_header_is_an_error_not_a_crash(
+    tmp_path: Path, pki: f.DevicePki
+) -> None:
+    lines = f.cert_pem(pki.ca_cert).decode().splitlines(keepends=True)
+    text = lines[0] + "Comment: Z\u00fcrich root\n" + "".join(lines[1:])
+    report = run({"ca": write(tmp_path / "ca.pem", text.encode("utf-8"))})
+    problem = the(report, "not-ascii")
+    assert (problem.severity, problem.line) == (Severity.ERROR, 2)
+    assert b"\xc3" not in report.contents.get(Slot.CA, b"")  # never stored as it was
