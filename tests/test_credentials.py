@@ -322,10 +322,18 @@ def test_missing_pieces(files: dict[str, Path]) -> None:
 
 
 def test_unreadable_inputs_raise_input_errors(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no such file"):
+    with pytest.raises(InputError) as absent:
         load_credential_set(ca=tmp_path / "absent.pem")
-    with pytest.raises(InputError, match="directory"):
+    assert str(absent.value) == f"{tmp_path / 'absent.pem'}: no such file"
+    with pytest.raises(InputError) as directory:
         load_credential_set(ca=tmp_path)
+    assert str(directory.value) == f"{tmp_path}: is a directory, not a credential file"
+    big = write(tmp_path / "big.pem", b"x" * ((1 << 20) + 1))
+    with pytest.raises(InputError) as too_big:
+        load_credential_set(ca=big)
+    assert str(too_big.value) == f"{big}: larger than 1048576 bytes: not a credential file"
+    exact = write(tmp_path / "exact.pem", b"x" * (1 << 20))
+    assert load_credential_set(ca=exact).ca is not None  # 1 MiB exactly is read
     empty = CredentialFile(Slot.KEY, "empty.key", b"")
     with pytest.raises(InputError, match=r"empty\.key"):
         load_private_key(empty)
