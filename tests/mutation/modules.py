@@ -35,6 +35,7 @@ PARTS: tuple[Part, ...] = (
         tests=(
             "tests/test_credentials*.py",
             "tests/test_check*.py",
+            "tests/test_json_export*.py",
             "tests/test_render*.py",
             "tests/test_at*.py",
             "tests/test_cli.py",
