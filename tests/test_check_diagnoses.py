@@ -169,3 +169,66 @@ def test_an_encrypted_key(for_modem_write: bool, expected: str) -> None:
     report = report_for(Slot.KEY, encrypted, for_modem_write=for_modem_write)
     assert printed(report, "key-encrypted") == [expected]
     assert report.ok is not for_modem_write
+
+
+def _body_lines(pem: bytes) -> list[bytes]:
+    return pem.split(b"\n")[1:-2]  # between the BEGIN line and the END line
+
+
+def _with_body(body: list[bytes]) -> bytes:
+    return b"\n".join([b"-----BEGIN CERTIFICATE-----", *body, b"-----END CERTIFICATE-----", b""])
+
+
+def test_a_character_that_is_not_base64_is_named_with_its_line_and_column() -> None:
+    body = _body_lines(CERT_PEM)
+    total = sum(len(line) for line in body)
+    body[2] = body[2][:4] + b"!" + body[2][5:]  # file line 4 (line 1 is BEGIN), column 5
+    report = report_for(Slot.CERT, _with_body(body))
+    assert printed(report, "pem-base64") == [
+        f"client.pem:4: error: base64 body damaged at column 5: '!' is not a base64 character "
+        f"(body is {total} characters on {len(body)} lines; it decodes up to line 4) [pem-base64]"
+    ]
+
+
+def test_a_non_ascii_character_in_the_body_is_named_by_its_code_point() -> None:
+    body = _body_lines(CERT_PEM)
+    body[0] = "é".encode() + body[0][2:]  # two bytes for two characters: the length stays
+    report = report_for(Slot.CERT, _with_body(body))
+    (line,) = printed(report, "pem-base64")
+    assert line.startswith("client.pem:2: error: base64 body damaged at column 1: U+00C3 is not")
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        ("middle-padding",
+         "client.pem:3: error: base64 padding '=' in the middle of the body: the body was cut or "
+         "two bodies were joined [pem-base64]"),
+        ("three-pads", "client.pem:{last}: error: base64 body ends with more than two '=' "
+                       "[pem-base64]"),
+        ("cut", "client.pem:{last}: error: base64 body is {length} characters, not a multiple of "
+                "4: characters are missing (the body ends on line {last}; truncated or edited?) "
+                "[pem-base64]"),
+    ],
+)  # fmt: skip
+def test_damaged_base64_padding_and_length(damage: str, expected: str) -> None:
+    body = _body_lines(CERT_PEM)
+    if damage == "middle-padding":
+        body[1] = body[1][:-2] + b"=="  # file line 3
+    elif damage == "three-pads":
+        body[-1] = b"AAAAA==="  # full lines are 64 characters: the length stays a multiple of 4
+    else:
+        body[-1] = body[-1][:-1]
+    length = sum(len(line) for line in body)
+    last = len(body) + 1  # BEGIN is line 1
+    report = report_for(Slot.CERT, _with_body(body))
+    assert printed(report, "pem-base64") == [expected.format(last=last, length=length)]
+
+
+def test_a_block_without_body_is_named_on_its_begin_line() -> None:
+    data = CA_PEM + b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"
+    report = report_for(Slot.CA, data)
+    begin = CA_PEM.count(b"\n") + 1
+    assert printed(report, "pem-base64") == [
+        f"ca.pem:{begin}: error: the block has no body [pem-base64]"
+    ]
