@@ -597,3 +597,63 @@ def test_non_ascii_in_a_pem_header_is_an_error_not_a_crash(
     problem = the(report, "not-ascii")
     assert (problem.severity, problem.line) == (Severity.ERROR, 2)
     assert b"\xc3" not in report.contents.get(Slot.CA, b"")  # never stored as it was
+
+
+# --- PEM framing: where and why, exactly ---------------------------------------------------------
+
+
+def _framing(report) -> list[tuple[int | None, str]]:  # type: ignore[no-untyped-def]
+    return [(p.line, p.message) for p in report.problems if p.code in {"pem-framing", "pem-base64"}]
+
+
+def test_pem_framing_diagnoses_name_the_line(tmp_path: Path, pki: f.DevicePki) -> None:
+    pem = f.cert_pem(pki.ca_cert).decode()
+    body = pem.splitlines()[1:-1]
+    end = len(body) + 2  # the END line's number in a one-block file
+
+    four_dashes = pem.replace("-----BEGIN CERTIFICATE-----", "----BEGIN CERTIFICATE-----")
+    report = run({"ca": write(tmp_path / "a.pem", four_dashes)})
+    assert _framing(report) == [
+        (1, "malformed PEM frame line: it must read exactly '-----BEGIN <LABEL>-----' or "
+            "'-----END <LABEL>-----' (five dashes, upper-case label)"),
+        (end, "malformed PEM frame line: it must read exactly '-----BEGIN <LABEL>-----' or "
+              "'-----END <LABEL>-----' (five dashes, upper-case label)"),
+    ]  # fmt: skip
+
+    mismatch = pem.replace("-----END CERTIFICATE-----", "-----END PRIVATE KEY-----")
+    report = run({"ca": write(tmp_path / "b.pem", mismatch)})
+    assert _framing(report) == [
+        (end, "END label 'PRIVATE KEY' does not match BEGIN label 'CERTIFICATE' of line 1")
+    ]
+
+    unclosed = "\n".join(pem.splitlines()[:-1]) + "\n" + pem
+    report = run({"ca": write(tmp_path / "c.pem", unclosed)})
+    assert _framing(report)[0] == (
+        end - 1,
+        f"truncated: the 'CERTIFICATE' block that begins on line 1 has no END line (the next "
+        f"block starts after line {end - 1})",
+    )
+
+    empty = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"
+    report = run({"ca": write(tmp_path / "d.pem", empty)})
+    assert _framing(report) == [(1, "the block has no body")]
+
+    accented = pem.splitlines()
+    accented[3] = accented[3][:9] + "\u00e9" + accented[3][10:]
+    latin1 = ("\n".join(accented) + "\n").encode("latin-1")  # one byte, 0xE9
+    report = run({"ca": write(tmp_path / "e.pem", latin1)})
+    assert _framing(report) == [
+        (4, f"base64 body damaged at column 10: U+00E9 is not a base64 character (body is "
+            f"{sum(len(line) for line in body)} characters on {len(body)} lines; it decodes up "
+            f"to line 4)"),
+    ]  # fmt: skip
+
+
+def test_a_binary_file_starting_like_der_but_framed_loosely_is_read_as_pem(
+    tmp_path: Path, pki: f.DevicePki
+) -> None:
+    # '0' is 0x30, the first byte of DER: a frame line decides that this is (damaged) PEM text.
+    text = "0\n" + f.cert_pem(pki.ca_cert).decode().replace("-----BEGIN", "----BEGIN")
+    report = run({"ca": write(tmp_path / "zero.pem", text)})
+    assert "der-converted" not in codes(report)
+    assert (2, "malformed PEM frame line") in [(ln, m[:24]) for ln, m in _framing(report)]

@@ -201,7 +201,7 @@ def load_credential_set(
 def parse_file(file: CredentialFile, *, validate: bool = True) -> ParsedFile:
     data = file.data.removeprefix(b"\xef\xbb\xbf")
     if not data.strip():
-        return ParsedFile(file, (), (pem.FramingIssue(None, "the file is empty", True),), (), False)
+        return ParsedFile(file, (), (pem.FramingIssue(None, "the file is empty"),), (), False)
     if not pem.looks_like_pem(data) and data[:1] == b"\x30":
         return ParsedFile(file, (_parse_der(data, validate),), (), (), True)
     text = data.decode("latin-1")  # every byte maps; non-ASCII is diagnosed by the checks

@@ -50,9 +50,10 @@ class PemBlock:
 
 @dataclass(frozen=True)
 class FramingIssue:
+    """A block that cannot be used as it is: where, and why."""
+
     line: int | None
     message: str
-    fatal: bool  # the block cannot be used at all
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,6 @@ def parse(text: str) -> PemText:
                         "malformed PEM frame line: it must read exactly "
                         "'-----BEGIN <LABEL>-----' or '-----END <LABEL>-----' "
                         "(five dashes, upper-case label)",
-                        fatal=True,
                     )
                 )
             elif line.text:
@@ -121,7 +121,6 @@ def _read_block(
                         line.number,
                         f"END label '{end.group(1)}' does not match BEGIN label '{label}' "
                         f"of line {lines[start].number}",
-                        fatal=True,
                     )
                 )
             block = PemBlock(label, lines[start].number, end.group(1), line.number, (), ())
@@ -141,7 +140,6 @@ def _read_block(
             f"truncated: the '{label}' block that begins on line {lines[start].number} has no "
             f"END line (the {'next block starts' if i < len(lines) else 'file ends'} "
             f"after line {last})",
-            fatal=True,
         )
     )
     block = PemBlock(label, lines[start].number, None, None, (), ())
@@ -163,7 +161,7 @@ class Decoded:
 def decode_body(block: PemBlock) -> Decoded:
     """The DER inside a block, or where and why its base64 is damaged."""
     if not block.body:
-        return Decoded(None, FramingIssue(block.begin_line, "the block has no body", fatal=True))
+        return Decoded(None, FramingIssue(block.begin_line, "the block has no body"))
     total = sum(len(line.text) for line in block.body)
     for index, line in enumerate(block.body):
         bad = _BASE64_CHARS.search(line.text)
@@ -177,7 +175,6 @@ def decode_body(block: PemBlock) -> Decoded:
                     f"base64 body damaged at column {bad.start() + 1}: {shown} is not a base64 "
                     f"character (body is {total} characters on {len(block.body)} lines; it "
                     f"decodes up to line {line.number})",
-                    fatal=True,
                 ),
             )
         if "=" in line.text.rstrip("=") or ("=" in line.text and index != len(block.body) - 1):
@@ -187,14 +184,13 @@ def decode_body(block: PemBlock) -> Decoded:
                     line.number,
                     "base64 padding '=' in the middle of the body: the body was cut or two "
                     "bodies were joined",
-                    fatal=True,
                 ),
             )
     joined = "".join(line.text for line in block.body)
     if len(joined) - len(joined.rstrip("=")) > 2:
         return Decoded(
             None,
-            FramingIssue(block.body[-1].number, "base64 body ends with more than two '='", True),
+            FramingIssue(block.body[-1].number, "base64 body ends with more than two '='"),
         )
     if len(joined) % 4:
         return Decoded(
@@ -203,13 +199,10 @@ def decode_body(block: PemBlock) -> Decoded:
                 block.body[-1].number,
                 f"base64 body is {len(joined)} characters, not a multiple of 4: characters are "
                 f"missing (the body ends on line {block.body[-1].number}; truncated or edited?)",
-                fatal=True,
             ),
         )
     try:
         der = base64.b64decode(joined, validate=True)
     except binascii.Error as exc:  # padding in a place the checks above did not foresee
-        return Decoded(
-            None, FramingIssue(block.begin_line, f"base64 body does not decode ({exc})", True)
-        )
+        return Decoded(None, FramingIssue(block.begin_line, f"base64 body does not decode ({exc})"))
     return Decoded(der, None)
