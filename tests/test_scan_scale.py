@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
 import json
 import os
 import random
@@ -19,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from provguard.cli import main
+from provguard.commands.ledger import EXPORT_COLUMNS
 from provguard.credentials import key_fingerprint
 from provguard.scan.keyset import load_dir, load_list
 from provguard.scan.known import TEXT_CHUNK, KnownIndex, key_material, p256_material
@@ -446,3 +448,31 @@ def test_the_shortest_fragment_is_found_wherever_it_lies() -> None:
             found = index.search(image)
             assert found, (name, shift)
             assert all(m.material.fingerprint == key_fingerprint(key) for m in found)
+
+
+def test_a_ledger_export_names_the_run_s_certificates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`provguard ledger export --format csv` (its own columns) as --keys-from: the devices'
+    certificates are known, so a copy in an image is named by the row that holds it."""
+    ca_key = f.ec_key()
+    ca = f.make_cert("device CA", ca_key, ca=True)
+    certs = [f.make_cert(f"dev{i}", f.ec_key(), issuer=(ca, ca_key)) for i in range(3)]
+    export = tmp_path / "run-42.csv"
+    with export.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        for i, cert in enumerate(certs):
+            row = dict.fromkeys(EXPORT_COLUMNS, "")
+            row |= {"imei": f"35000000000000{i}", "cert_pem": f.cert_pem(cert).decode()}
+            writer.writerow(row)
+    image, _ = image_with({"headerless copy": base64.b64encode(f.cert_der(certs[1]))})
+    path = tmp_path / "app.bin"
+    path.write_bytes(image)
+    code, report, _ = scan(capsys, path, "--keys-from", export, "--fail-on", "certificate")
+    assert code == 1
+    [finding] = report["findings"]
+    assert finding["kind"] == "certificate"
+    text = export.read_text()
+    line = text[: text.index("350000000000001")].count("\n") + 1  # the PEM cells span lines
+    assert finding["known"] == f"{export}:{line}:cert_pem (350000000000001)"

@@ -13,11 +13,14 @@ other blocks (a CSR, a public key) is skipped; anything else is an error naming 
 `--keys-from FILE`, by its suffix:
 
 - `.json`: an array whose entries are a path (string) or an object with any of `"key"`,
-  `"cert"` (paths) and `"privateKey"`, `"clientCert"`, `"caCert"` (PEM text, as in a Link
-  Monitor export); `"id"` (or `"deviceId"`, `"imei"`) names the entry in reports.
+  `"cert"` (paths) and `"privateKey"`, `"clientCert"`, `"caCert"`, `"cert_pem"` (PEM text, as
+  in a Link Monitor export or a ledger export); `"id"` (or `"deviceId"`, `"device_id"`,
+  `"imei"`) names the entry in reports.
 - `.csv`: a header row, then one row per device; columns `key`, `cert` (paths) and
-  `privateKey`, `clientCert`, `caCert` (PEM text) are used, `id`/`deviceId`/`imei` names the row,
-  other columns are ignored. At least one of the used columns must be present.
+  `privateKey`, `clientCert`, `caCert`, `cert_pem` (PEM text) are used, `id`/`deviceId`/
+  `device_id`/`imei` names the row, other columns are ignored. At least one of the used columns
+  must be present. `provguard ledger export --format csv|json` (enrollment's own record of a
+  run: keys stay in the modems, the certificates are in `cert_pem`) is such a list.
 - anything else: one path per line; blank lines and lines starting with `#` are ignored.
 
 Relative paths are relative to the list's directory. A bad entry (missing file, no key in it, an
@@ -79,8 +82,8 @@ _OTHER_LABELS = {
 }
 _BETWEEN = re.compile(r"[\s,]*")  # what separates two entries of a JSON array
 _PATH_COLUMNS = ("key", "cert")
-_PEM_COLUMNS = ("privateKey", "clientCert", "caCert")
-_ID_COLUMNS = ("id", "deviceId", "imei")
+_PEM_COLUMNS = ("privateKey", "clientCert", "caCert", "cert_pem")
+_ID_COLUMNS = ("id", "deviceId", "device_id", "imei")
 
 
 class EntryError(ValueError):
@@ -329,7 +332,8 @@ def _entry_from(value: Any, line: int, listing: Path) -> _Entry:
         return _Entry(line, (value.strip(),), (), None)
     if not isinstance(value, dict):
         raise InputError(
-            "an entry must be a path or an object with key/cert/privateKey/clientCert/caCert",
+            "an entry must be a path or an object with key/cert/privateKey/clientCert/caCert/"
+            "cert_pem",
             path=listing,
             line=line,
         )
@@ -348,7 +352,8 @@ def _entry_from(value: Any, line: int, listing: Path) -> _Entry:
             pems.append((column, item))
     if not paths and not pems:
         raise InputError(
-            "the entry names no key or certificate (key, cert, privateKey, clientCert, caCert)",
+            "the entry names no key or certificate (key, cert, privateKey, clientCert, caCert, "
+            "cert_pem)",
             path=listing,
             line=line,
         )
@@ -388,7 +393,8 @@ def _csv_entries(text: str, listing: Path) -> Iterator[_Entry]:
     columns = reader.fieldnames or []
     if not set(columns) & {*_PATH_COLUMNS, *_PEM_COLUMNS}:
         raise InputError(
-            "the CSV header names none of the columns key, cert, privateKey, clientCert, caCert",
+            "the CSV header names none of the columns key, cert, privateKey, clientCert, caCert, "
+            "cert_pem",
             path=listing,
             line=1,
         )
