@@ -643,7 +643,7 @@ def test_pem_framing_diagnoses_name_the_line(tmp_path: Path, pki: f.DevicePki) -
     latin1 = ("\n".join(accented) + "\n").encode("latin-1")  # one byte, 0xE9
     report = run({"ca": write(tmp_path / "e.pem", latin1)})
     assert _framing(report) == [
-        (4, f"base64 body damaged at column 10: byte 0xE9 is not a base64 character (body is "
+        (4, f"base64 body damaged at column 10: U+00E9 is not a base64 character (body is "
             f"{sum(len(line) for line in body)} characters on {len(body)} lines; it decodes up "
             f"to line 4)"),
     ]  # fmt: skip

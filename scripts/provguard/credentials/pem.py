@@ -167,10 +167,7 @@ def decode_body(block: PemBlock) -> Decoded:
         bad = _BASE64_CHARS.search(line.text)
         if bad is not None:
             char = bad.group(0)
-            # The text is the file's bytes read as latin-1: a non-ASCII character is one byte.
-            shown = (
-                repr(char) if char.isprintable() and char.isascii() else f"byte 0x{ord(char):02X}"
-            )
+            shown = repr(char) if char.isprintable() and char.isascii() else f"U+{ord(char):04X}"
             return Decoded(
                 None,
                 FramingIssue(
