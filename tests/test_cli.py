@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import re
 import stat
 import subprocess
@@ -245,3 +246,23 @@ def test_the_version_is_written_in_one_place() -> None:
     result = provguard("--version")
     assert result.stdout.strip() == f"provguard {provguard_package.__version__}"
     assert importlib.metadata.version("provguard") == provguard_package.__version__
+
+
+def test_check_reports_are_identical_across_processes(dev_pki: Path) -> None:
+    # Several problems in several files: their order must not depend on hashing.
+    (dev_pki / "client.key").unlink()
+    (dev_pki / "client.key").write_bytes(f.key_pem(f.ec_key()))
+    (dev_pki / "ca.pem").write_bytes((dev_pki / "ca.pem").read_bytes().replace(b"\n", b"\r\n"))
+    outputs = set()
+    for seed in ("0", "1", "2", "3"):
+        result = subprocess.run(
+            [sys.executable, "-m", "provguard", *check_args(dev_pki, "--sec-tag", "16842753"),
+             "--format", "json"],
+            capture_output=True, text=True, check=False, timeout=60,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )  # fmt: skip
+        assert result.returncode == 1
+        outputs.add(result.stdout)
+    assert len(outputs) == 1
+    codes = [p["code"] for p in json.loads(outputs.pop())["problems"]]
+    assert codes == ["sec-tag-nrf-cloud", "crlf-line-endings", "key-mismatch"]
