@@ -351,10 +351,12 @@ def test_non_ascii_and_comment_closing_subjects_render_as_ascii_comments(
 ) -> None:
     key = f.ec_key()
     subject = "Z\u00fcrich \u6771\u4eac CA */ #error bad /* \U0001f510"
+    cred_files["ca"] = cred_files["ca"].with_name("wurzel-\u00e4.pem")  # a non-ASCII file name
     cred_files["ca"].write_bytes(f.cert_pem(f.make_cert(subject, key, ca=True)))
     header = tmp_path / "certificates.h"
     assert main(render_args(cred_files, header)) == 0
     text = header.read_bytes().decode("ascii")  # ASCII only
+    assert r"CA certificate from wurzel-\u00E4.pem:" in text
     assert r"CN=Z\u00FCrich \u6771\u4EAC CA * / #error bad / * \U0001F510" in text
     (tmp_path / "use.c").write_text(
         '#include "certificates.h"\nconst char ca[] = CA_CERTIFICATE;\n'
