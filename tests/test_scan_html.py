@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from provguard.cli import main
+from provguard.scan.html import write_html
+from provguard.scan.model import AddressRange, Coverage, Finding, Kind, ScanResult, Unchecked
 from tests import factories as f
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +57,8 @@ def browser() -> Iterator[object]:
         if os.environ.get("CI"):
             pytest.fail("chromium and chromedriver are required in CI (.ci/install-deps)")
         pytest.skip("needs Debian's chromium and chromium-driver")
+    # Service(executable_path) makes Selenium skip Selenium Manager: nothing is downloaded
+    # (selenium/webdriver/common/driver_finder.py, "Skipping Selenium Manager").
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
@@ -187,4 +191,70 @@ def test_report_file_is_replaced_whole_and_a_bad_output_path_is_one_line(
     assert err.count("\n") == 1
     assert f"{missing}: cannot write the report" in err
     assert not missing.parent.exists()
-    assert shutil.which("chromium") is None or CHROMIUM.exists()
+
+
+def test_every_name_from_an_input_is_text_on_the_page() -> None:
+    """File, member, section, symbol, partition, allowlist entry and reason can all be chosen by
+    whoever made the input: none of them becomes markup, and the page is valid UTF-8 even for a
+    file name that is not."""
+    evil = 'a<img src=x onerror=alert(1)>&"\x1b\n\udce9'
+    finding = Finding(
+        path=f"{evil}.hex",
+        kind=Kind.PRIVATE_KEY,
+        encoding=f"PKCS#8 DER {evil}",
+        address=0x1000,
+        length=138,
+        section=f".rodata{evil}",
+        symbol=f"key{evil}",
+        key="SHA256:" + "ab" * 32,
+        known=f"keys/{evil}.key",
+        partition=f"app{evil}",
+    )
+    allowed = Finding(
+        path=f"{evil}.hex",
+        kind=Kind.CERTIFICATE,
+        encoding="DER",
+        address=0x2000,
+        length=400,
+        section=None,
+        symbol=None,
+        key="SHA256:" + "cd" * 32,
+        allowed_by=f"symbol {evil}",
+    )
+    coverage = Coverage(
+        path=f"{evil}.hex",
+        format="intel-hex",
+        size=4096,
+        examined=4096,
+        ranges=(AddressRange(0, 0x3000, f"run{evil}"),),
+        partitions=(AddressRange(0, 0x4000, f"app{evil}"),),
+        unchecked=(Unchecked(f"{evil}.hex", f"line 3 is not a record {evil}", line=3),),
+        notes=(f"note {evil}",),
+        findings=1,
+    )
+    page = write_html(ScanResult((finding,), (allowed,), (coverage,)), Kind.PRIVATE_KEY)
+    page.encode("utf-8")  # no lone surrogate left
+
+    class Tags(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: list[str] = []
+            self.text: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append(tag)
+
+        def handle_data(self, data: str) -> None:
+            self.text.append(data)
+
+    parsed = Tags()
+    parsed.feed(page)
+    assert "img" not in parsed.tags
+    assert "script" not in parsed.tags
+    assert parsed.tags.count("g") == 2 + 2  # two markers (one allowed), two range boxes
+    text = "".join(parsed.text)
+    shown = 'a<img src=x onerror=alert(1)>&"\\x1b\\x0a\\xe9'  # as the text report shows it
+    for what in (".hex", "PKCS#8 DER ", ".rodata", "key", "keys/", "symbol ", "note ", "app"):
+        assert f"{what}{shown}" in text or f"{shown}{what}" in text, what
+    assert "\x1b" not in page
+    assert "0x00002000: allowed certificate DER" in text  # the allowed finding's marker
