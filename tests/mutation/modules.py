@@ -44,7 +44,12 @@ PARTS: tuple[Part, ...] = (
     Part(
         name="render",
         mutate=("render.py",),
-        tests=("tests/test_render*.py", "tests/test_scan_hooks.py", "tests/test_cli.py"),
+        tests=(
+            "tests/test_render*.py",
+            "tests/test_header*.py",
+            "tests/test_scan_hooks.py",
+            "tests/test_cli.py",
+        ),
     ),
     Part(
         name="provision",
