@@ -476,3 +476,24 @@ def test_a_ledger_export_names_the_run_s_certificates(
     text = export.read_text()
     line = text[: text.index("350000000000001")].count("\n") + 1  # the PEM cells span lines
     assert finding["known"] == f"{export}:{line}:cert_pem (350000000000001)"
+
+
+def test_a_damaged_key_in_a_key_file_is_named_by_its_line(
+    fleet: tuple[list[ec.EllipticCurvePrivateKey], Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    keys, image = fleet
+    good, bad = f.key_pem(keys[0]), bytearray(f.key_pem(keys[1]))
+    bad[60:64] = b"////"  # decodes, does not parse
+    both = tmp_path / "two.pem"
+    both.write_bytes(b"# lab keys\n" + good + bytes(bad))
+    code, report, err = scan(capsys, image, "--key", both)
+    assert (code, report) == (2, {})
+    line = 2 + good.count(b"\n")
+    assert (
+        err
+        == f"provguard: error: {both}:{line}: the private key does not parse (damaged or unsupported)\n"
+    )
+    for key in keys:
+        f.assert_no_key_material(err, key)

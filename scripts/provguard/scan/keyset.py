@@ -87,7 +87,17 @@ _ID_COLUMNS = ("id", "deviceId", "device_id", "imei")
 
 
 class EntryError(ValueError):
-    """What is wrong with one key or certificate (the caller adds the file and line)."""
+    """What is wrong with one key or certificate (the caller adds the file); `line` is where in
+    that file, when it is known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+    def where(self, name: str) -> str:
+        """`name: message`, or `name:LINE: message`."""
+        return f"{name}:{self.line}: {self.message}" if self.line else f"{name}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -119,12 +129,13 @@ def read_regular(path: Path | str, limit: int) -> bytes:
         raise EntryError(f"cannot read: {exc.strerror}") from None
     try:
         chunks, size = [], 0
+        want = max(info.st_size, 4096) + 1
         while size <= limit:
-            chunk = os.read(handle, max(info.st_size, 4096) + 1)
-            if not chunk:
-                break
+            chunk = os.read(handle, want)
             chunks.append(chunk)
             size += len(chunk)
+            if len(chunk) < want:  # the end of the file (one read for a key file)
+                break
     except OSError as exc:
         raise EntryError(f"cannot read: {exc.strerror}") from None
     finally:
@@ -148,76 +159,75 @@ def parse_credentials(data: bytes, name: str) -> Loaded:
     usable = [b for b in blocks if b.group(1) not in _OTHER_LABELS]
     out = []
     for block in usable:
-        label = block.group(1)
-        line = data.count(b"\n", 0, block.start()) + 1
-        where = f"{name}:{line}" if len(usable) > 1 else name
-        if block.group(3) != label:
-            raise EntryError(f"line {line}: BEGIN {label.decode()} ends with another label")
-        if label in _ENCRYPTED or b"ENCRYPTED" in block.group(2)[:200]:
-            raise EntryError(f"line {line}: the private key is encrypted; decrypt it first")
-        if label == b"OPENSSH PRIVATE KEY":
-            out.append(key_material(_load_openssh(block.group(0), line), where))
-            continue
-        if label not in _KEY_LABELS | _CERT_LABELS:
-            raise EntryError(f"line {line}: a '{label.decode()}' block is not a key or certificate")
+        line = data.count(b"\n", 0, block.start()) + 1 if len(usable) > 1 else 0
         try:
-            der = base64.b64decode(block.group(2), validate=False)
-        except (binascii.Error, ValueError):
-            raise EntryError(f"line {line}: the base64 body does not decode") from None
-        if label in _CERT_LABELS:
-            out.append(_certificate(der, where, line))
-        else:
-            out.append(_key(der, where, line))
+            out.append(_block(block, f"{name}:{line}" if line else name))
+        except EntryError as exc:
+            line = line or data.count(b"\n", 0, block.start()) + 1
+            raise EntryError(exc.message, line) from None
     return Loaded(tuple(out), skipped=not usable)
+
+
+def _block(block: re.Match[bytes], where: str) -> KnownMaterial:
+    label = block.group(1)
+    if block.group(3) != label:
+        raise EntryError(f"BEGIN {label.decode()} ends with another label")
+    if label in _ENCRYPTED or b"ENCRYPTED" in block.group(2)[:200]:
+        raise EntryError("the private key is encrypted; decrypt it first")
+    if label == b"OPENSSH PRIVATE KEY":
+        return key_material(_load_openssh(block.group(0)), where)
+    if label not in _KEY_LABELS and label not in _CERT_LABELS:
+        raise EntryError(f"a '{label.decode()}' block is not a key or certificate")
+    try:
+        der = base64.b64decode(block.group(2), validate=False)
+    except (binascii.Error, ValueError):
+        raise EntryError("the base64 body does not decode") from None
+    return _certificate(der, where) if label in _CERT_LABELS else _key(der, where)
 
 
 def _from_der(der: bytes, name: str) -> KnownMaterial:
     if der[:1] != b"\x30":
         raise EntryError("neither PEM nor DER: no private key or certificate in it")
     try:
-        return _key(der, name, None)
+        return _key(der, name)
     except EntryError:
         pass
     try:
-        return _certificate(der, name, None)
+        return _certificate(der, name)
     except EntryError:
         raise EntryError("a DER object that is neither a private key nor a certificate") from None
 
 
-def _key(der: bytes, name: str, line: int | None) -> KnownMaterial:
+def _key(der: bytes, name: str) -> KnownMaterial:
     fast = p256_material(der, name)
     if fast is not None:
         return fast
-    where = f"line {line}: " if line is not None else ""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)
             key = serialization.load_der_private_key(der, None, unsafe_skip_rsa_key_validation=True)
     except TypeError:
-        raise EntryError(f"{where}the private key is encrypted; decrypt it first") from None
+        raise EntryError("the private key is encrypted; decrypt it first") from None
     except (ValueError, UnsupportedAlgorithm):
-        raise EntryError(
-            f"{where}the private key does not parse (damaged or unsupported)"
-        ) from None
+        raise EntryError("the private key does not parse (damaged or unsupported)") from None
     return key_material(key, name)
 
 
-def _load_openssh(pem: bytes, line: int) -> PrivateKeyTypes:
+def _load_openssh(pem: bytes) -> PrivateKeyTypes:
     try:
         key = serialization.load_ssh_private_key(pem, None)
     except TypeError:
-        raise EntryError(f"line {line}: the OpenSSH key is encrypted; decrypt it first") from None
+        raise EntryError("the OpenSSH key is encrypted; decrypt it first") from None
     except (ValueError, UnsupportedAlgorithm):
-        raise EntryError(f"line {line}: the OpenSSH key does not parse") from None
+        raise EntryError("the OpenSSH key does not parse") from None
     return key
 
 
-def _certificate(der: bytes, name: str, line: int | None) -> KnownMaterial:
+def _certificate(der: bytes, name: str) -> KnownMaterial:
     try:
         x509.load_der_x509_certificate(der)
     except ValueError:
-        where = f"line {line}: " if line is not None else ""
-        raise EntryError(f"{where}the certificate does not parse (damaged?)") from None
+        raise EntryError("the certificate does not parse (damaged?)") from None
     return certificate_der_material(der, name)
 
 
@@ -228,7 +238,7 @@ def load_file(path: Path, *, need_key: bool = False) -> list[KnownMaterial]:
         if need_key and not any(m.kind is Kind.PRIVATE_KEY for m in loaded.materials):
             raise EntryError("no private key in it")
     except EntryError as exc:
-        raise InputError(str(exc), path=path) from None
+        raise InputError(exc.message, path=path, line=exc.line) from None
     return list(loaded.materials)
 
 
@@ -255,7 +265,7 @@ def load_dir(root: Path) -> list[KnownMaterial]:
         try:
             loaded = parse_credentials(read_regular(path, MAX_KEY_FILE), str(path))
         except EntryError as exc:
-            raise InputError(str(exc), path=path) from None
+            raise InputError(exc.message, path=path, line=exc.line) from None
         out += loaded.materials
     if not out:
         raise InputError("no private key or certificate in any file under it", path=root)
@@ -300,7 +310,7 @@ def load_list(listing: Path) -> list[KnownMaterial]:
                 try:
                     loaded = parse_credentials(read_regular(path, MAX_KEY_FILE), path)
                 except EntryError as exc:
-                    raise EntryError(f"{item}: {exc}") from None
+                    raise EntryError(exc.where(item)) from None
                 out += loaded.materials
             for column, pem in entry.pems:
                 label = f"{listing}:{entry.line}:{column}" + (
@@ -309,7 +319,7 @@ def load_list(listing: Path) -> list[KnownMaterial]:
                 try:
                     loaded = parse_credentials(pem.encode("utf-8"), label)
                 except EntryError as exc:
-                    raise EntryError(f'"{column}": {exc}') from None
+                    raise EntryError(exc.where(f'"{column}"')) from None
                 if not loaded.materials:
                     raise EntryError(f'"{column}" holds no private key or certificate')
                 out += loaded.materials
