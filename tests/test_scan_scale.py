@@ -491,9 +491,7 @@ def test_a_damaged_key_in_a_key_file_is_named_by_its_line(
     code, report, err = scan(capsys, image, "--key", both)
     assert (code, report) == (2, {})
     line = 2 + good.count(b"\n")
-    assert (
-        err
-        == f"provguard: error: {both}:{line}: the private key does not parse (damaged or unsupported)\n"
-    )
+    says = "the private key does not parse (damaged or unsupported)"
+    assert err == f"provguard: error: {both}:{line}: {says}\n"
     for key in keys:
         f.assert_no_key_material(err, key)
