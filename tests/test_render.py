@@ -194,6 +194,31 @@ def test_render_refuses_a_git_tracked_file_it_generated(
     assert header.read_bytes() == generated
 
 
+def test_render_fails_closed_when_git_cannot_answer(
+    tmp_path: Path,
+    cred_files: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # git refuses, for example, a repository another user owns (safe.directory): as it says.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "git"
+    fake.write_text(
+        "#!/bin/sh\necho \"fatal: detected dubious ownership in repository at '/src'\" >&2\n"
+        "exit 128\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    header = tmp_path / "out" / "certificates.h"
+    assert main(render_args(cred_files, header)) == 2
+    assert (
+        "git could not tell whether this path is in a work tree (fatal: detected dubious "
+        "ownership in repository at '/src')" in capsys.readouterr().err
+    )
+    assert not header.exists()
+
+
 def test_render_refuses_an_untracked_path_git_does_not_ignore(
     repo: Path, cred_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

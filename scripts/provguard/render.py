@@ -179,11 +179,13 @@ def _existing_ancestor(path: Path) -> Path:
 
 
 def _git(directory: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    # Untranslated messages: "not a git repository" is matched below.
     return subprocess.run(
         ["git", "-C", str(directory), *args],
         capture_output=True,
         check=False,
         timeout=30,
+        env={**os.environ, "LC_ALL": "C", "LANGUAGE": "C"},
     )
 
 
@@ -207,7 +209,11 @@ def git_refusal(path: Path) -> str | None:
     try:
         top = _git(directory, "rev-parse", "--show-toplevel")
         if top.returncode != 0:
-            return None  # not a work tree
+            answer = top.stderr.decode(errors="replace").strip()
+            if "not a git repository" in answer:
+                return None  # outside any work tree
+            first = answer.splitlines()[0] if answer else f"exit {top.returncode}"
+            return f"git could not tell whether this path is in a work tree ({first})"
         # A path with '*' or '?' names that file, never a pattern that matches tracked ones.
         tracked = _git(directory, "ls-files", "--error-unmatch", "--", f":(literal){relative}")
         if tracked.returncode == 0:
