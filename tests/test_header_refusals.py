@@ -181,3 +181,17 @@ def test_without_git_a_work_tree_is_refused_and_elsewhere_allowed(
     )
     outside = tmp_path / "plain" / "certificates.h"
     assert write_header(outside, HEADER) is True
+
+
+def test_a_parent_that_is_a_dangling_link_is_named(tmp_path: Path) -> None:
+    parent = tmp_path / "include"
+    parent.symlink_to(tmp_path / "gone")
+    assert refusal(parent / "certificates.h") == f"{parent}: is not a directory"
+
+
+def test_a_directory_that_cannot_be_created_is_named_with_the_reason() -> None:
+    # /proc refuses new directories even to root.
+    parent = Path("/proc/provguard-test")
+    assert refusal(parent / "certificates.h") == (
+        f"{parent}: cannot create the directory: No such file or directory"
+    )
