@@ -48,7 +48,8 @@ h2 { font-size: 1.1em; margin: 1.6em 0 .4em; }
 table { border-collapse: collapse; margin: .3em 0; }
 th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: left; vertical-align: top; }
 th { background: #f2f2f4; }
-td { overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
+td.path { min-width: 10em; overflow-wrap: anywhere; }
 td.mono, span.mono { font-family: ui-monospace, monospace; font-size: 12px; word-break: break-all; }
 td.addr { white-space: nowrap; word-break: normal; }
 .legend span { display: inline-block; width: 1em; height: .8em; margin: 0 .3em 0 1em;
@@ -119,7 +120,8 @@ def _findings_table(result: ScanResult, fail_on: Kind) -> list[str]:
     for finding, status in rows:
         where = " / ".join(_h(x) for x in (finding.section, finding.symbol) if x)
         out.append(
-            f'<tr class="{status.lower()}"><td>{status}</td><td>{_h(finding.path)}</td>'
+            f'<tr class="{status.lower()}"><td>{status}</td>'
+            f'<td class="path">{_h(finding.path)}</td>'
             f"<td>{_h(finding.partition or '')}</td>"
             f'<td class="mono addr">{_hex(finding.address)}</td>'
             f'<td class="mono">{"" if finding.file_offset is None else finding.file_offset}</td>'
@@ -161,7 +163,7 @@ def _coverage_table(result: ScanResult) -> list[str]:
         if item.members:
             notes.append(f"{len(item.members)} member(s)")
         out.append(
-            f'<tr><td>{_h(item.path)}</td><td class="addr">{item.state.value}</td>'
+            f'<tr><td class="path">{_h(item.path)}</td><td class="addr">{item.state.value}</td>'
             f"<td>{_h(item.format)}</td>"
             f"<td>{item.size}</td><td>{item.examined}</td>"
             f'<td class="mono">{ranges}</td><td>{"; ".join(notes)}</td></tr>'
