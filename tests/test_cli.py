@@ -33,7 +33,18 @@ def provguard(*args: str, cwd: Path | None = None) -> subprocess.CompletedProces
 
 #: The commands the README documents, written out here: iterating COMMAND_MODULES alone would
 #: pass with a command dropped from the registry (or with an empty one).
-DOCUMENTED_COMMANDS = {"check", "render", "dev-pki", "at", "provision", "probe", "scan"}
+DOCUMENTED_COMMANDS = {
+    "check",
+    "render",
+    "dev-pki",
+    "at",
+    "provision",
+    "probe",
+    "scan",
+    "modem-sim",
+    "enroll",
+    "ledger",
+}
 
 
 def test_help_lists_every_registered_command() -> None:
@@ -266,3 +277,23 @@ def test_check_reports_are_identical_across_processes(dev_pki: Path) -> None:
     assert len(outputs) == 1
     codes = [p["code"] for p in json.loads(outputs.pop())["problems"]]
     assert codes == ["sec-tag-nrf-cloud", "crlf-line-endings", "key-mismatch"]
+
+
+def test_a_reader_that_stops_early_is_no_traceback_and_never_exit_0(tmp_path: Path) -> None:
+    """`provguard scan ... | head -1`: the report is cut, so the run must not look successful."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(50):
+        (tree / f"file-{i:04d}.bin").write_bytes(b"\x00" * 16)
+    # `true` has exited long before the scan writes its report (Python's start alone takes longer).
+    script = (
+        f"{sys.executable} -m provguard scan --jobs 1 --format json {tree} | true;"
+        " echo ${PIPESTATUS[0]} >&2"
+    )
+    result = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, check=False, timeout=120
+    )
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == str(cli.EXIT_BROKEN_PIPE), result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Broken pipe" not in result.stderr

@@ -33,6 +33,8 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 EXIT_INTERRUPTED = 130
+#: What a shell reports for a program ended by SIGPIPE (128 + 13): `provguard scan ... | head`.
+EXIT_BROKEN_PIPE = 141
 
 
 def command_name(module_name: str) -> str:
@@ -86,6 +88,13 @@ def run(args: argparse.Namespace, prog: str = "provguard") -> int:
     except ProvguardError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error worth a message, but the output was not
+        # all delivered, so never 0. Point stdout at /dev/null so the exit-time flush is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
