@@ -164,7 +164,10 @@ _BASE64_LINE = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
 
 
 @dataclass(frozen=True)
-class PemBlock:
+class PemSpan:
+    """A PEM block found at a byte span of an image (not a text file's `credentials.pem.PemBlock`:
+    here the body may be split by C-string quotes or escaped newlines, and only its DER matters)."""
+
     start: int
     end: int
     label: str
@@ -172,7 +175,7 @@ class PemBlock:
     der: bytes
 
 
-def pem_blocks(data: bytes, label_pattern: bytes) -> Iterator[PemBlock]:
+def pem_blocks(data: bytes, label_pattern: bytes) -> Iterator[PemSpan]:
     """PEM blocks whose label matches, with a body that decodes; bare labels are skipped."""
     begin = re.compile(rb"-----BEGIN (" + label_pattern + rb")-----")
     for match in begin.finditer(data):
@@ -201,7 +204,7 @@ def pem_blocks(data: bytes, label_pattern: bytes) -> Iterator[PemBlock]:
         except (binascii.Error, ValueError):
             continue
         if der:
-            yield PemBlock(
+            yield PemSpan(
                 match.start(), stop + len(end_marker), label.decode(), tuple(headers), der
             )
 
@@ -256,7 +259,7 @@ class PemPrivateKeyDetector:
                 yield _key_detection(block.start, block.end, f"PEM {_der_form(block.der)}", key)
 
     @staticmethod
-    def _encrypted(block: PemBlock, encoding: str) -> Detection:
+    def _encrypted(block: PemSpan, encoding: str) -> Detection:
         return Detection(block.start, block.end, Kind.PRIVATE_KEY, encoding, _fp(block.der), None)
 
 
