@@ -344,7 +344,7 @@ def test_bad_state_files_are_input_errors(tmp_path: Path, text: str) -> None:
     assert str(path) in str(info.value)
 
 
-def _start_cli(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
+def _start_cli(*args: str, expect: int | None = None) -> tuple[subprocess.Popen[str], list[str]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "provguard", "modem-sim", *args],
         stdout=subprocess.PIPE,
@@ -353,6 +353,7 @@ def _start_cli(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
     )
     assert process.stdout is not None
     count = int(args[args.index("--count") + 1]) if "--count" in args else 1
+    count = expect if expect is not None else count
     ports = [process.stdout.readline().strip() for _ in range(count)]
     return process, ports
 
@@ -392,6 +393,16 @@ def test_cli_serves_n_modems_and_a_rerun_sees_the_same_ones(tmp_path: Path) -> N
     digest = hashlib.sha256(CERT).hexdigest().upper()
     assert [(i.sec_tag, i.cred_type, i.sha) for i in listed] == [(77, 1, digest)]
     assert json.loads(state.read_text())["modems"][0]["imei"] == imeis[0]
+    # Without --count, a rehearsal restarted from its state file gets every modem back.
+    process, ports = _start_cli("--state", str(state), expect=2)
+    try:
+        again = []
+        for port_path in ports:
+            with SerialTransport(port_path, timeout=5) as port:
+                again.append(_send(port, "AT+CGSN").lines[0])
+    finally:
+        _stop_cli(process)
+    assert again == imeis
 
 
 def test_cli_fault_options_reach_the_modem(tmp_path: Path) -> None:

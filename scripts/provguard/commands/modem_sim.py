@@ -76,7 +76,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "simulated modems' private keys); without it the modems live only as long as this run",
     )
     parser.add_argument(
-        "--count", type=_positive, default=1, metavar="N", help="number of modems (default 1)"
+        "--count",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="number of modems (default: as many as --state holds, at least 1)",
     )
     parser.add_argument(
         "--cfun",
@@ -147,7 +151,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     states = load_states(args.state) if args.state is not None else []
-    while len(states) < args.count:
+    count = args.count if args.count is not None else max(1, len(states))
+    while len(states) < count:
         states.append(ModemState.create(firmware=args.firmware))
     lock = threading.Lock()
 
@@ -174,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
             on_change=persist,
             name=f"modem {index + 1}",
         )
-        for index, state in enumerate(states[: args.count])
+        for index, state in enumerate(states[:count])
     ]
     stop = threading.Event()
 
