@@ -50,8 +50,11 @@ pytest: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
+## bench: the scan benchmark (issue 10's figures), then enrollment of 16 simulated modems against one
 bench: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/scan_bench.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/enroll_bench.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/enroll_bench.py --baud 115200
 
 ## mutation: mutmut over the core (not part of `make test`: minutes per part); MODULE=at runs one
 # part (at, credentials, render, provision, probe, scan; see tests/mutation/modules.py). Without
