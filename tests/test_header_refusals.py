@@ -195,3 +195,29 @@ def test_a_directory_that_cannot_be_created_is_named_with_the_reason() -> None:
     assert refusal(parent / "certificates.h") == (
         f"{parent}: cannot create the directory: No such file or directory"
     )
+
+
+def test_by_default_a_path_git_would_add_is_refused(repo: Path) -> None:
+    path = repo / "src" / "certificates.h"
+    with pytest.raises(InputError, match="not ignored by git"):
+        write_header(path, with_marker(HEADER))
+    assert not path.exists()
+
+
+def test_a_work_tree_whose_name_is_not_utf8_is_still_named(tmp_path: Path) -> None:
+    work = tmp_path / os.fsdecode(b"caf\xe9")  # a Latin-1 directory name
+    work.mkdir()
+    git(work, "init", "-q")
+    path = work / "certificates.h"
+    assert refusal(path).startswith(
+        f"{path}: inside the git work tree {tmp_path}/caf\ufffd and not ignored by git"
+    )
+
+
+def test_inside_the_git_directory_itself_git_cannot_answer_so_render_refuses(repo: Path) -> None:
+    path = repo / ".git" / "certificates.h"
+    assert refusal(path) == (
+        f"{path}: git could not tell whether this path is in a work tree (fatal: this operation "
+        "must be run in a work tree)"
+    )
+    assert not path.exists()
