@@ -72,7 +72,7 @@ def test_an_entry_whose_mutant_changed_or_was_killed_is_stale() -> None:
     score = run.judge("at", mutants, listed)
     assert score.equivalent == ()
     assert score.stale == (
-        'provguard.at.x_f__mutmut_1: its diff no longer adds `return x.decode("ASCII")`',
+        'provguard.at.x_f__mutmut_1: its diff no longer has `return x.decode("ASCII")`',
         "provguard.at.x_f__mutmut_2: no longer a surviving mutant, remove the entry",
     )
     assert [m.name for m in score.survivors] == ["provguard.at.x_f__mutmut_1"]
@@ -90,3 +90,14 @@ def test_every_part_mutates_files_that_exist_and_selects_tests() -> None:
     for part in PARTS:
         assert all(list(package.glob(pattern)) for pattern in part.mutate), part
         assert run.selected_tests(part), part
+
+
+def test_an_entry_can_name_the_line_a_mutant_deletes() -> None:
+    deleting = DIFF.replace('+    return x.decode("ASCII")', "")
+    mutants = (mutant("x_f__mutmut_1", "survived", deleting),)
+    by_deleted_line = (run.Equivalent("provguard.at.x_f__mutmut_1", '-return x.decode("ascii")'),)
+    assert [m.name for m in run.judge("at", mutants, by_deleted_line).equivalent] == [
+        "provguard.at.x_f__mutmut_1"
+    ]
+    by_added_line = (run.Equivalent("provguard.at.x_f__mutmut_1", 'return x.decode("ascii")'),)
+    assert run.judge("at", mutants, by_added_line).equivalent == ()

@@ -91,12 +91,18 @@ class Score:
 
 
 def read_equivalent(text: str) -> tuple[Equivalent, ...]:
-    """Entries are lines `- `<mutant name>`: `<the + line of its diff>` <why>`."""
+    """Entries are lines `- `<mutant name>`: `<line>` <why>`, where <line> is the line the
+    mutant adds (as in its diff, without the "+"), or "-" and the line it deletes."""
     return tuple(
         Equivalent(match["name"], match["line"].strip())
         for match in map(ENTRY.match, text.splitlines())
         if match
     )
+
+
+def _wanted(entry: Equivalent) -> str:
+    """The diff line an entry records: "-" and a deleted line, else the line the mutant adds."""
+    return entry.line if entry.line.startswith("-") else "+" + entry.line
 
 
 def judge(part: str, mutants: tuple[Mutant, ...], listed: tuple[Equivalent, ...]) -> Score:
@@ -111,10 +117,8 @@ def judge(part: str, mutants: tuple[Mutant, ...], listed: tuple[Equivalent, ...]
         mutant = by_name.get(entry.name)
         if mutant is None or mutant.status in DETECTED:
             stale.append(f"{entry.name}: no longer a surviving mutant, remove the entry")
-        elif not any(
-            line.startswith("+") and line[1:].strip() == entry.line for line in mutant.changed_lines
-        ):
-            stale.append(f"{entry.name}: its diff no longer adds `{entry.line}`")
+        elif _wanted(entry) not in {line[0] + line[1:].strip() for line in mutant.changed_lines}:
+            stale.append(f"{entry.name}: its diff no longer has `{entry.line}`")
         else:
             equivalent.append(mutant)
     return Score(part, mutants, tuple(equivalent), tuple(stale))
