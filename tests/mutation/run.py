@@ -180,10 +180,7 @@ def prepare(part: Part, *, keep: bool) -> Path:
 def run_part(part: Part, *, jobs: int, keep: bool) -> tuple[Mutant, ...] | None:
     stage = prepare(part, keep=keep)
     log = stage / "mutmut.log"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(stage / "mutants" / "src"), env.get("PYTHONPATH", "")) if p
-    )
+    env = _environment(stage)
     print(f"mutation: {part.name}: mutmut on {', '.join(part.mutate)} (log: {log})", flush=True)
     with log.open("w", encoding="utf-8") as out:
         result = subprocess.run(
@@ -199,6 +196,24 @@ def run_part(part: Part, *, jobs: int, keep: bool) -> tuple[Mutant, ...] | None:
         print(f"mutation: {part.name}: mutmut failed (exit {result.returncode}); end of {log}:")
         print("\n".join(f"    {line}" for line in tail))
         return None
+    return collect_part(part)
+
+
+def _environment(stage: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(stage / "mutants" / "src"), env.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
+def collect_part(part: Part) -> tuple[Mutant, ...] | None:
+    """The results of the part's last run (after `run_part`, or as `--report-only`)."""
+    stage = WORK / part.name
+    if not (stage / "mutants").is_dir():
+        print(f"mutation: {part.name}: no results yet; run `make mutation MODULE={part.name}`")
+        return None
+    env = _environment(stage)
     collected = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("collect.py"))],
         cwd=stage,
@@ -236,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="reuse mutmut's results of the last run of the part"
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="judge the results of the last run again (after editing equivalent.md), run nothing",
+    )
     args = parser.parse_args(argv)
     try:
         parts = (part_named(args.module),) if args.module else PARTS
@@ -249,7 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     scores: list[Score] = []
     failed_to_run: list[str] = []
     for part in parts:
-        mutants = run_part(part, jobs=args.jobs, keep=args.keep)
+        mutants = (
+            collect_part(part)
+            if args.report_only
+            else run_part(part, jobs=args.jobs, keep=args.keep)
+        )
         if mutants is None:
             failed_to_run.append(part.name)
             continue
