@@ -59,7 +59,7 @@ PARTS: tuple[Part, ...] = (
     Part(
         name="probe",
         mutate=("probe.py",),
-        tests=("tests/test_probe*.py", "tests/test_cli.py"),
+        tests=("tests/test_probe*.py", "tests/test_mqtt*.py", "tests/test_cli.py"),
     ),
     Part(
         name="scan",
