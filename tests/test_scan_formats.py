@@ -17,6 +17,7 @@ from intelhex import IntelHex
 from provguard.cli import main
 from provguard.credentials import fingerprint, key_fingerprint
 from provguard.scan import DETECTORS, READERS, Kind
+from provguard.scan.detectors import detect
 from tests import factories as f
 from tests import images
 
@@ -616,6 +617,29 @@ def test_every_detector_finds_its_samples_and_ignores_the_others() -> None:
                     assert all(d.kind is detector.kind for d in found)
                 else:
                     assert [d for d in found if (d.start, d.end) == (333, 333 + len(blob))] == []
+
+
+def test_detect_finds_what_each_detector_finds_and_skips_no_overlapping_candidate() -> None:
+    """`detect` (what the engine runs: fewer passes) finds what the detectors find one by one.
+    Each sample follows `30 03 02 01 00` (a SEQUENCE holding INTEGER 0, common in DER data), which
+    also reads as the start of a key candidate running into the sample's first byte: a search
+    that resumed after a candidate's bytes would skip the sample's own candidate."""
+    samples = _detector_samples()
+    data, expected = b"", []
+    for name, blobs in samples.items():
+        for blob in blobs:
+            data += os.urandom(97) + b"\x30\x03\x02\x01\x00"
+            if name.startswith("DER"):
+                kind = Kind.PRIVATE_KEY if "key" in name else Kind.CERTIFICATE
+                expected.append((len(data), len(data) + len(blob), kind))
+            data += blob
+    one_by_one = [d for detector in DETECTORS for d in detector.find(data)]
+    assert detect(data) == one_by_one
+    found = {(d.start, d.end, d.kind) for d in one_by_one}
+    assert set(expected) <= found
+    assert len(expected) == 7  # the DER samples above
+    for detector in DETECTORS:  # any subset, too
+        assert detect(data, [detector]) == list(detector.find(data))
 
 
 def test_sarif_points_at_the_line_in_a_text_file(

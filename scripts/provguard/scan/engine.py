@@ -21,7 +21,7 @@ from provguard.errors import InputError
 from provguard.scan.allow import Allowlist
 from provguard.scan.archive import Chunk, Location, Outcome, file_format, read_archive
 from provguard.scan.archive import State as ArchiveState
-from provguard.scan.detectors import DETECTORS, MAX_OBJECT, Detection, Detector
+from provguard.scan.detectors import DETECTORS, MAX_OBJECT, Detection, Detector, detect
 from provguard.scan.hexfile import lines_of_addresses, looks_like_hex, read_intel_hex_stream
 from provguard.scan.known import KnownIndex
 from provguard.scan.model import (
@@ -145,8 +145,7 @@ def _search(data: bytes, known: KnownIndex, detectors: Sequence[Detector]) -> li
         Hit(m.start, m.end, m.material.kind, m.encoding, m.material.fingerprint, m.material.source)
         for m in known.search(data)
     ]
-    for detector in detectors:
-        hits += [_from_detection(d, known.sources) for d in detector.find(data)]
+    hits += [_from_detection(d, known.sources) for d in detect(data, detectors)]
     return hits
 
 
