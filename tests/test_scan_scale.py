@@ -23,7 +23,14 @@ from provguard.cli import main
 from provguard.commands.ledger import EXPORT_COLUMNS
 from provguard.credentials import key_fingerprint
 from provguard.scan.keyset import load_dir, load_list
-from provguard.scan.known import TEXT_CHUNK, KnownIndex, key_material, p256_material
+from provguard.scan.known import (
+    STREAM_PASSES,
+    TEXT_CHUNK,
+    KnownIndex,
+    KnownMaterial,
+    key_material,
+    p256_material,
+)
 from tests import factories as f
 
 RNG_SEED = 20261202
@@ -82,11 +89,27 @@ def image_with(blobs: dict[str, bytes], gap: int = 700) -> tuple[bytes, list[Pla
 
 # --- the index -------------------------------------------------------------------------------
 
+#: The index looks windows up in a set of them, or streams them past what the image holds: both
+#: must find the same (`auto` picks one by the sizes).
+LOOKUPS = ("set", "stream")
 
-@pytest.mark.parametrize("make", [f.ec_key, f.rsa_key], ids=["P-256", "RSA-2048"])
-def test_every_encoding_of_a_known_key_is_found_where_it_is(make) -> None:  # type: ignore[no-untyped-def]
+
+def bulk_material(key: ec.EllipticCurvePrivateKey, source: str) -> KnownMaterial:
+    """A P-256 key as `--key-dir`/`--keys-from` load it: without cryptography."""
+    material = p256_material(der(key), source)
+    assert material is not None
+    return material
+
+
+@pytest.mark.parametrize("lookup", LOOKUPS)
+@pytest.mark.parametrize(
+    ("make", "load"),
+    [(f.ec_key, key_material), (f.ec_key, bulk_material), (f.rsa_key, key_material)],
+    ids=["P-256", "P-256 in bulk", "RSA-2048"],
+)
+def test_every_encoding_of_a_known_key_is_found_where_it_is(make, load, lookup: str) -> None:  # type: ignore[no-untyped-def]
     key = make()
-    index = KnownIndex([key_material(key, "device.key")])
+    index = KnownIndex([load(key, "device.key")], lookup=lookup)
     image, planted = image_with(encodings(key))
     matches = index.search(image)
     for plant in planted:
@@ -99,12 +122,16 @@ def test_every_encoding_of_a_known_key_is_found_where_it_is(make) -> None:  # ty
             assert (widest.start, widest.end) == (plant.start, plant.end)  # by the detectors)
 
 
-def test_p256_keys_share_their_der_header_but_only_the_known_one_is_confirmed() -> None:
+@pytest.mark.parametrize("lookup", LOOKUPS)
+def test_p256_keys_share_their_der_header_but_only_the_known_one_is_confirmed(
+    lookup: str,
+) -> None:
     known, foreign = f.ec_key(), f.ec_key()
-    index = KnownIndex([key_material(known, "device.key")])
-    image, _ = image_with(encodings(foreign))
-    assert index.search(image) == []
-    assert index.confirmations == 0  # the shared header never even reaches a comparison
+    for material in (key_material(known, "device.key"), bulk_material(known, "device.key")):
+        index = KnownIndex([material], lookup=lookup)
+        image, _ = image_with(encodings(foreign))
+        assert index.search(image) == []
+        assert index.confirmations == 0  # the shared header never even reaches a comparison
 
 
 def test_scalars_sharing_15_bytes_are_different_keys_and_16_are_a_fragment() -> None:
@@ -160,7 +187,8 @@ def test_fragments_need_16_secret_bytes_in_32_shared_bytes() -> None:
             assert found[0].encoding.startswith("fragment of"), name
 
 
-def test_matching_cost_does_not_grow_with_the_number_of_known_keys() -> None:
+@pytest.mark.parametrize("lookup", LOOKUPS)
+def test_matching_cost_does_not_grow_with_the_number_of_known_keys(lookup: str) -> None:
     """200 foreign P-256 keys (DER, PEM, base64, hex) and a trust store in the image, one known key
     planted: exactly as many comparisons with 1 known key as with 600."""
     foreign = [f.ec_key() for _ in range(200)]
@@ -185,7 +213,7 @@ def test_matching_cost_does_not_grow_with_the_number_of_known_keys() -> None:
 
     def comparisons(keys: list[ec.EllipticCurvePrivateKey]) -> tuple[int, int]:
         materials = [p256_material(der(k), f"k{i}") for i, k in enumerate(keys)]
-        index = KnownIndex([m for m in materials if m is not None])
+        index = KnownIndex([m for m in materials if m is not None], lookup=lookup)
         assert len(index) == len(keys)
         found = index.search(image)
         assert {m.material.fingerprint for m in found} == {key_fingerprint(planted)}
@@ -196,11 +224,46 @@ def test_matching_cost_does_not_grow_with_the_number_of_known_keys() -> None:
     assert one[0] <= 8  # a handful for the planted key's windows, none for the 200 foreign
 
 
+def test_auto_lookup_finds_the_same_while_it_streams_and_once_it_built_the_set() -> None:
+    """Many keys and small images: the first images are searched by streaming the keys' windows
+    past them, later ones with the set (built once): every search finds what a set-only index
+    finds, with as many comparisons."""
+    keys = [f.ec_key() for _ in range(300)]
+    known = keys[123]
+    blob = der(known, pkcs8=False)
+    scalar = blob.find(known.private_numbers().private_value.to_bytes(32, "big"))
+    image, _ = image_with(
+        {
+            "PEM": f.key_pem(known),
+            "fragment": blob[scalar - 16 : scalar + 16],
+            "little-endian": known.private_numbers().private_value.to_bytes(32, "little"),
+            "foreign": der(f.ec_key(), pkcs8=False),
+        },
+        gap=300,
+    )
+    materials = [bulk_material(k, f"k{i}") for i, k in enumerate(keys)]
+    reference = KnownIndex(materials, lookup="set")
+    expected = sorted(
+        (m.start, m.end, m.encoding, m.material.source) for m in reference.search(image)
+    )
+    assert len(expected) >= 3
+    auto = KnownIndex(materials)
+    for _ in range(STREAM_PASSES + 2):
+        before = auto.confirmations
+        found = sorted((m.start, m.end, m.encoding, m.material.source) for m in auto.search(image))
+        assert found == expected
+        assert auto.confirmations - before == reference.confirmations
+
+
 def test_p256_keys_are_taken_apart_without_cryptography_to_the_same_bytes() -> None:
     for _ in range(5):
         key = f.ec_key()
         for pkcs8 in (True, False):
-            assert p256_material(der(key, pkcs8=pkcs8), "k") == key_material(key, "k")
+            material = p256_material(der(key, pkcs8=pkcs8), "k")
+            assert material == key_material(key, "k")
+            assert material is not None
+            assert material.forms == key_material(key, "k").forms
+            f.assert_no_key_material(repr(material), key)
     assert p256_material(der(f.ec_key(ec.SECP384R1())), "k") is None  # not P-256: cryptography
     assert p256_material(der(f.rsa_key(1024)), "k") is None
 
@@ -427,13 +490,16 @@ def test_headerless_base64_is_found_from_lines_of_16_characters(
         assert (whole[0].start, whole[0].end) == (planted[0].start + 1, planted[0].end - 1)
 
 
-def test_the_shortest_fragment_is_found_wherever_it_lies() -> None:
+@pytest.mark.parametrize("lookup", LOOKUPS)
+@pytest.mark.parametrize("load", [key_material, bulk_material], ids=["one key", "in bulk"])
+def test_the_shortest_fragment_is_found_wherever_it_lies(load, lookup: str) -> None:  # type: ignore[no-untyped-def]
     """The search samples the image: a 32-byte fragment holding 16 secret bytes (and 32 characters
-    of base64 or hex) must be found at every offset, whatever falls on the sampled words."""
+    of base64 or hex) must be found at every offset, whatever falls on the sampled words, up to
+    the first and the last byte of the image."""
     key = f.ec_key()
     blob = der(key)
     scalar = blob.find(key.private_numbers().private_value.to_bytes(32, "big"))
-    index = KnownIndex([key_material(key, "device.key")])
+    index = KnownIndex([load(key, "device.key")], lookup=lookup)
     b64 = base64.b64encode(blob)
     pieces = {
         "DER, header side": blob[scalar - 16 : scalar + 16],
@@ -444,10 +510,14 @@ def test_the_shortest_fragment_is_found_wherever_it_lies() -> None:
     filler = rng().randbytes(200)
     for name, piece in pieces.items():
         for shift in range(48):
-            image = filler[: 100 + shift] + piece + filler[: 100 - shift]
-            found = index.search(image)
-            assert found, (name, shift)
-            assert all(m.material.fingerprint == key_fingerprint(key) for m in found)
+            for image in (
+                filler[: 100 + shift] + piece + filler[: 100 - shift],
+                filler[:shift] + piece,  # the last bytes of the image
+                piece + filler[:shift],
+            ):
+                found = index.search(image)
+                assert found, (name, shift, len(image))
+                assert all(m.material.fingerprint == key_fingerprint(key) for m in found)
 
 
 def test_a_ledger_export_names_the_run_s_certificates(

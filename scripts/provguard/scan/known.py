@@ -48,7 +48,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from itertools import compress, count
 from typing import ClassVar, Protocol
 
@@ -166,12 +166,42 @@ def layout_of(length: int, parts: tuple[Part, ...], public: tuple[Part, ...]) ->
     return Layout((start, end), tuple(shared), partial, widest)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class KnownMaterial:
+    """A known key or certificate and its forms: a key's DER forms and little-endian components,
+    a certificate's DER. A P-256 key loaded in bulk keeps only its scalar and public point
+    (`p256`) and derives its forms from the templates when a candidate in an image needs them:
+    the index lays out every such key at a fixed stride without a Python object per form."""
+
     kind: Kind
     source: str  # the file the user named (and line or entry, for a list of keys)
     fingerprint: str
-    forms: tuple[Der, ...]  # keys: the DER forms and little-endian components; certs: the DER
+    given: tuple[Der, ...] = field(default=(), repr=False)
+    p256: bytes = field(default=b"", repr=False)  # scalar + uncompressed point: key material
+
+    @cached_property
+    def forms(self) -> tuple[Der, ...]:
+        if not self.p256:
+            return self.given
+        templates, _ = _p256_templates()
+        scalar, point = self.p256[:32], self.p256[32:]
+        return (
+            *(t.fill(scalar, point) for t in templates),
+            *_little_endian_forms([("EC private scalar", scalar[::-1])]),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, KnownMaterial):
+            return NotImplemented
+        return (self.kind, self.source, self.fingerprint, self.forms) == (
+            other.kind,
+            other.source,
+            other.fingerprint,
+            other.forms,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.source, self.fingerprint))
 
 
 # --- encodings -------------------------------------------------------------------------------
@@ -350,14 +380,20 @@ class _Template:
     scalar: int
     point: int
 
-    def fits(self, der: bytes) -> bool:
+    @cached_property
+    def around(self) -> tuple[bytes, bytes, bytes]:
+        """The template's bytes before the scalar, between scalar and point, after the point."""
         t, s, p = self.der, self.scalar, self.point
+        return t[:s], t[s + 32 : p], t[p + 65 :]
+
+    def fits(self, der: bytes) -> bool:
+        head, between, tail = self.around
         return (
-            len(der) == len(t)
-            and der[:s] == t[:s]
-            and der[s + 32 : p] == t[s + 32 : p]
-            and der[p + 65 :] == t[p + 65 :]
-            and der[p] == 4
+            len(der) == len(self.der)
+            and der.startswith(head)
+            and der.startswith(between, self.scalar + 32)
+            and der.endswith(tail)
+            and der[self.point] == 4
         )
 
     @property
@@ -401,12 +437,10 @@ def p256_material(der: bytes, source: str) -> KnownMaterial | None:
     templates, spki_prefix = _p256_templates()
     for template in templates:
         if template.fits(der):
-            scalar = der[template.scalar : template.scalar + 32]
             point = der[template.point : template.point + 65]
-            forms = [t.fill(scalar, point) for t in templates]
-            forms += _little_endian_forms([("EC private scalar", scalar[::-1])])
             fp = "SHA256:" + hashlib.sha256(spki_prefix + point).hexdigest()
-            return KnownMaterial(Kind.PRIVATE_KEY, source, fp, tuple(forms))
+            key = der[template.scalar : template.scalar + 32] + point
+            return KnownMaterial(Kind.PRIVATE_KEY, source, fp, p256=key)
     return None
 
 
@@ -461,10 +495,139 @@ class _Text:
         return self.starts[-1] + self.lengths[-1] - 1
 
 
-class KnownIndex:
-    """Known keys indexed by what is unique to each, known certificates by their digest."""
+@dataclass(frozen=True)
+class _Decoded:
+    """Bytes decoded from base64 or hex text in an image, and how to map them back."""
 
-    def __init__(self, materials: Iterable[KnownMaterial]) -> None:
+    data: bytes
+    form: str  # BASE64 or HEX
+    text: _Text
+    start: int  # where in `text.text` decoding began
+    end: int  # base64: where the piece of text ends
+    pad: int  # base64: '=' characters after the piece
+
+    def match(self, image: bytes, material: KnownMaterial, a: int, b: int, encoding: str) -> Match:
+        """`[a, b)` of the decoded bytes as a Match in the image."""
+        if self.form == HEX:
+            first = self.text.image_offset(self.start + 2 * a)
+            stop = self.text.image_offset(self.start + 2 * b - 1) + 1
+            return Match(material, first, stop, encoding)
+        # byte i of the decoded bytes starts in character 4i/3 of the text
+        last = self.start - (-4 * b // 3)
+        if last == self.end:  # the padding after a whole encoding belongs to it
+            last += self.pad
+        first = self.text.image_offset(self.start + 4 * a // 3)
+        stop = self.text.image_offset(last - 1) + 1
+        return Match(material, first, stop, _pem_name(image, first, encoding))
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One DER form of every bulk-loaded P-256 key: the indexed region of each, padded to a
+    stride that is a multiple of WORD, in one bytes object (key i at `i * stride`)."""
+
+    form: int  # index in `KnownMaterial.forms`
+    region: tuple[int, int]  # `[start, end)` of the DER form that is indexed
+    stride: int
+    blob: bytes = field(repr=False)  # key material: never shown
+    members: tuple[KnownMaterial, ...] = field(repr=False)
+
+    def places(self, pattern: bytes) -> list[_Place]:
+        out = []
+        start, end = self.region
+        at = self.blob.find(pattern)
+        while at >= 0:
+            index, inside = divmod(at, self.stride)
+            if inside + WORD <= end - start:  # not in the padding or across two keys
+                member = self.members[index]
+                out.append(_Place(member, member.forms[self.form], start + inside))
+            at = self.blob.find(pattern, at + 1)
+        return out
+
+    def at(self, offset: int) -> memoryview:
+        """The window at `offset` of the DER form of every key, as integers (in C)."""
+        first = offset - self.region[0]
+        view = memoryview(self.blob)[first : first + (len(self.members) - 1) * self.stride + WORD]
+        return view.cast("Q")[:: self.stride // WORD]
+
+
+@cache
+def _p256_shapes() -> tuple[tuple[int, str, Layout, bytes, int, int], ...]:
+    """(form index, name, layout, template DER, scalar offset, point offset) of each form of a
+    bulk P-256 key (the little-endian scalar is a 'template' with nothing around the scalar)."""
+    templates, _ = _p256_templates()
+    out = []
+    for index, t in enumerate(templates):
+        _, _, layout = t.parts
+        out.append((index, t.name, layout, t.der, t.scalar, t.point))
+    little = _little_endian_forms([("EC private scalar", bytes(32))])[0]
+    out.append((len(templates), little.name, little.shape(), bytes(32), 0, 32))
+    return tuple(out)
+
+
+def _p256_regions(
+    members: Iterable[KnownMaterial], shape: tuple[int, str, Layout, bytes, int, int]
+) -> tuple[bytes, int]:
+    """The indexed region of one form of every key, each padded to a multiple of WORD."""
+    index, _, layout, der, s, p = shape
+    assert layout.region is not None
+    start, end = layout.region
+    stride = -(-(end - start) // WORD) * WORD
+    pad = bytes(stride - (end - start))
+    if index == len(_p256_templates()[0]):  # the little-endian scalar
+        return b"".join([m.p256[31::-1] + pad for m in members]), stride
+    before = der[start:s]
+    between = der[s + 32 : min(p, end)]
+    point = max(0, min(end, p + 65) - p)
+    after = der[p + 65 : end] + pad
+    return b"".join(
+        [before + m.p256[:32] + between + m.p256[32 : 32 + point] + after for m in members]
+    ), stride
+
+
+_Member = set[int] | frozenset[int]  # what a window is looked up in
+
+
+@cache
+def _straddling(shape: tuple[int, str, Layout, bytes, int, int]) -> frozenset[int]:
+    """The windows at even offsets across the end of one key's region and the start of the
+    next that are the same whatever the keys (template bytes and padding): a foreign key's DER
+    may hold them, and they would name every key of the group, to be discarded one by one."""
+    keys = [bytes([fill]) * 32 + b"\x04" + bytes([fill]) * 64 for fill in (0x00, 0xFF)]
+    blobs = [
+        _p256_regions([KnownMaterial(Kind.PRIVATE_KEY, "", "", p256=k)] * 2, shape) for k in keys
+    ]
+    (a, stride), (b, _) = blobs
+    layout = shape[2]
+    assert layout.region is not None
+    length = layout.region[1] - layout.region[0]
+    return frozenset(
+        int.from_bytes(a[i : i + WORD], sys.byteorder)
+        for i in range(length - WORD + 1, stride)
+        if i % ALIGN == 0 and a[i : i + WORD] == b[i : i + WORD]
+    )
+
+
+#: The image is looked up against the key windows without a set of them (`_present`) while its
+#: sampled words are at most this fraction of the windows...
+STREAM_FRACTION = 4
+#: ... and until the windows have been streamed this many times; then the set is built once
+#: (building it costs about three passes over the windows).
+STREAM_PASSES = 3
+_REPEATED = frozenset(int.from_bytes(bytes([b]) * WORD, "little") for b in range(256))
+
+
+class KnownIndex:
+    """Known keys indexed by what is unique to each, known certificates by their digest.
+
+    `lookup`: "auto" (the windows of the keys are streamed past a small image, a set of them
+    is built for a large one or once several images have been searched), "set" or "stream"
+    (one way always: the tests check they agree)."""
+
+    def __init__(self, materials: Iterable[KnownMaterial], *, lookup: str = "auto") -> None:
+        if lookup not in ("auto", "set", "stream"):
+            raise ValueError(f"lookup must be auto, set or stream, not {lookup!r}")
+        self._lookup = lookup
         with bulk():
             self._build(materials)
 
@@ -478,16 +641,67 @@ class KnownIndex:
         self._certs = {m.fingerprint: m for m in self.materials if m.kind is Kind.CERTIFICATE}
         #: How many times a candidate was compared with a known key (the tests count them).
         self.confirmations = 0
+        structural: set[int] = set()
+        longest, widest_gap = self._index_bulk(structural)
+        others = self._index_others(structural)
+        longest, widest_gap = max(longest, others[0]), max(widest_gap, others[1])
+        self._junk -= structural
+        #: How many windows the keys have (indexed at even offsets).
+        self._window_count = sum(len(view) for view in self._windows())
+        # A window of one repeated byte (zero fill, erased flash) identifies nothing: it is left
+        # out so that padding cannot flood the search with hits.
+        self._structural = frozenset(structural - _REPEATED)
+        #: The windows of the keys, as a set: built when it pays (see `_key_set`).
+        self._keys: set[int] | None = None
+        self._streamed = 0
+        #: How far around a structural hit the image is probed for a unique window.
+        self.probe = widest_gap + WORD
+        #: The longest extent, in image bytes, of anything this index finds (hex with line
+        #: breaks included): windowed readers overlap by at least this much.
+        self.longest = 3 * longest + 256
+        self._where: dict[int, tuple[_Place, ...]] = {}
+
+    def _index_bulk(self, structural: set[int]) -> tuple[int, int]:
+        """Bulk P-256 keys: one bytes object per form, every key at the same stride; the
+        structural windows into `structural`. (longest form, widest gap)"""
+        order = sys.byteorder
+        members = tuple(m for m in self.materials if m.p256)
+        self._groups: list[_Group] = []
+        #: Windows across two keys of a group that are the same for every key: no key's.
+        self._junk: set[int] = set()
+        longest = widest = 0
+        if not members:
+            return longest, widest
+        for shape in _p256_shapes():
+            index, _, layout, der, _, _ = shape
+            assert layout.region is not None
+            blob, stride = _p256_regions(members, shape)
+            group = _Group(index, layout.region, stride, blob, members)
+            self._groups.append(group)
+            longest, widest = max(longest, len(der)), max(widest, layout.widest)
+            for a, b in layout.shared:  # the template's own bytes: the same in every key
+                structural.update(
+                    int.from_bytes(der[i : i + WORD], order)
+                    for i in range(a, b - WORD + 1)
+                    if i % ALIGN == 0
+                )
+            for offset in layout.partial:  # a byte or two of each key: in C
+                structural.update(group.at(offset))
+            self._junk |= _straddling(shape)
+        return longest, widest
+
+    def _index_others(self, structural: set[int]) -> tuple[int, int]:
+        """Any other key: its forms one after the other in the corpus; the structural windows
+        into `structural`. (longest form, widest gap)"""
+        order = sys.byteorder
         chunks: list[bytes] = []
         self._segment_starts: list[int] = []
         self._segments: list[tuple[KnownMaterial, Der, int, int]] = []  # form, offset, length
-        structural: set[int] = set()
-        shared_spans: set[bytes] = set()
-        widest_gap = 0
-        order = sys.byteorder
-        size = 0
-        longest = 0
+        shared_spans: set[tuple[bytes, int]] = set()
+        size = longest = widest = 0
         for material in self.materials:
+            if material.p256:
+                continue
             for form in material.forms:
                 longest = max(longest, len(form.der))
                 shape = form.shape()
@@ -502,33 +716,19 @@ class KnownIndex:
                 self._segments.append((material, form, start, end - start))
                 chunks.append(form.der[start:end])
                 size += end - start
-                widest_gap = max(widest_gap, shape.widest)
+                widest = max(widest, shape.widest)
                 blob = form.der
                 for a, b in shape.shared:  # the same bytes for every key of a type: once
-                    shared_spans.add(blob[a:b])
+                    shared_spans.add((blob[a:b], a % ALIGN))
                 structural.update(int.from_bytes(blob[i : i + WORD], order) for i in shape.partial)
-        for span in shared_spans:
+        for span, parity in shared_spans:  # the windows at even offsets of the DER
             structural.update(
-                int.from_bytes(span[i : i + WORD], order) for i in range(len(span) - WORD + 1)
+                int.from_bytes(span[i : i + WORD], order)
+                for i in range(len(span) - WORD + 1)
+                if (i + parity) % ALIGN == 0
             )
         self._corpus = b"".join(chunks)
-        words: set[int] = set()
-        view = memoryview(self._corpus)
-        for shift in range(0, WORD, ALIGN):  # the windows at even offsets, as integers, in C
-            usable = (len(view) - shift) // WORD * WORD
-            if usable > 0:
-                words.update(view[shift : shift + usable].cast("Q"))
-        # A window of one repeated byte (zero fill, erased flash) identifies nothing: leave it out
-        # so that padding cannot flood the search with hits.
-        words.difference_update(int.from_bytes(bytes([b]) * WORD, "little") for b in range(256))
-        self._keys = words  # never changed after this (a frozenset copy of a million ints costs)
-        self._structural = frozenset(structural & words)
-        #: How far around a structural hit the image is probed for a unique window.
-        self.probe = widest_gap + WORD
-        #: The longest extent, in image bytes, of anything this index finds (hex with line
-        #: breaks included): windowed readers overlap by at least this much.
-        self.longest = 3 * longest + 256
-        self._where: dict[int, tuple[_Place, ...]] = {}
+        return longest, widest
 
     def __bool__(self) -> bool:
         return bool(self.materials)
@@ -536,14 +736,63 @@ class KnownIndex:
     def __len__(self) -> int:
         return len(self.materials)
 
+    # -- the windows of the keys ----------------------------------------------------------------
+
+    def _windows(self) -> Iterator[memoryview]:
+        """The windows at even offsets of every indexed region, as integers (in C); a few more
+        across two regions, which `_locate` discards."""
+        for blob in (*(g.blob for g in self._groups), self._corpus):
+            view = memoryview(blob)
+            for shift in range(0, WORD, ALIGN):
+                usable = (len(view) - shift) // WORD * WORD
+                if usable > 0:
+                    yield view[shift : shift + usable].cast("Q")
+
+    def _key_set(self) -> set[int]:
+        """Every window of the keys in one set (built once, never changed after)."""
+        if self._keys is None:
+            words: set[int] = set()
+            for view in self._windows():
+                words.update(view)
+            words -= _REPEATED
+            words -= self._junk
+            self._keys = words
+        return self._keys
+
+    def _streams(self, size: int) -> bool:
+        """Whether to stream the windows past the words of `size` bytes of image rather than
+        build the set: while the image is small beside the keys, for the first few images."""
+        if self._lookup != "auto":
+            return self._lookup == "stream"
+        if self._keys is not None:
+            return False
+        sampled = size * ALIGN // STRIDE
+        if sampled * STREAM_FRACTION > self._window_count:
+            return False
+        if self._streamed >= STREAM_PASSES:
+            return False
+        self._streamed += 1
+        return True
+
+    def _present(self, candidates: set[int]) -> set[int]:
+        """Which of `candidates` are windows of the keys: the windows go past the candidates
+        once, in C, and no set of them is built."""
+        present: set[int] = set()
+        if candidates:
+            for view in self._windows():
+                present |= candidates.intersection(view)
+        return present - _REPEATED - self._junk
+
     # -- raw bytes ------------------------------------------------------------------------------
 
     def _locate(self, value: int) -> tuple[_Place, ...]:
-        """Which keys a window belongs to: one `bytes.find` in C over the corpus (memoised)."""
+        """Which keys a window belongs to: `bytes.find` in C over the regions (memoised)."""
         places = self._where.get(value)
         if places is None:
             pattern = value.to_bytes(WORD, sys.byteorder)
             found = []
+            for group in self._groups:
+                found += group.places(pattern)
             at = self._corpus.find(pattern)
             while at >= 0:
                 index = bisect_right(self._segment_starts, at) - 1
@@ -556,56 +805,69 @@ class KnownIndex:
             self._where[value] = places
         return places
 
-    def _sampled(self, data: bytes, every: int = STRIDE_WORDS) -> list[int]:
-        """Offsets of the 8-byte words of `data` that are in the index, sampled at every
-        `every`-th word and at ALIGN adjacent offsets (a run of `8 * every + ALIGN + 6` bytes
-        shared with a key always holds a sampled word that is indexed)."""
+    def _views(self, data: bytes, every: int) -> Iterator[tuple[int, int, memoryview]]:
+        """(first offset, step, words) of the sampled 8-byte words of `data`: every `every`-th
+        word, at ALIGN adjacent offsets, in blocks of about 64 KiB (a run of
+        `8 * every + ALIGN + 6` bytes shared with a key always holds a sampled word that is
+        indexed), up to the last whole word of `data`."""
         view = memoryview(data)
         stride = WORD * every
         block_size = stride * (BLOCK // stride)
-        positions: list[int] = []
         for block in range(0, len(data), block_size):
             for skew in range(ALIGN):
                 size = min(block_size, len(data) - block - skew) // WORD * WORD
-                if size <= 0:
-                    continue
-                first = block + skew
-                words = view[first : first + size].cast("Q")[::every]
-                hits = self._keys.intersection(words)  # in C; empty for almost every block
-                if hits:  # where, in this block only
-                    flags = map(hits.__contains__, words)
-                    positions += [first + index * stride for index in compress(count(), flags)]
-        # The last sampled word may start up to stride + 15 bytes before the end: check densely.
-        order = sys.byteorder
-        for i in range(max(0, len(data) - stride - 2 * WORD - ALIGN), len(data) - WORD + 1):
-            if int.from_bytes(data[i : i + WORD], order) in self._keys:
-                positions.append(i)
+                if size > 0:
+                    yield (
+                        block + skew,
+                        stride,
+                        view[block + skew : block + skew + size].cast("Q")[::every],
+                    )
+
+    def _sampled(self, data: bytes, every: int, member: _Member) -> list[int]:
+        """Offsets of the sampled words of `data` that are in `member`."""
+        positions: list[int] = []
+        for first, step, words in self._views(data, every):
+            hits = member.intersection(words)  # in C; empty for almost every block
+            if hits:  # where, in this block only
+                flags = map(hits.__contains__, words)
+                positions += [first + index * step for index in compress(count(), flags)]
         return positions
 
-    def _hits(self, data: bytes, every: int = STRIDE_WORDS) -> list[tuple[int, int]]:
+    def _candidates(self, data: bytes, every: int, out: set[int]) -> None:
+        """Add to `out` every word of `data` that `_hits` may look up: the sampled words, and
+        around each that is structural the words `_unique_around` probes."""
+        for first, step, words in self._views(data, every):
+            out.update(words)
+            weak = self._structural.intersection(words)
+            if weak:
+                flags = map(weak.__contains__, words)
+                for index in compress(count(), flags):
+                    out.update(v for _, v in self._around(data, first + index * step))
+
+    def _around(self, data: bytes, position: int) -> Iterator[tuple[int, int]]:
+        """(offset, window) of every window within `probe` bytes of `position`."""
+        order = sys.byteorder
+        for q in range(
+            max(0, position - self.probe), min(len(data) - WORD, position + self.probe) + 1
+        ):
+            yield q, int.from_bytes(data[q : q + WORD], order)
+
+    def _hits(self, data: bytes, every: int, member: _Member) -> list[tuple[int, int]]:
         """(offset, window) of the sampled words that name a key; around a structural one, the
         windows within `probe` bytes that do."""
         order = sys.byteorder
         hits: list[tuple[int, int]] = []
-        for position in self._sampled(data, every):
+        for position in self._sampled(data, every, member):
             value = int.from_bytes(data[position : position + WORD], order)
-            if value in self._structural:
-                hits += self._unique_around(data, position)
+            if value in self._structural:  # unique windows around it
+                hits += [
+                    (q, v)
+                    for q, v in self._around(data, position)
+                    if v in member and v not in self._structural
+                ]
             else:
                 hits.append((position, value))
         return hits
-
-    def _unique_around(self, data: bytes, position: int) -> list[tuple[int, int]]:
-        """Windows unique to one key within `probe` bytes of a structural hit."""
-        order = sys.byteorder
-        out = []
-        for q in range(
-            max(0, position - self.probe), min(len(data) - WORD, position + self.probe) + 1
-        ):
-            value = int.from_bytes(data[q : q + WORD], order)
-            if value in self._keys and value not in self._structural:
-                out.append((q, value))
-        return out
 
     def _confirm(
         self, data: bytes, position: int, place: _Place, form: str
@@ -649,73 +911,78 @@ class KnownIndex:
         def add(match: Match) -> None:
             matches[(match.start, match.end, match.encoding, id(match.material))] = match
 
-        if self._keys:
-            hits = self._hits(data)
+        decoded: Iterable[_Decoded] = self._decoded(data)
+        member: _Member = frozenset()
+        if self._window_count:
+            if self._streams(len(data)):
+                # what the search will look up, then one pass of the key windows past it
+                decoded = list(decoded)
+                wanted: set[int] = set()
+                self._candidates(data, STRIDE_WORDS, wanted)
+                for piece in decoded:
+                    self._candidates(piece.data, 1, wanted)
+                member = self._present(wanted)
+            else:
+                member = self._key_set()
+            hits = self._hits(data, STRIDE_WORDS, member)
             for material, start, end, encoding in self._search_view(data, hits, BINARY):
                 add(Match(material, start, end, encoding))
-        for match in self._search_text(data):
-            add(match)
+        for piece in decoded:
+            for material, a, b, encoding in self._found_in(piece.data, piece.form, member):
+                add(piece.match(data, material, a, b, encoding))
         return list(matches.values())
 
     # -- text -----------------------------------------------------------------------------------
 
-    def _search_text(self, data: bytes) -> Iterator[Match]:
-        """Known keys and certificates as base64 or ASCII hex text, decoded where it occurs.
+    def _decoded(self, data: bytes) -> Iterator[_Decoded]:
+        """Text in `data` that may be a known key or certificate as base64 or ASCII hex, decoded.
 
         A run of text (base64 characters and separators; up to two other characters in a row,
         such as the `:` of a HEX record or the `,` of a CSV, do not end it) is decoded in chunks
         of TEXT_CHUNK bytes that overlap by `longest`, so a key across a cut is seen whole and a
-        long run costs linear time."""
+        long run costs linear time: each piece of base64 at its four alignments, each run of 32
+        hex digits or more at its two."""
         resume = 0
         for seed in _seeds(data):
             at = seed
             start = _run_start(data, max(resume, seed - self.longest - 512), seed)
             while at >= resume:
                 end = _run_end(data, at, TEXT_CHUNK)
-                yield from self._decode_and_search(data, _normalise(data, start, end))
+                yield from _decode(_normalise(data, start, end))
                 if end < at + TEXT_CHUNK or end == len(data):
                     resume = end
                     break
                 resume = at = start = max(at + 1, end - self.longest)  # the run goes on
 
-    def _decode_and_search(self, data: bytes, text: _Text) -> Iterator[Match]:
-        t = text.text
-        for piece in _PIECES.finditer(t):
-            end = piece.end()
-            pad = len(t[end : end + 2]) - len(t[end : end + 2].lstrip(b"="))
-            for align in range(4):
-                start = piece.start() + align
-                decoded = _b64decode(t[start:end])
-                for material, a, b, encoding in self._found_in(decoded, BASE64):
-                    # byte i of `decoded` starts in character 4i/3 of the text
-                    last = start - (-4 * b // 3)
-                    if last == end:  # the padding after a whole encoding belongs to it
-                        last += pad
-                    first = text.image_offset(start + 4 * a // 3)
-                    stop = text.image_offset(last - 1) + 1
-                    yield Match(material, first, stop, _pem_name(data, first, encoding))
-        for run in _HEX_RUN.finditer(t):
-            for parity in range(2):
-                start = run.start() + parity
-                length = (run.end() - start) // 2 * 2
-                decoded = binascii.unhexlify(t[start : start + length])
-                for material, a, b, encoding in self._found_in(decoded, HEX):
-                    first = text.image_offset(start + 2 * a)
-                    stop = text.image_offset(start + 2 * b - 1) + 1
-                    yield Match(material, first, stop, encoding)
-
-    def _found_in(self, decoded: bytes, form: str) -> Iterator[tuple[KnownMaterial, int, int, str]]:
+    def _found_in(
+        self, decoded: bytes, form: str, member: _Member
+    ) -> Iterator[tuple[KnownMaterial, int, int, str]]:
         """Known keys (by their windows) and certificates (by digest) in decoded text."""
-        if self._keys:
+        if self._window_count:
             # a fragment is at least 32 characters: 24 bytes of base64, 16 of hex; every word
             # (at two offsets) is in each run of 16 bytes
-            yield from self._search_view(decoded, self._hits(decoded, 1), form)
+            yield from self._search_view(decoded, self._hits(decoded, 1, member), form)
         if self._certs:
             for offset, der in der_objects(DerCertificateDetector._candidate, decoded):
                 material = self._certs.get(fingerprint(der))
                 if material is not None:
                     name = "base64 DER" if form == BASE64 else "ASCII hex of DER"
                     yield material, offset, offset + len(der), name
+
+
+def _decode(text: _Text) -> Iterator[_Decoded]:
+    t = text.text
+    for piece in _PIECES.finditer(t):
+        end = piece.end()
+        pad = len(t[end : end + 2]) - len(t[end : end + 2].lstrip(b"="))
+        for align in range(4):
+            start = piece.start() + align
+            yield _Decoded(_b64decode(t[start:end]), BASE64, text, start, end, pad)
+    for run in _HEX_RUN.finditer(t):
+        for parity in range(2):
+            start = run.start() + parity
+            length = (run.end() - start) // 2 * 2
+            yield _Decoded(binascii.unhexlify(t[start : start + length]), HEX, text, start, 0, 0)
 
 
 def _seeds(data: bytes) -> Iterator[int]:
