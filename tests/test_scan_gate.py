@@ -877,6 +877,49 @@ def test_hex_read_in_chunks_is_the_same_as_read_whole(tmp_path: Path, newline: b
         assert streamed == whole, size
 
 
+@pytest.mark.parametrize("order", ["reversed", "shuffled"])
+def test_hex_records_out_of_order_give_the_data_for_any_chunk_cut(order: str) -> None:
+    """Records in reverse address order (one run grown downwards) or shuffled (runs sorted): the
+    data decoded is the image's, wherever the chunks are cut, also when a damaged record makes a
+    chunk read again line by line after the fast path had grown a run with it."""
+    import random  # noqa: PLC0415
+
+    from provguard.scan.hexfile import read_intel_hex, read_intel_hex_stream  # noqa: PLC0415
+
+    start = 0x2FFF8  # a short record, then the next 64 KiB window
+    data = os.urandom(70_000)
+    *lines, eof = hex_of(data, start).splitlines()
+    windows: list[list[bytes]] = []  # each extended linear address record, then its records
+    for line in lines:
+        if line[7:9] == b"04":
+            windows.append([line])
+        else:
+            windows[-1].append(line)
+    rng = random.Random(order)
+    if order == "reversed":
+        windows = [[w[0], *reversed(w[1:])] for w in reversed(windows)]
+    else:
+        for window in windows:
+            body = window[1:]
+            rng.shuffle(body)
+            window[1:] = body
+        rng.shuffle(windows)
+    lines = [line for window in windows for line in window]
+    # damage a full record in the middle of the biggest window: its 16 bytes are lost
+    index = next(i for i in range(len(lines) // 2, len(lines)) if lines[i][1:3] == b"10")
+    base = next(int(w[0][9:13], 16) << 16 for w in windows if lines[index] in w)
+    lost = base + int(lines[index][3:7], 16) - start
+    last = lines[index][-1:]
+    lines[index] = lines[index][:-1] + (b"0" if last != b"0" else b"1")
+    text = b"\n".join([*lines, eof]) + b"\n"
+    expected = [(start, data[:lost]), (start + lost + 16, data[lost + 16 :])]
+    whole = read_intel_hex(text, "a.hex")
+    assert [(s.address, s.data) for s in whole.segments] == expected
+    assert [p.line for p in whole.problems] == [index + 1]
+    for size in (37, 1000, 4096, 65536):
+        assert read_intel_hex_stream(io.BytesIO(text), size) == whole, size
+
+
 def test_a_worker_that_dies_loses_only_its_own_file(
     key: ec.EllipticCurvePrivateKey,
     tmp_path: Path,

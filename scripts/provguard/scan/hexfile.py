@@ -5,13 +5,19 @@ every record's length and checksum too, but handles runs of full data records co
 strided slices; anything unusual is read again line by line, so a problem names its line. The
 text is fed in chunks of whole lines (`HexDecoder.feed`), so a large file is never held whole:
 decoded data goes to one pool in file order with run boundaries in compact arrays, and records in
-any order cost a sort of the runs, never a quadratic merge. Peak memory is about twice the data
-the file holds, plus one chunk of text.
+any order cost a sort of the runs, never a quadratic merge. Records in reverse address order (as
+some tools write them) extend one run downwards, so a reversed file is one run too.
+
+Memory: a file whose data is one contiguous range, in ascending or reverse record order, is
+handed over as the pool itself (`io.BytesIO.getvalue` shares its buffer): about the data, plus
+one chunk of text. Several ranges, or records in another order, are copied out of the pool: up to
+twice the data, plus 24 bytes per run for records that follow no other.
 """
 
 from __future__ import annotations
 
 import binascii
+import io
 import re
 import sys
 from array import array
@@ -138,10 +144,12 @@ class HexDecoder:
     """Records fed in chunks of whole lines; `finish` gives the image."""
 
     def __init__(self) -> None:
-        self.pool = bytearray()  # data in file order
-        self.starts = array("Q")  # per run: flash address,
+        self.pool = io.BytesIO()  # data in file order (always written at its end)
+        self.starts = array("Q")  # per run: flash address (its lowest),
         self.offsets = array("Q")  # where its data starts in the pool,
         self.lengths = array("Q")  # and how long it is
+        self.descending: dict[int, int] = {}  # run extended downwards -> its first piece's size
+        self.pieces = 0  # records (or blocks of records) in the last run
         self.end = -1  # address after the last data byte (a record there extends the run)
         self.base = 0  # from the last extended address record
         self.eof_line = 0
@@ -151,23 +159,49 @@ class HexDecoder:
     # -- accumulation --
 
     def _add(self, address: int, data: bytes) -> None:
-        if address != self.end or not self.starts:
-            self.starts.append(address)
-            self.offsets.append(len(self.pool))
-            self.lengths.append(0)
-        self.pool += data
-        self.lengths[-1] += len(data)
-        self.end = address + len(data)
+        """Data at `address`. It extends the last run when it follows it (ascending records) or,
+        when the run is one piece or already grows downwards, when it ends where the run starts
+        (records in reverse order): such a run keeps its later pieces byte-reversed in the pool,
+        so that reversing the run in place puts it in address order (`_segments`)."""
+        size = len(data)
+        if self.starts:
+            last = len(self.starts) - 1
+            if address == self.end and last not in self.descending:
+                self.pool.write(data)
+                self.lengths[-1] += size
+                self.end += size
+                self.pieces += 1
+                return
+            downwards = last in self.descending or self.pieces == 1
+            if size and downwards and address + size == self.starts[-1]:
+                self.descending.setdefault(last, self.lengths[-1])
+                self.pool.write(data[::-1])
+                self.starts[-1] = address
+                self.lengths[-1] += size
+                self.pieces += 1
+                return
+        self.starts.append(address)
+        self.offsets.append(self.pool.tell())
+        self.lengths.append(size)
+        self.pool.write(data)
+        self.end = address + size
+        self.pieces = 1
 
     def feed(self, chunk: bytes) -> None:
-        mark = (len(self.pool), len(self.starts), self.lengths[-1] if self.lengths else 0)
-        saved = (self.end, self.base, self.eof_line)
-        if not self._fast(chunk):
-            del self.pool[mark[0] :]  # undo what the fast path added, read it line by line
-            del self.starts[mark[1] :], self.offsets[mark[1] :], self.lengths[mark[1] :]
-            if self.lengths:
-                self.lengths[-1] = mark[2]
-            self.end, self.base, self.eof_line = saved
+        runs = len(self.starts)
+        last = (self.starts[-1], self.lengths[-1], self.descending.get(runs - 1)) if runs else None
+        mark = (self.pool.tell(), self.pieces, self.end, self.base, self.eof_line)
+        if not self._fast(chunk):  # undo what the fast path added, read it line by line
+            self.pool.seek(mark[0])
+            self.pool.truncate()
+            del self.starts[runs:], self.offsets[runs:], self.lengths[runs:]
+            while self.descending and next(reversed(self.descending)) >= runs:
+                self.descending.popitem()  # runs are added in order: the newest are last
+            if last is not None:
+                self.starts[-1], self.lengths[-1], head = last
+                if head is None:
+                    self.descending.pop(runs - 1, None)
+            self.pieces, self.end, self.base, self.eof_line = mark[1:]
             self._careful(chunk)
         self.line += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
 
@@ -277,52 +311,74 @@ class HexDecoder:
             problems.append(
                 HexProblem(None, "no end-of-file record: the file may be truncated", True)
             )
-        segments = _segments(self.pool, self.starts, self.offsets, self.lengths, problems)
-        self.pool = bytearray()
+        segments = _segments(self, problems)
+        self.pool = io.BytesIO()
+        self.starts, self.offsets, self.lengths = array("Q"), array("Q"), array("Q")
+        self.descending = {}
         return HexImage(segments, tuple(problems))
 
 
-def _segments(
-    pool: bytearray,
-    starts: array[int],
-    offsets: array[int],
-    lengths: array[int],
-    problems: list[HexProblem],
-) -> tuple[HexSegment, ...]:
-    """Runs joined into segments in address order; sorted only when the file was not (reversed,
-    shuffled). Overlapping data is kept (each run is searched) and reported."""
+def _segments(decoder: HexDecoder, problems: list[HexProblem]) -> tuple[HexSegment, ...]:
+    """Runs joined into segments in address order; sorted only when the file was not (shuffled
+    records, ranges in another order). Overlapping data is kept (each run is searched) and
+    reported. A file that is one range in pool order becomes one segment without a copy."""
+    pool, starts, offsets, lengths = decoder.pool, decoder.starts, decoder.offsets, decoder.lengths
+    size = pool.tell()
+    if decoder.descending:
+        with pool.getbuffer() as view:
+            for run, head in decoder.descending.items():
+                stop = offsets[run] + lengths[run]
+                _reverse(view, offsets[run], stop)  # [P1, P2', P3'...] -> [P3, P2, P1']
+                _reverse(view, stop - head, stop)  # the first piece was written as it came
     count = len(starts)
     ascending = all(starts[i] < starts[i + 1] for i in range(count - 1))
     order: range | list[int] = (
         range(count) if ascending else sorted(range(count), key=starts.__getitem__)
     )
-    view = memoryview(pool)
-    segments: list[HexSegment] = []
-    group: bytearray | None = None
-    group_start = group_end = -1
+    groups: list[tuple[int, list[int]]] = []  # (address, runs), each range in address order
+    group_end = -1
     for i in order:
-        start, length, offset = starts[i], lengths[i], offsets[i]
-        if group is not None and start == group_end:
-            group += view[offset : offset + length]
-            group_end += length
+        start = starts[i]
+        if groups and start == group_end:
+            groups[-1][1].append(i)
+            group_end += lengths[i]
             continue
-        if group is not None:
-            segments.append(HexSegment(group_start, bytes(group)))
-        if group is not None and start < group_end:
+        if groups and start < group_end:
             problems.append(
                 HexProblem(None, f"Intel HEX data overlaps at address 0x{start:08X}", True)
             )
-        if count == 1 and offset == 0 and length == len(pool):
-            group = None  # one run: the pool itself becomes the segment
-            segments.append(HexSegment(start, bytes(view)))
-            group_start = group_end = -1
-            continue
-        group = bytearray(view[offset : offset + length])
-        group_start, group_end = start, start + length
-    if group is not None:
-        segments.append(HexSegment(group_start, bytes(group)))
-    view.release()
+        groups.append((start, [i]))
+        group_end = start + lengths[i]
+    if len(groups) == 1 and _in_pool_order(groups[0][1], offsets, lengths, size):
+        return (HexSegment(groups[0][0], pool.getvalue()),)  # the pool's own buffer: no copy
+    segments = []
+    with pool.getbuffer() as view:
+        for start, runs in groups:
+            out = io.BytesIO()
+            for i in runs:
+                out.write(view[offsets[i] : offsets[i] + lengths[i]])
+            segments.append(HexSegment(start, out.getvalue()))
     return tuple(segments)
+
+
+def _in_pool_order(runs: list[int], offsets: array[int], lengths: array[int], size: int) -> bool:
+    """Whether `runs`, one after the other, are the whole pool."""
+    at = 0
+    for i in runs:
+        if offsets[i] != at:
+            return False
+        at += lengths[i]
+    return at == size
+
+
+def _reverse(view: memoryview, start: int, stop: int, block: int = 256 << 10) -> None:
+    """`view[start:stop]` reversed in place, holding two blocks at most."""
+    while stop - start > 1:
+        size = min(block, (stop - start) // 2)
+        head, tail = bytes(view[start : start + size]), bytes(view[stop - size : stop])
+        view[start : start + size] = tail[::-1]
+        view[stop - size : stop] = head[::-1]
+        start, stop = start + size, stop - size
 
 
 def _decode(line: bytes) -> tuple[bytes | None, str]:
@@ -345,7 +401,8 @@ def _lanes(column: bytes) -> int:
 
 
 def _full_records(text: bytes) -> tuple[int, bytes] | None:
-    """(first address, data) of consecutive full data records at consecutive addresses."""
+    """(lowest address, data) of consecutive full data records at consecutive addresses, in
+    ascending or in reverse order."""
     try:
         buf = binascii.unhexlify(text.translate(None, _LAYOUT))
     except (binascii.Error, ValueError):
@@ -355,20 +412,27 @@ def _full_records(text: bytes) -> tuple[int, bytes] | None:
     if total.to_bytes(2 * count + 2, "little")[0 : 2 * count : 2] != bytes(count):
         return None  # some record's checksum is wrong
     first = buf[1] << 8 | buf[2]
-    if first + 16 * count > 0x10000:
-        return None  # wraps within the 64 KiB window: let the careful path judge
     addresses = bytearray(2 * count)
     addresses[0::2] = buf[2::_FULL]
     addresses[1::2] = buf[1::_FULL]
-    expected = array("H", range(first, first + 16 * count, 16))
+    step = 16 if addresses[2:4] != _u16(first - 16) else -16
+    low = first if step > 0 else first - 16 * (count - 1)
+    if low < 0 or low + 16 * count > 0x10000:
+        return None  # wraps within the 64 KiB window: let the careful path judge
+    expected = array("H", range(first, first + step * count, step))
     if sys.byteorder != "little":
         expected.byteswap()
     if addresses != expected.tobytes():
         return None  # not consecutive
     data = bytearray(16 * count)
     for column in range(16):
-        data[column::16] = buf[4 + column :: _FULL]
-    return first, bytes(data)
+        data[column::16] = buf[4 + column :: _FULL][:: step // 16]
+    return low, bytes(data)
+
+
+def _u16(value: int) -> bytes:
+    """`value` as the two bytes of a little-endian 16-bit address (none when out of range)."""
+    return value.to_bytes(2, "little") if 0 <= value <= 0xFFFF else b""
 
 
 def lines_of_addresses(text: bytes, addresses: list[int]) -> dict[int, int]:
