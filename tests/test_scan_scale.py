@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from provguard.cli import main
 from provguard.commands.ledger import EXPORT_COLUMNS
 from provguard.credentials import key_fingerprint
-from provguard.scan.keyset import load_dir, load_list
+from provguard.scan.keyset import EntryError, load_dir, load_list, parse_credentials
 from provguard.scan.known import (
     STREAM_PASSES,
     TEXT_CHUNK,
@@ -266,6 +266,49 @@ def test_p256_keys_are_taken_apart_without_cryptography_to_the_same_bytes() -> N
             f.assert_no_key_material(repr(material), key)
     assert p256_material(der(f.ec_key(ec.SECP384R1())), "k") is None  # not P-256: cryptography
     assert p256_material(der(f.rsa_key(1024)), "k") is None
+
+
+def _variants() -> dict[str, tuple[PrivateKey, bytes]]:
+    p256, rsa_2048, p384 = f.ec_key(), f.rsa_key(), f.ec_key(ec.SECP384R1())
+    pem = f.key_pem(p256)
+    return {
+        "PKCS#8 PEM": (p256, pem),
+        "SEC1 PEM": (p256, f.key_pem(p256, pkcs8=False)),
+        "CRLF line ends": (p256, pem.replace(b"\n", b"\r\n")),
+        "byte order mark": (p256, b"\xef\xbb\xbf" + pem),
+        "a comment before": (p256, b"# device 7\n" + pem),
+        "RSA as PRIVATE KEY": (rsa_2048, f.key_pem(rsa_2048)),
+        "P-384": (p384, f.key_pem(p384)),
+        "DER": (p256, der(p256)),
+    }
+
+
+@pytest.mark.parametrize("variant", list(_variants()))
+def test_a_key_file_gives_the_key_s_forms_whatever_way_it_is_read(variant: str) -> None:
+    """One unencrypted PEM key per file is read the short way; anything else (BOM, text around
+    it, a key that is not P-256, DER) the long way: the same forms, as cryptography writes them."""
+    key, data = _variants()[variant]
+    (material,) = parse_credentials(data, "device.key").materials
+    expected = key_material(key, "device.key")
+    assert (material.source, material.fingerprint) == ("device.key", expected.fingerprint)
+    assert material.forms == expected.forms
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (lambda body: body[:60] + b"////" + body[64:], "does not parse (damaged or unsupported)"),
+        (lambda body: body[:61] + body[62:], "the base64 body does not decode"),
+        (lambda body: body.replace(b"\n", b"\nProc-Type: 4,ENCRYPTED\n", 1), "is encrypted"),
+    ],
+    ids=["damaged", "not base64", "encrypted"],
+)
+def test_a_damaged_single_key_file_is_refused_as_before(damage, says: str) -> None:  # type: ignore[no-untyped-def]
+    data = damage(f.key_pem(f.ec_key()))
+    with pytest.raises(EntryError) as caught:
+        parse_credentials(data, "device.key")
+    assert says in caught.value.message
+    assert caught.value.line == 1  # where the block begins
 
 
 # --- bulk key sets on the command line -------------------------------------------------------
