@@ -8,11 +8,15 @@ refusal, asked git the wrong question, or moved an escaping edge passed every ot
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from provguard import render
 from provguard.errors import InputError
 from provguard.render import c_comment_text, c_string_literal, with_marker, write_header
 
@@ -221,3 +225,78 @@ def test_inside_the_git_directory_itself_git_cannot_answer_so_render_refuses(rep
         "must be run in a work tree)"
     )
     assert not path.exists()
+
+
+def _provguard_file_of(size: int) -> str:
+    """A header provguard could have written, `size` bytes in all, its marker intact."""
+    framing = len(with_marker(""))
+    return with_marker("/" * (size - framing - 1) + "\n")
+
+
+def test_an_intact_header_up_to_one_mebibyte_and_a_byte_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "certificates.h"
+    path.write_text(_provguard_file_of((1 << 20) + 1))
+    assert write_header(path, with_marker(HEADER)) is True
+    assert path.read_text() == with_marker(HEADER)
+
+
+def test_a_larger_file_is_never_read_whole_and_never_replaced(tmp_path: Path) -> None:
+    # No header provguard writes comes near 1 MiB: a bigger file is read only so far, cannot
+    # match its marker, and is kept.
+    path = tmp_path / "certificates.h"
+    big = _provguard_file_of((1 << 20) + 2)
+    path.write_text(big)
+    assert "edited since" in refusal(path, with_marker(HEADER))
+    assert path.read_text() == big
+
+
+@pytest.mark.skip_allowed(reason="needs /dev/shm on another file system than the temp directory")
+def test_a_header_is_written_in_its_own_directory_even_on_another_file_system() -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == Path(tempfile.gettempdir()).stat().st_dev:
+        pytest.skip("/dev/shm is missing or on the temp directory's file system")
+    directory = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        path = directory / "certificates.h"
+        assert write_header(path, with_marker(HEADER)) is True
+        assert path.read_text() == with_marker(HEADER)
+    finally:
+        shutil.rmtree(directory)
+
+
+def test_a_failed_write_leaves_no_partial_file_and_keeps_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_space(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_space)
+    with pytest.raises(OSError, match="No space left on device"):
+        write_header(tmp_path / "certificates.h", with_marker(HEADER))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"macro": "CA-CERT"}, "not a C macro name: 'CA-CERT'"),
+        ({"size": 0}, "a credential in the header is never empty"),
+        ({"literals": ()}, "a credential in the header is never empty"),
+        ({"source": "ca.pem */ evil"}, "comment text must be escaped with c_comment_text"),
+        ({"details": ("Z\u00fcrich",)}, "comment text must be escaped with c_comment_text"),
+    ],
+)
+def test_the_header_model_refuses_what_would_break_the_c_file(
+    fields: dict[str, object], why: str
+) -> None:
+    good: dict[str, object] = {
+        "macro": "CA_CERTIFICATE",
+        "label": "CA certificate",
+        "source": "ca.pem",
+        "size": 1,
+        "literals": ('"x"',),
+        "details": (),
+    }
+    with pytest.raises(ValueError, match=f"^{re.escape(why)}$"):
+        render._Credential(**{**good, **fields})  # type: ignore[arg-type]
+    assert render._Credential(**good)  # type: ignore[arg-type]
