@@ -300,3 +300,30 @@ def test_the_header_model_refuses_what_would_break_the_c_file(
     with pytest.raises(ValueError, match=f"^{re.escape(why)}$"):
         render._Credential(**{**good, **fields})  # type: ignore[arg-type]
     assert render._Credential(**good)  # type: ignore[arg-type]
+
+
+def test_git_is_asked_untranslated_and_with_a_deadline(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # render reads git's answers ("not a git repository"): a translated git would be misread,
+    # and a git that hangs must not hang render.
+    calls: list[dict[str, object]] = []
+    real_run = subprocess.run
+
+    def recording_run(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs)
+        return real_run(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setenv("LC_ALL", "de_DE.UTF-8")
+    monkeypatch.setenv("LANGUAGE", "de")
+    monkeypatch.setattr(subprocess, "run", recording_run)
+    assert render.git_refusal(repo / "build" / "certificates.h") is None
+    assert calls
+    for kwargs in calls:
+        env = kwargs["env"]
+        assert isinstance(env, dict)
+        assert (env["LC_ALL"], env["LANGUAGE"]) == ("C", "C")
+        assert env["PATH"] == os.environ["PATH"]
+        timeout = kwargs["timeout"]
+        assert isinstance(timeout, (int, float))
+        assert 0 < timeout <= 60
