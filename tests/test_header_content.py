@@ -81,3 +81,11 @@ def test_a_ca_file_without_a_certificate_renders_nothing() -> None:
     with pytest.raises(InputError) as refused:
         render_header(check(creds, 24), creds)
     assert str(refused.value) == "render needs a CA certificate (--ca)"
+
+
+def test_a_failing_report_is_never_rendered() -> None:
+    creds = CredentialSet(CredentialFile(Slot.CA, "ca.pem", CA_PEM), None, None)
+    report = check(creds, 16842753)  # nRF Cloud's tag: an error
+    assert not report.ok
+    with pytest.raises(ValueError, match=r"^render_header needs a report without errors$"):
+        render_header(report, creds)
