@@ -327,3 +327,11 @@ def test_git_is_asked_untranslated_and_with_a_deadline(
         timeout = kwargs["timeout"]
         assert isinstance(timeout, (int, float))
         assert 0 < timeout <= 60
+
+
+def test_an_existing_file_that_cannot_be_read_is_named_with_the_reason() -> None:
+    # A regular file whose read fails (even for root): the process's own memory at offset 0.
+    path = Path("/proc/self/mem")
+    assert refusal(path, with_marker(HEADER)) == (
+        f"{path}: cannot read the existing file: Input/output error"
+    )
