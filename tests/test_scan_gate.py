@@ -920,6 +920,24 @@ def test_hex_records_out_of_order_give_the_data_for_any_chunk_cut(order: str) ->
         assert read_intel_hex_stream(io.BytesIO(text), size) == whole, size
 
 
+def test_a_key_across_the_edge_of_a_search_block_is_found(key: ec.EllipticCurvePrivateKey) -> None:
+    """The searches run over blocks of `detectors.BLOCK` bytes (cache-sized): a DER key, a PEM key
+    and a UTF-16 PEM key whose first bytes sit on both sides of a block edge are each found."""
+    from provguard.scan import detectors  # noqa: PLC0415
+    from provguard.scan.engine import scan_segment  # noqa: PLC0415
+    from provguard.scan.known import KnownIndex  # noqa: PLC0415
+
+    pem = f.key_pem(key)
+    samples = {"DER": f.key_der(key), "PEM": pem, "UTF-16": pem.decode().encode("utf-16-le")}
+    filler = os.urandom(2 * detectors.BLOCK)
+    for name, blob in samples.items():
+        for cut in range(1, 25):  # the edge falls `cut` bytes into the object
+            at = detectors.BLOCK - cut
+            data = filler[:at] + blob + filler[at + len(blob) :]
+            hits = scan_segment(data, KnownIndex([]))
+            assert [(h.start, h.key) for h in hits] == [(at, key_fingerprint(key))], (name, cut)
+
+
 def test_a_worker_that_dies_loses_only_its_own_file(
     key: ec.EllipticCurvePrivateKey,
     tmp_path: Path,

@@ -4,8 +4,8 @@ Every candidate is *confirmed by parsing it with cryptography*: a bare PEM label
 them as strings), a public key or random bytes that happen to look like a DER header are not
 reported. The detectors are small classes in `DETECTORS` (the tests iterate it); each finds its
 candidates with one compiled regular expression over the whole segment. `detect` runs them with
-fewer passes over the bytes (what bounds a scan of a large image): the two DER detectors share one
-pass, and the PEM ones run only where a `-----BEGIN ` is.
+one pass over the bytes (what bounds a scan of a large image): `candidates` finds where both DER
+detectors may match, and whether a `-----BEGIN ` is there at all for the PEM ones.
 """
 
 from __future__ import annotations
@@ -323,31 +323,58 @@ _DER_CANDIDATE = re.compile(
     rb"\x30(?=(" + _KEY_AFTER_SEQUENCE + rb")|" + _CERTIFICATE_AFTER_SEQUENCE + rb")", re.DOTALL
 )
 _PEM_BEGIN = re.compile(rb"-----BEGIN ")  # re, not bytes.find: faster on firmware-like bytes
+#: "BEGIN" in UTF-16, either byte order: a PEM block written by a Windows tool (see `engine`)
+UTF16_BEGIN = re.compile(b"B\x00E\x00G\x00I\x00N")
+#: The searches run block by block, each block read once from memory for all of them while it is
+#: in the CPU cache (a quarter faster on a large image than three passes over it). A block is
+#: searched up to SPAN bytes beyond its end, longer than any candidate or marker above.
+BLOCK = 256 << 10
+SPAN = 16
 
 
-def detect(data: bytes, detectors: Sequence[Detector] = DETECTORS) -> list[Detection]:
+@dataclass(frozen=True)
+class Candidates:
+    """Where DER keys and certificates may start in a segment, and whether a PEM block (ASCII or
+    UTF-16) may be in it: what every detector needs to know, found in one pass."""
+
+    keys: tuple[int, ...]
+    certificates: tuple[int, ...]
+    pem: bool
+    utf16: bool
+
+
+def candidates(data: bytes) -> Candidates:
+    """The `Candidates` of `data`, block by block (see BLOCK)."""
+    keys: list[int] = []
+    certificates: list[int] = []
+    pem = utf16 = False
+    for start in range(0, len(data), BLOCK):
+        own, stop = start + BLOCK, min(len(data), start + BLOCK + SPAN)
+        for match in _DER_CANDIDATE.finditer(data, start, stop):
+            if match.start() < own:
+                (keys if match.group(1) is not None else certificates).append(match.start())
+        pem = pem or _PEM_BEGIN.search(data, start, stop) is not None
+        utf16 = utf16 or UTF16_BEGIN.search(data, start, stop) is not None
+    return Candidates(tuple(keys), tuple(certificates), pem, utf16)
+
+
+def detect(
+    data: bytes, detectors: Sequence[Detector] = DETECTORS, found: Candidates | None = None
+) -> list[Detection]:
     """What `detectors` find in `data`, detector by detector: the same as each one's `find`, in
-    fewer passes over the bytes."""
-    found: dict[type[object], list[Detection]] = {}  # by detector class
-    kinds = [type(d) for d in detectors]
-    if DerPrivateKeyDetector in kinds and DerCertificateDetector in kinds:
-        keys: list[Detection] = []
-        certificates: list[Detection] = []
-        for match in _DER_CANDIDATE.finditer(data):
-            start = match.start()
-            if match.group(1) is not None:
-                key = DerPrivateKeyDetector.confirm(data, start)
-                keys += [key] if key is not None else []
-            else:
-                certificate = DerCertificateDetector.confirm(data, start)
-                certificates += [certificate] if certificate is not None else []
-        found[DerPrivateKeyDetector] = keys
-        found[DerCertificateDetector] = certificates
-    pem = _PEM_BEGIN.search(data) is not None
+    one pass over the bytes (`candidates`, or `found` when the caller has them)."""
+    if found is None:
+        found = candidates(data)
     out: list[Detection] = []
     for detector in detectors:
-        if type(detector) in found:
-            out += found[type(detector)]
-        elif pem or not isinstance(detector, PemPrivateKeyDetector | PemCertificateDetector):
+        if type(detector) is DerPrivateKeyDetector:
+            confirmed = (DerPrivateKeyDetector.confirm(data, at) for at in found.keys)
+        elif type(detector) is DerCertificateDetector:
+            confirmed = (DerCertificateDetector.confirm(data, at) for at in found.certificates)
+        elif found.pem or not isinstance(detector, PemPrivateKeyDetector | PemCertificateDetector):
             out += detector.find(data)
+            continue
+        else:
+            continue
+        out += [d for d in confirmed if d is not None]
     return out

@@ -21,7 +21,15 @@ from provguard.errors import InputError
 from provguard.scan.allow import Allowlist
 from provguard.scan.archive import Chunk, Location, Outcome, file_format, read_archive
 from provguard.scan.archive import State as ArchiveState
-from provguard.scan.detectors import DETECTORS, MAX_OBJECT, Detection, Detector, detect
+from provguard.scan.detectors import (
+    DETECTORS,
+    MAX_OBJECT,
+    Candidates,
+    Detection,
+    Detector,
+    candidates,
+    detect,
+)
 from provguard.scan.hexfile import lines_of_addresses, looks_like_hex, read_intel_hex_stream
 from provguard.scan.known import KnownIndex
 from provguard.scan.model import (
@@ -88,7 +96,6 @@ class Hit:
         return same and other.start <= self.start and self.end <= other.end
 
 
-_UTF16_CORE = re.compile(b"B\x00E\x00G\x00I\x00N")
 _UTF16 = {
     "UTF-16LE": (b"-\x00-\x00-\x00-\x00-\x00B\x00E\x00G\x00I\x00N\x00", 0),
     "UTF-16BE": (b"\x00-\x00-\x00-\x00-\x00-\x00B\x00E\x00G\x00I\x00N", 1),
@@ -100,9 +107,10 @@ def scan_segment(
 ) -> list[Hit]:
     """Known credentials and always-on detections in one segment, one hit per object; text
     stored as UTF-16 (a PEM block written by a Windows tool) is searched as its characters."""
-    hits = _search(data, known, detectors)
+    found = candidates(data)
+    hits = _search(data, known, detectors, found)
     # one test for both byte orders (re: bytes.find crawls through zero fill for this needle)
-    if _UTF16_CORE.search(data) is None:
+    if not found.utf16:
         return _merge(hits)
     wide: list[tuple[Hit, int]] = []  # (hit, how many of its neighbours read as ASCII)
     for name, (marker, skew) in _UTF16.items():
@@ -140,12 +148,17 @@ def _one_byte_order(wide: list[tuple[Hit, int]]) -> list[Hit]:
     return kept
 
 
-def _search(data: bytes, known: KnownIndex, detectors: Sequence[Detector]) -> list[Hit]:
+def _search(
+    data: bytes,
+    known: KnownIndex,
+    detectors: Sequence[Detector],
+    found: Candidates | None = None,
+) -> list[Hit]:
     hits = [
         Hit(m.start, m.end, m.material.kind, m.encoding, m.material.fingerprint, m.material.source)
         for m in known.search(data)
     ]
-    hits += [_from_detection(d, known.sources) for d in detect(data, detectors)]
+    hits += [_from_detection(d, known.sources) for d in detect(data, detectors, found)]
     return hits
 
 
