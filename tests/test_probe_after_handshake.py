@@ -1,0 +1,205 @@
+"""What `provguard probe` reports when the TLS session is up and the broker then misbehaves: no
+CONNACK, a closed connection, something else than a CONNACK, a CONNACK in pieces, a refusal.
+
+A broker that misbehaves on purpose cannot be Mosquitto: this is a small TLS server in a thread
+(Python's ssl, certificates generated here). Found by `make mutation MODULE=probe`: mutants of the
+CONNACK reading and of these reports passed every other test. Expected texts come from MQTT 3.1.1
+(CONNACK return codes, section 3.2.2.3) and from the certificates made here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from provguard.probe import Endpoint, ProbeCredentials, ProbeResult, connect_packet, probe
+from tests import factories as f
+
+CLIENT_ID = "dev-1"
+SERVER_NAME = "broker.test"
+CIPHER = "ECDHE-ECDSA-AES128-GCM-SHA256"  # one of the nRF91's suites
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca_pem: bytes
+    server_cert: x509.Certificate
+    server_chain: Path
+    server_key: Path
+    device_cert_pem: bytes
+    device_key: f.PrivateKey
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    directory = tmp_path_factory.mktemp("pki")
+    ca_key, server_key, device_key = f.ec_key(), f.ec_key(), f.ec_key()
+    ca = f.make_cert("probe test CA", ca_key, ca=True)
+    server = f.make_cert(SERVER_NAME, server_key, issuer=(ca, ca_key), dns_names=(SERVER_NAME,))
+    device = f.make_cert(CLIENT_ID, device_key, issuer=(ca, ca_key))
+    (directory / "server.pem").write_bytes(f.cert_pem(server))
+    (directory / "server.key").write_bytes(f.key_pem(server_key))
+    return Pki(
+        f.cert_pem(ca),
+        server,
+        directory / "server.pem",
+        directory / "server.key",
+        f.cert_pem(device),
+        device_key,
+    )
+
+
+Behaviour = Callable[[ssl.SSLSocket], None]
+
+
+@dataclass
+class Broker:
+    port: int
+    received: list[bytes]
+
+
+@contextlib.contextmanager
+def broker(pki: Pki, behaviour: Behaviour) -> Iterator[Broker]:
+    """A TLS server for one connection: handshake, read the CONNECT, then `behaviour`."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_chain, pki.server_key)
+    context.load_verify_locations(cadata=pki.ca_pem.decode())
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.set_ciphers(CIPHER)
+    listener = socket.create_server(("127.0.0.1", 0))
+    state = Broker(listener.getsockname()[1], [])
+
+    def serve() -> None:
+        raw, _ = listener.accept()
+        with raw, context.wrap_socket(raw, server_side=True) as tls:
+            expected = len(connect_packet(CLIENT_ID))
+            data = b""
+            while len(data) < expected:
+                chunk = tls.recv(expected - len(data))
+                if not chunk:
+                    break
+                data += chunk
+            state.received.append(data)
+            behaviour(tls)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        listener.close()
+        thread.join(timeout=10)
+
+
+def run_probe(pki: Pki, port: int, timeout: float = 5.0) -> ProbeResult:
+    credentials = ProbeCredentials(pki.ca_pem, "ca.pem", pki.device_cert_pem, pki.device_key)
+    return probe(
+        Endpoint("127.0.0.1", port),
+        credentials,
+        client_id=CLIENT_ID,
+        server_name=SERVER_NAME,
+        timeout=timeout,
+    )
+
+
+def session_line(pki: Pki) -> str:
+    until = pki.server_cert.not_valid_after_utc
+    expires = f"{until:%b} {until.day:>2} {until:%H:%M:%S %Y} GMT"  # OpenSSL's notAfter text
+    return (
+        f"TLSv1.2 {CIPHER} with the client certificate; broker certificate "
+        f"commonName={SERVER_NAME} verified against ca.pem and valid for '{SERVER_NAME}', "
+        f"until {expires}"
+    )
+
+
+def connack(code: int) -> Behaviour:
+    def answer(tls: ssl.SSLSocket) -> None:
+        tls.sendall(bytes([0x20, 0x02, 0x00, code]))
+        time.sleep(0.2)
+
+    return answer
+
+
+def test_a_connack_arriving_byte_by_byte_is_read_whole(pki: Pki) -> None:
+    def in_pieces(tls: ssl.SSLSocket) -> None:
+        for byte in b"\x20\x02\x00\x00":
+            tls.sendall(bytes([byte]))
+            time.sleep(0.05)
+        time.sleep(0.2)
+
+    with broker(pki, in_pieces) as server:
+        result = run_probe(pki, server.port)
+    assert server.received == [connect_packet(CLIENT_ID)]
+    assert result == ProbeResult(
+        True,
+        "done",
+        "the broker accepts this device",
+        (
+            f"TCP connected to 127.0.0.1:{server.port}",
+            session_line(pki),
+            f"MQTT 3.1.1 CONNECT as client id '{CLIENT_ID}': CONNACK 0, accepted",
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (5, "not authorized: the broker accepted the TLS session but not this client (check its "
+            "ACL or policy for this client id or certificate identity)"),
+        (2, "client identifier rejected"),
+        (6, "a return code MQTT 3.1.1 does not define"),
+    ],
+)  # fmt: skip
+def test_a_refusing_connack_is_reported_with_its_code(pki: Pki, code: int, reason: str) -> None:
+    with broker(pki, connack(code)) as server:
+        result = run_probe(pki, server.port)
+    assert (result.ok, result.stage, result.reason) == (False, "mqtt", f"CONNACK {code}: {reason}")
+    assert result.steps == (f"TCP connected to 127.0.0.1:{server.port}", session_line(pki))
+
+
+def test_no_connack_in_time(pki: Pki) -> None:
+    with broker(pki, lambda tls: time.sleep(1.5)) as server:
+        result = run_probe(pki, server.port, timeout=0.5)
+    assert (result.ok, result.stage, result.reason) == (
+        False,
+        "mqtt",
+        "no CONNACK within 0.5 s after CONNECT",
+    )
+
+
+def test_a_broker_that_hangs_up_after_connect(pki: Pki) -> None:
+    def hang_up(tls: ssl.SSLSocket) -> None:
+        tls.shutdown(socket.SHUT_RDWR)  # TCP closed under the TLS session, as brokers do
+
+    with broker(pki, hang_up) as server:
+        result = run_probe(pki, server.port)
+    assert (result.ok, result.stage, result.reason) == (
+        False,
+        "mqtt",
+        "the broker closed the connection after CONNECT without a CONNACK (AWS IoT does this "
+        f"when the policy does not allow iot:Connect for client id '{CLIENT_ID}')",
+    )
+
+
+def test_something_else_than_a_connack(pki: Pki) -> None:
+    def publish(tls: ssl.SSLSocket) -> None:
+        tls.sendall(b"\x30\x02\x00\x00")
+        time.sleep(0.2)
+
+    with broker(pki, publish) as server:
+        result = run_probe(pki, server.port)
+    assert (result.ok, result.stage, result.reason) == (
+        False,
+        "mqtt",
+        "the broker answered CONNECT with something else than CONNACK",
+    )
