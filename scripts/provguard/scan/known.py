@@ -46,11 +46,12 @@ import re
 import sys
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from itertools import compress, count
-from typing import ClassVar, Protocol
+from typing import ClassVar, NamedTuple, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -588,6 +589,23 @@ def _p256_regions(
 _Member = set[int] | frozenset[int]  # what a window is looked up in
 
 
+class _Block(NamedTuple):
+    """Sampled 8-byte words of some bytes: word i starts at `first + i * step`."""
+
+    first: int
+    step: int
+    words: memoryview
+
+    def found(self, member: _Member) -> _Member:
+        """The words that are in `member` (in C)."""
+        return member.intersection(self.words)
+
+    def positions(self, found: AbstractSet[int]) -> list[int]:
+        """Where the words in `found` start."""
+        flags = map(found.__contains__, self.words)
+        return [self.first + index * self.step for index in compress(count(), flags)]
+
+
 @cache
 def _straddling(shape: tuple[int, str, Layout, bytes, int, int]) -> frozenset[int]:
     """The windows at even offsets across the end of one key's region and the start of the
@@ -805,11 +823,10 @@ class KnownIndex:
             self._where[value] = places
         return places
 
-    def _views(self, data: bytes, every: int) -> Iterator[tuple[int, int, memoryview]]:
-        """(first offset, step, words) of the sampled 8-byte words of `data`: every `every`-th
-        word, at ALIGN adjacent offsets, in blocks of about 64 KiB (a run of
-        `8 * every + ALIGN + 6` bytes shared with a key always holds a sampled word that is
-        indexed), up to the last whole word of `data`."""
+    def _blocks(self, data: bytes, every: int) -> Iterator[_Block]:
+        """The sampled 8-byte words of `data`: every `every`-th word, at ALIGN adjacent offsets,
+        in blocks of about 64 KiB (a run of `8 * every + ALIGN + 6` bytes shared with a key
+        always holds a sampled word that is indexed), up to the last whole word of `data`."""
         view = memoryview(data)
         stride = WORD * every
         block_size = stride * (BLOCK // stride)
@@ -817,56 +834,52 @@ class KnownIndex:
             for skew in range(ALIGN):
                 size = min(block_size, len(data) - block - skew) // WORD * WORD
                 if size > 0:
-                    yield (
-                        block + skew,
-                        stride,
-                        view[block + skew : block + skew + size].cast("Q")[::every],
-                    )
+                    words = view[block + skew : block + skew + size].cast("Q")[::every]
+                    yield _Block(block + skew, stride, words)
 
-    def _sampled(self, data: bytes, every: int, member: _Member) -> list[int]:
-        """Offsets of the sampled words of `data` that are in `member`."""
-        positions: list[int] = []
-        for first, step, words in self._views(data, every):
-            hits = member.intersection(words)  # in C; empty for almost every block
-            if hits:  # where, in this block only
-                flags = map(hits.__contains__, words)
-                positions += [first + index * step for index in compress(count(), flags)]
-        return positions
+    def _dense(self, data: bytes, position: int) -> Iterator[_Block]:
+        """Every window within `probe` bytes of `position`, as blocks (one per offset mod 8)."""
+        view = memoryview(data)
+        low = max(0, position - self.probe)
+        high = min(len(data) - WORD, position + self.probe)  # the last window's start
+        for first in range(low, min(low + WORD, high + 1)):
+            size = ((high - first) // WORD + 1) * WORD
+            yield _Block(first, WORD, view[first : first + size].cast("Q"))
 
-    def _candidates(self, data: bytes, every: int, out: set[int]) -> None:
-        """Add to `out` every word of `data` that `_hits` may look up: the sampled words, and
-        around each that is structural the words `_unique_around` probes."""
-        for first, step, words in self._views(data, every):
-            out.update(words)
-            weak = self._structural.intersection(words)
+    def _gather(self, data: bytes, every: int, out: set[int]) -> None:
+        """Add to `out` every window of `data` that `_hits` may look up: the sampled words, and
+        around each structural one the windows it probes."""
+        for block in self._blocks(data, every):
+            out.update(block.words)
+            weak = self._structural.intersection(block.words)
             if weak:
-                flags = map(weak.__contains__, words)
-                for index in compress(count(), flags):
-                    out.update(v for _, v in self._around(data, first + index * step))
-
-    def _around(self, data: bytes, position: int) -> Iterator[tuple[int, int]]:
-        """(offset, window) of every window within `probe` bytes of `position`."""
-        order = sys.byteorder
-        for q in range(
-            max(0, position - self.probe), min(len(data) - WORD, position + self.probe) + 1
-        ):
-            yield q, int.from_bytes(data[q : q + WORD], order)
+                for position in block.positions(weak):
+                    for dense in self._dense(data, position):
+                        out.update(dense.words)
 
     def _hits(self, data: bytes, every: int, member: _Member) -> list[tuple[int, int]]:
         """(offset, window) of the sampled words that name a key; around a structural one, the
         windows within `probe` bytes that do."""
         order = sys.byteorder
         hits: list[tuple[int, int]] = []
-        for position in self._sampled(data, every, member):
-            value = int.from_bytes(data[position : position + WORD], order)
-            if value in self._structural:  # unique windows around it
-                hits += [
-                    (q, v)
-                    for q, v in self._around(data, position)
-                    if v in member and v not in self._structural
-                ]
-            else:
-                hits.append((position, value))
+        for block in self._blocks(data, every):
+            found = block.found(member)  # in C; empty for almost every block
+            if not found:
+                continue
+            for position in block.positions(found):
+                value = int.from_bytes(data[position : position + WORD], order)
+                if value not in self._structural:
+                    hits.append((position, value))
+                    continue
+                around: list[tuple[int, int]] = []  # the unique windows around it
+                for dense in self._dense(data, position):
+                    named = dense.found(member) - self._structural
+                    if named:
+                        around += [
+                            (q, int.from_bytes(data[q : q + WORD], order))
+                            for q in dense.positions(named)
+                        ]
+                hits += sorted(around)
         return hits
 
     def _confirm(
@@ -911,24 +924,24 @@ class KnownIndex:
         def add(match: Match) -> None:
             matches[(match.start, match.end, match.encoding, id(match.material))] = match
 
-        decoded: Iterable[_Decoded] = self._decoded(data)
         member: _Member = frozenset()
+        pieces: Iterable[_Decoded] = self._decoded(data)
         if self._window_count:
             if self._streams(len(data)):
                 # what the search will look up, then one pass of the key windows past it
-                decoded = list(decoded)
+                pieces = list(pieces)
                 wanted: set[int] = set()
-                self._candidates(data, STRIDE_WORDS, wanted)
-                for piece in decoded:
-                    self._candidates(piece.data, 1, wanted)
+                self._gather(data, STRIDE_WORDS, wanted)
+                for piece in pieces:
+                    self._gather(piece.data, 1, wanted)
                 member = self._present(wanted)
             else:
                 member = self._key_set()
             hits = self._hits(data, STRIDE_WORDS, member)
             for material, start, end, encoding in self._search_view(data, hits, BINARY):
                 add(Match(material, start, end, encoding))
-        for piece in decoded:
-            for material, a, b, encoding in self._found_in(piece.data, piece.form, member):
+        for piece in pieces:
+            for material, a, b, encoding in self._found_in(piece, member):
                 add(piece.match(data, material, a, b, encoding))
         return list(matches.values())
 
@@ -955,13 +968,15 @@ class KnownIndex:
                 resume = at = start = max(at + 1, end - self.longest)  # the run goes on
 
     def _found_in(
-        self, decoded: bytes, form: str, member: _Member
+        self, piece: _Decoded, member: _Member
     ) -> Iterator[tuple[KnownMaterial, int, int, str]]:
         """Known keys (by their windows) and certificates (by digest) in decoded text."""
+        decoded, form = piece.data, piece.form
         if self._window_count:
             # a fragment is at least 32 characters: 24 bytes of base64, 16 of hex; every word
             # (at two offsets) is in each run of 16 bytes
-            yield from self._search_view(decoded, self._hits(decoded, 1, member), form)
+            hits = self._hits(decoded, 1, member)
+            yield from self._search_view(decoded, hits, form)
         if self._certs:
             for offset, der in der_objects(DerCertificateDetector._candidate, decoded):
                 material = self._certs.get(fingerprint(der))
