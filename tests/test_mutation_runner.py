@@ -3,7 +3,10 @@ explains (tests/mutation/run.py). mutmut itself is not run here: that takes minu
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
+
+import pytest
 
 from tests.mutation import run
 from tests.mutation.modules import PARTS
@@ -101,3 +104,15 @@ def test_an_entry_can_name_the_line_a_mutant_deletes() -> None:
     ]
     by_added_line = (run.Equivalent("provguard.at.x_f__mutmut_1", 'return x.decode("ascii")'),)
     assert run.judge("at", mutants, by_added_line).equivalent == ()
+
+
+def test_a_part_already_running_is_not_started_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(run, "WORK", tmp_path)
+    part = PARTS[0]
+    with (tmp_path / f"{part.name}.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert run.run_part(part, jobs=1, keep=False) is None
+    assert "another run of this part is in progress" in capsys.readouterr().out
+    assert not (tmp_path / part.name).exists()  # nothing of the running one was touched

@@ -16,6 +16,7 @@ Exit codes: 0 every part reached the target and every survivor is explained, 1 i
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -178,6 +179,18 @@ def prepare(part: Part, *, keep: bool) -> Path:
 
 
 def run_part(part: Part, *, jobs: int, keep: bool) -> tuple[Mutant, ...] | None:
+    WORK.mkdir(exist_ok=True)
+    # One run per part at a time: a second one would delete the first one's work directory.
+    with (WORK / f"{part.name}.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"mutation: {part.name}: another run of this part is in progress; wait for it")
+            return None
+        return _run_locked(part, jobs=jobs, keep=keep)
+
+
+def _run_locked(part: Part, *, jobs: int, keep: bool) -> tuple[Mutant, ...] | None:
     stage = prepare(part, keep=keep)
     log = stage / "mutmut.log"
     env = _environment(stage)
