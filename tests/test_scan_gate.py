@@ -920,6 +920,26 @@ def test_hex_records_out_of_order_give_the_data_for_any_chunk_cut(order: str) ->
         assert read_intel_hex_stream(io.BytesIO(text), size) == whole, size
 
 
+def test_hex_ranges_in_pools_of_their_own_read_the_same_for_any_chunk_cut() -> None:
+    """Two address ranges with a damaged record early in the second: each range gets a pool of
+    its own, and a chunk that had opened the second pool before meeting the damage is read again
+    line by line without it."""
+    from provguard.scan.hexfile import read_intel_hex, read_intel_hex_stream  # noqa: PLC0415
+
+    first, second = os.urandom(8192), os.urandom(8192)
+    *lines_a, _ = hex_of(first, 0x10000).splitlines()  # without its end-of-file record
+    lines_b = hex_of(second, 0x80000).splitlines()  # [extended address, 0x80000, 0x80010, ...]
+    last = lines_b[3][-1:]
+    lines_b[3] = lines_b[3][:-1] + (b"0" if last != b"0" else b"1")  # 0x80020: checksum
+    text = b"\n".join([*lines_a, *lines_b]) + b"\n"
+    expected = [(0x10000, first), (0x80000, second[:32]), (0x80030, second[48:])]
+    whole = read_intel_hex(text, "a.hex")
+    assert [(s.address, s.data) for s in whole.segments] == expected
+    assert [p.line for p in whole.problems] == [len(lines_a) + 4]
+    for size in (37, 1000, 4096, 65536):
+        assert read_intel_hex_stream(io.BytesIO(text), size) == whole, size
+
+
 def test_a_key_across_the_edge_of_a_search_block_is_found(key: ec.EllipticCurvePrivateKey) -> None:
     """The searches run over blocks of `detectors.BLOCK` bytes (cache-sized): a DER key, a PEM key
     and a UTF-16 PEM key whose first bytes sit on both sides of a block edge are each found."""

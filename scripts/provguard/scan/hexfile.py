@@ -8,10 +8,12 @@ decoded data goes to one pool in file order with run boundaries in compact array
 any order cost a sort of the runs, never a quadratic merge. Records in reverse address order (as
 some tools write them) extend one run downwards, so a reversed file is one run too.
 
-Memory: a file whose data is one contiguous range, in ascending or reverse record order, is
-handed over as the pool itself (`io.BytesIO.getvalue` shares its buffer): about the data, plus
-one chunk of text. Several ranges, or records in another order, are copied out of the pool: up to
-twice the data, plus 24 bytes per run for records that follow no other.
+Memory: a run of at least POOL_RUN bytes that ends where the next record does not follow it
+closes its pool, so each address range (an image, UICR) usually has a pool of its own; a range
+that is a whole pool, in ascending or reverse record order, is handed over as that pool
+(`io.BytesIO.getvalue` shares its buffer): about the data, plus one chunk of text. Records in
+another order are copied out of their pool: up to twice the data, plus 28 bytes per run for
+records that follow no other.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class HexImage:
 
 #: Text fed to the decoder at a time (cut after a line end).
 CHUNK = 256 << 10
+#: A run at least this long that the next record does not extend ends its pool (see the module).
+POOL_RUN = 4096
 
 
 def chunks_of(text: bytes, size: int = CHUNK) -> Iterable[bytes]:
@@ -145,8 +149,10 @@ class HexDecoder:
 
     def __init__(self) -> None:
         self.pool = io.BytesIO()  # data in file order (always written at its end)
+        self.pools = [self.pool]  # every pool, the current one last
         self.starts = array("Q")  # per run: flash address (its lowest),
-        self.offsets = array("Q")  # where its data starts in the pool,
+        self.in_pool = array("I")  # its pool,
+        self.offsets = array("Q")  # where its data starts in that pool,
         self.lengths = array("Q")  # and how long it is
         self.descending: dict[int, int] = {}  # run extended downwards -> its first piece's size
         self.pieces = 0  # records (or blocks of records) in the last run
@@ -180,7 +186,11 @@ class HexDecoder:
                 self.lengths[-1] += size
                 self.pieces += 1
                 return
+        if self.starts and self.lengths[-1] >= POOL_RUN:  # a range ended: the next gets a pool
+            self.pool = io.BytesIO()
+            self.pools.append(self.pool)
         self.starts.append(address)
+        self.in_pool.append(len(self.pools) - 1)
         self.offsets.append(self.pool.tell())
         self.lengths.append(size)
         self.pool.write(data)
@@ -190,11 +200,14 @@ class HexDecoder:
     def feed(self, chunk: bytes) -> None:
         runs = len(self.starts)
         last = (self.starts[-1], self.lengths[-1], self.descending.get(runs - 1)) if runs else None
+        pools = len(self.pools)
         mark = (self.pool.tell(), self.pieces, self.end, self.base, self.eof_line)
         if not self._fast(chunk):  # undo what the fast path added, read it line by line
+            del self.pools[pools:]
+            self.pool = self.pools[-1]
             self.pool.seek(mark[0])
             self.pool.truncate()
-            del self.starts[runs:], self.offsets[runs:], self.lengths[runs:]
+            del self.starts[runs:], self.in_pool[runs:], self.offsets[runs:], self.lengths[runs:]
             while self.descending and next(reversed(self.descending)) >= runs:
                 self.descending.popitem()  # runs are added in order: the newest are last
             if last is not None:
@@ -313,7 +326,9 @@ class HexDecoder:
             )
         segments = _segments(self, problems)
         self.pool = io.BytesIO()
+        self.pools = [self.pool]
         self.starts, self.offsets, self.lengths = array("Q"), array("Q"), array("Q")
+        self.in_pool = array("I")
         self.descending = {}
         return HexImage(segments, tuple(problems))
 
@@ -321,15 +336,14 @@ class HexDecoder:
 def _segments(decoder: HexDecoder, problems: list[HexProblem]) -> tuple[HexSegment, ...]:
     """Runs joined into segments in address order; sorted only when the file was not (shuffled
     records, ranges in another order). Overlapping data is kept (each run is searched) and
-    reported. A file that is one range in pool order becomes one segment without a copy."""
-    pool, starts, offsets, lengths = decoder.pool, decoder.starts, decoder.offsets, decoder.lengths
-    size = pool.tell()
-    if decoder.descending:
-        with pool.getbuffer() as view:
-            for run, head in decoder.descending.items():
-                stop = offsets[run] + lengths[run]
-                _reverse(view, offsets[run], stop)  # [P1, P2', P3'...] -> [P3, P2, P1']
-                _reverse(view, stop - head, stop)  # the first piece was written as it came
+    reported. A range that is a whole pool in pool order becomes a segment without a copy."""
+    pools, starts, lengths = decoder.pools, decoder.starts, decoder.lengths
+    in_pool, offsets = decoder.in_pool, decoder.offsets
+    for run, head in decoder.descending.items():
+        with pools[in_pool[run]].getbuffer() as view:
+            stop = offsets[run] + lengths[run]
+            _reverse(view, offsets[run], stop)  # [P1, P2', P3'...] -> [P3, P2, P1']
+            _reverse(view, stop - head, stop)  # the first piece was written as it came
     count = len(starts)
     ascending = all(starts[i] < starts[i + 1] for i in range(count - 1))
     order: range | list[int] = (
@@ -349,26 +363,29 @@ def _segments(decoder: HexDecoder, problems: list[HexProblem]) -> tuple[HexSegme
             )
         groups.append((start, [i]))
         group_end = start + lengths[i]
-    if len(groups) == 1 and _in_pool_order(groups[0][1], offsets, lengths, size):
-        return (HexSegment(groups[0][0], pool.getvalue()),)  # the pool's own buffer: no copy
+    whole = [_whole_pool(runs, decoder) for _, runs in groups]
     segments = []
-    with pool.getbuffer() as view:
-        for start, runs in groups:
-            out = io.BytesIO()
-            for i in runs:
+    for (start, runs), pool in zip(groups, whole, strict=True):
+        if pool is not None:
+            segments.append(HexSegment(start, pool.getvalue()))  # its own buffer: no copy
+            continue
+        out = io.BytesIO()
+        for i in runs:
+            with pools[in_pool[i]].getbuffer() as view:
                 out.write(view[offsets[i] : offsets[i] + lengths[i]])
-            segments.append(HexSegment(start, out.getvalue()))
+        segments.append(HexSegment(start, out.getvalue()))
     return tuple(segments)
 
 
-def _in_pool_order(runs: list[int], offsets: array[int], lengths: array[int], size: int) -> bool:
-    """Whether `runs`, one after the other, are the whole pool."""
+def _whole_pool(runs: list[int], decoder: HexDecoder) -> io.BytesIO | None:
+    """The pool that `runs`, one after the other, are the whole of, if they are."""
+    pool = decoder.in_pool[runs[0]]
     at = 0
     for i in runs:
-        if offsets[i] != at:
-            return False
-        at += lengths[i]
-    return at == size
+        if decoder.in_pool[i] != pool or decoder.offsets[i] != at:
+            return None
+        at += decoder.lengths[i]
+    return decoder.pools[pool] if at == decoder.pools[pool].tell() else None
 
 
 def _reverse(view: memoryview, start: int, stop: int, block: int = 256 << 10) -> None:
