@@ -371,11 +371,13 @@ def bench_hex(table: Table, setup: Setup, sizes: Sequence[int]) -> None:
             if order == "ascending" and size == 16:
                 ratio = run.seconds / reference.seconds
                 table.target(f"16 MiB HEX <= 0.5x intelhex ({ratio:.2f}x)", ratio <= 0.5)
-            if size == max(sizes):
+            if size == 16:  # 1 MiB is below the reader's fixed cost (chunks of text in flight)
                 table.target(f"HEX {order} RSS <= 2x data ({above:.2f}x above start)", above <= 2)
             path.unlink()
         ratio = times["reversed"] / times["ascending"]
         table.target(f"reversed {size} MiB HEX <= 1.5x ascending ({ratio:.2f}x)", ratio <= 1.5)
+    if 16 not in sizes:
+        table.target("16 MiB HEX <= 0.5x intelhex, HEX RSS <= 2x data (not run: --quick)", None)
 
 
 def bench_keys(table: Table, setup: Setup, counts: Sequence[int]) -> None:
