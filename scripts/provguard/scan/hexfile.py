@@ -4,7 +4,7 @@
 every record's length and checksum too, but handles runs of full data records column-wise with
 strided slices; anything unusual is read again line by line, so a problem names its line. The
 text is fed in chunks of whole lines (`HexDecoder.feed`), so a large file is never held whole:
-decoded data goes to one pool in file order with run boundaries in compact arrays, and records in
+decoded data goes to pools in file order with run boundaries in compact arrays, and records in
 any order cost a sort of the runs, never a quadratic merge. Records in reverse address order (as
 some tools write them) extend one run downwards, so a reversed file is one run too.
 
