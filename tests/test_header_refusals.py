@@ -267,13 +267,21 @@ def test_a_header_is_written_in_its_own_directory_even_on_another_file_system() 
 def test_a_failed_write_leaves_no_partial_file_and_keeps_its_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_space(*_: object) -> None:
+    temporaries: list[Path] = []
+
+    def no_space(source: str, _target: object) -> None:
+        temporaries.append(Path(source))
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", no_space)
     with pytest.raises(OSError, match="No space left on device"):
         write_header(tmp_path / "certificates.h", with_marker(HEADER))
     assert list(tmp_path.iterdir()) == []
+    # Had the process died instead, the leftover would be hidden, beside the header, and named
+    # after it: never a stray file in /tmp or one the build could take for a header.
+    (temporary,) = temporaries
+    assert temporary.parent == tmp_path
+    assert temporary.name.startswith(".certificates.h.")
 
 
 @pytest.mark.parametrize(
@@ -334,4 +342,60 @@ def test_an_existing_file_that_cannot_be_read_is_named_with_the_reason() -> None
     path = Path("/proc/self/mem")
     assert refusal(path, with_marker(HEADER)) == (
         f"{path}: cannot read the existing file: Input/output error"
+    )
+
+
+FAKE_GIT = """#!/bin/sh
+# A git that answers rev-parse and ls-files like a work tree, then fails as the test asks.
+case "$3" in
+  rev-parse) [ -n "$REV_PARSE_FAILS" ] && { printf "$REV_PARSE_ERROR" >&2; exit "$REV_PARSE_FAILS"; }
+    echo /work; exit 0 ;;
+  ls-files) exit 1 ;;
+  check-ignore) printf "$CHECK_IGNORE_ERROR" >&2; exit 128 ;;
+esac
+exit 2
+"""
+
+
+@pytest.fixture
+def fake_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(FAKE_GIT)
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return tmp_path / "out" / "certificates.h"
+
+
+@pytest.mark.parametrize(
+    ("stderr", "shown"),
+    [
+        ("fatal: index file corrupt\\nsecond line\\n", "fatal: index file corrupt"),
+        ("fatal: caf\\351\\n", "fatal: caf\ufffd"),  # a Latin-1 byte in git's message
+        ("", "128"),  # nothing said: the exit code
+    ],
+)
+def test_when_git_check_ignore_fails_render_refuses_and_says_why(
+    fake_git: Path, monkeypatch: pytest.MonkeyPatch, stderr: str, shown: str
+) -> None:
+    monkeypatch.setenv("CHECK_IGNORE_ERROR", stderr)
+    assert render.git_refusal(fake_git) == f"git check-ignore failed ({shown})"
+    assert refusal(fake_git) == f"{fake_git}: git check-ignore failed ({shown})"
+
+
+@pytest.mark.parametrize(
+    ("stderr", "shown"),
+    [
+        ("", "exit 3"),  # fails without a word
+        ("fatal: detected dubious ownership in repository at '/srv/caf\\351'\\n",
+         "fatal: detected dubious ownership in repository at '/srv/caf\ufffd'"),
+    ],
+)  # fmt: skip
+def test_when_git_cannot_say_if_it_is_a_work_tree_render_refuses(
+    fake_git: Path, monkeypatch: pytest.MonkeyPatch, stderr: str, shown: str
+) -> None:
+    monkeypatch.setenv("REV_PARSE_FAILS", "3")
+    monkeypatch.setenv("REV_PARSE_ERROR", stderr)
+    assert render.git_refusal(fake_git) == (
+        f"git could not tell whether this path is in a work tree ({shown})"
     )
