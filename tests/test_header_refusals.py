@@ -348,7 +348,8 @@ def test_an_existing_file_that_cannot_be_read_is_named_with_the_reason() -> None
 FAKE_GIT = """#!/bin/sh
 # A git that answers rev-parse and ls-files like a work tree, then fails as the test asks.
 case "$3" in
-  rev-parse) [ -n "$REV_PARSE_FAILS" ] && { printf "$REV_PARSE_ERROR" >&2; exit "$REV_PARSE_FAILS"; }
+  rev-parse)
+    if [ -n "$REV_PARSE_FAILS" ]; then printf "$REV_PARSE_ERROR" >&2; exit "$REV_PARSE_FAILS"; fi
     echo /work; exit 0 ;;
   ls-files) exit 1 ;;
   check-ignore) printf "$CHECK_IGNORE_ERROR" >&2; exit 128 ;;
