@@ -161,14 +161,19 @@ def test_rsa_key_sharing_a_long_public_prefix_with_a_known_key_is_not_it() -> No
     another key's secret: a long shared run, but no secret byte of the known key."""
     known, other = f.rsa_key(), f.rsa_key()
     known_der, other_der = der(known, pkcs8=False), der(other, pkcs8=False)
-    d = known.private_numbers().d.to_bytes(256, "big")
-    cut = known_der.find(d) - 4  # just before d's INTEGER header
+    d = known.private_numbers().d
+    size = (d.bit_length() + 7) // 8
+    at = known_der.find(d.to_bytes(size, "big"))  # d's first byte
+    zero = int(d.bit_length() % 8 == 0)  # DER puts 00 in front of a high first byte
+    content = size + zero
+    cut = at - zero - (2 if content < 0x80 else 3 if content < 0x100 else 4)  # d's INTEGER
+    assert known_der[cut] == 0x02
     forged = known_der[:cut] + other_der[cut:]
     index = KnownIndex([key_material(known, "device.key")])
     image, _ = image_with({"forged": forged})
     assert index.search(image) == []
     # ... while 16 bytes of d after the same prefix are a fragment of the known key
-    image, _ = image_with({"leak": known_der[: cut + 4 + 16] + other_der[cut + 20 :]})
+    image, _ = image_with({"leak": known_der[: at + 16] + other_der[at + 16 :]})
     found = index.search(image)
     assert found
     assert {m.encoding for m in found} <= {"fragment of PKCS#1 DER", "fragment of PKCS#8 DER"}

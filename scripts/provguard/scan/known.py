@@ -435,14 +435,39 @@ def _p256_templates() -> tuple[tuple[_Template, ...], bytes]:
 def p256_material(der: bytes, source: str) -> KnownMaterial | None:
     """A P-256 key from its PKCS#8 or SEC1 DER as cryptography writes it (public key included),
     or None for anything else (the caller then loads it with cryptography)."""
-    templates, spki_prefix = _p256_templates()
-    for template in templates:
-        if template.fits(der):
-            point = der[template.point : template.point + 65]
-            fp = "SHA256:" + hashlib.sha256(spki_prefix + point).hexdigest()
-            key = der[template.scalar : template.scalar + 32] + point
-            return KnownMaterial(Kind.PRIVATE_KEY, source, fp, p256=key)
+    for length, head, at, between, scalar, point, tail, spki in _p256_checks():
+        if (
+            len(der) == length
+            and der.startswith(head)
+            and der.startswith(between, at)
+            and der.endswith(tail)
+            and der[point] == 4
+        ):
+            public = der[point : point + 65]
+            fp = "SHA256:" + hashlib.sha256(spki + public).hexdigest()
+            return KnownMaterial(Kind.PRIVATE_KEY, source, fp, (), der[scalar:at] + public)
     return None
+
+
+@cache
+def _p256_checks() -> tuple[tuple[int, bytes, int, bytes, int, int, bytes, bytes], ...]:
+    """What `p256_material` compares, per template, in the order it needs it (ten thousand
+    keys are checked in a row): DER length, bytes before the scalar, where the scalar ends,
+    bytes from there to the point, scalar, point, bytes after the point, SPKI prefix."""
+    templates, spki = _p256_templates()
+    return tuple(
+        (
+            len(t.der),
+            *t.around[:1],
+            t.scalar + 32,
+            t.around[1],
+            t.scalar,
+            t.point,
+            t.around[2],
+            spki,
+        )
+        for t in templates
+    )
 
 
 # --- search ----------------------------------------------------------------------------------
