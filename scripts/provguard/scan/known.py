@@ -7,14 +7,24 @@ Keys. A known private key is kept as its DER forms (PKCS#8 and SEC1/PKCS#1), eac
 secret components (scalar, exponent, primes) and its public key sit, plus its little-endian
 secret components (what an MPI library keeps). What is *unique* to a key is its secret and public
 components; only the bytes around them are indexed: from 16 bytes before the first secret
-component to 16 bytes after the last (`MARGIN`). The 8-byte windows at even offsets of those
-regions go into one set, and the regions themselves, concatenated, into one bytes object (the
-corpus).
+component to 16 bytes after the last (`MARGIN`). The regions are kept in bytes objects: a P-256
+key loaded in bulk (`p256_material`: its scalar and point, nothing else per key) at a fixed stride
+in one object per DER form (`_Group`), any other key's forms one after the other (the corpus).
+The keys' windows are the 8-byte words at even offsets of those regions, read in C with
+`memoryview.cast`. They are looked up one of two ways, with the same results:
+
+- a set of them (about 63 per P-256 key), built once when an image is large beside the keys or
+  several images have been searched (`_key_set`);
+- otherwise, for a small image and many keys (10,000 keys: 760,000 windows counting those across
+  two keys; a 1 MiB image: 90,000 sampled words), the words the search will look up are
+  gathered first, and the windows stream past that set once, in C (`_present`): no set of the
+  keys' windows is built, which costs three times as much as one pass. `STREAM_FRACTION` and
+  `STREAM_PASSES` decide.
 
 - Raw bytes: the image is sampled as 8-byte words every 24 bytes at two adjacent offsets
   (`memoryview.cast`, set intersections in C per 64 KiB block), so any run of 32 or more bytes
   shared with a key holds a sampled word at an even offset of the key's DER, which is indexed.
-  A word that hit is located in the corpus by one `bytes.find` (memoised), which names the key,
+  A word that hit is located in the regions by `bytes.find` (memoised), which names the key,
   its DER form and the offset; the run is then extended both ways with slice comparisons. A
   window with fewer than 3 bytes of its own (`MIN_UNIQUE`: the DER header in front of a P-256
   scalar, alone or with a scalar byte or two that many keys of a large set share) is
@@ -24,7 +34,7 @@ corpus).
 - Text: runs of at least 16 base64 characters are located in C (`bytes.translate` + `find`); the
   text around each (lines joined across line breaks, escaped `\\n` and C string quotes) is
   decoded as base64 at its four alignments and as ASCII hex (runs of 32 hex digits or more) at
-  its two, and the decoded bytes are looked up in the same set, every word at two offsets.
+  its two, and the decoded bytes are looked up the same way, every word at two offsets.
 
 A whole encoding, a component alone, or a fragment of at least 32 bytes (32 characters of base64
 or hex) that holds at least 16 bytes of secret material is reported; runs that share only
