@@ -4,22 +4,22 @@ The search costs the same for one known key as for ten thousand: a candidate in 
 confirmed by a lookup, never by a loop over the known keys.
 
 Keys. A known private key is kept as its DER forms (PKCS#8 and SEC1/PKCS#1), each with where its
-secret components (scalar, exponent, primes) and its public key sit, plus its little-endian
-secret components (what an MPI library keeps). What is *unique* to a key is its secret and public
-components; only the bytes around them are indexed: from 16 bytes before the first secret
-component to 16 bytes after the last (`MARGIN`). The regions are kept in bytes objects: a P-256
-key loaded in bulk (`p256_material`: its scalar and point, nothing else per key) at a fixed stride
-in one object per DER form (`_Group`), any other key's forms one after the other (the corpus).
-The keys' windows are the 8-byte words at even offsets of those regions, read in C with
-`memoryview.cast`. They are looked up one of two ways, with the same results:
+secret components (scalar, exponent, primes) and its public key sit, plus its little-endian secret
+components (what an MPI library keeps). What is *unique* to a key is its secret and public
+components; only the bytes around them are indexed: from 16 bytes before the first secret component
+to 16 bytes after the last (`MARGIN`). The regions are kept in bytes objects: a P-256 key loaded in
+bulk (`p256_material`: its scalar and point, nothing else per key) at a fixed stride in one object
+per DER form (`_Group`), any other key's forms one after the other (the corpus). The keys' windows
+are the 8-byte words at even offsets of those regions, read in C with `memoryview.cast` (in a group,
+every key's window at one offset is one strided view). They are looked up one of two ways, with the
+same results:
 
 - a set of them (about 63 per P-256 key), built once when an image is large beside the keys or
   several images have been searched (`_key_set`);
-- otherwise, for a small image and many keys (10,000 keys: 760,000 windows counting those across
-  two keys; a 1 MiB image: 90,000 sampled words), the words the search will look up are
-  gathered first, and the windows stream past that set once, in C (`_present`): no set of the
-  keys' windows is built, which costs three times as much as one pass. `STREAM_FRACTION` and
-  `STREAM_PASSES` decide.
+- otherwise, for a small image and many keys (10,000 keys: 630,000 windows; a 1 MiB image: 90,000
+  sampled words), the words the search will look up are gathered first, and the windows stream past
+  that set once, in C (`_present`): no set of the keys' windows is built, which costs three times as
+  much as one pass. `STREAM_FRACTION` and `STREAM_PASSES` decide.
 
 - Raw bytes: the image is sampled as 8-byte words every 24 bytes at two adjacent offsets
   (`memoryview.cast`, set intersections in C per 64 KiB block), so any run of 32 or more bytes
@@ -641,26 +641,6 @@ class _Block(NamedTuple):
         return [self.first + index * self.step for index in compress(count(), flags)]
 
 
-@cache
-def _straddling(shape: tuple[int, str, Layout, bytes, int, int]) -> frozenset[int]:
-    """The windows at even offsets across the end of one key's region and the start of the
-    next that are the same whatever the keys (template bytes and padding): a foreign key's DER
-    may hold them, and they would name every key of the group, to be discarded one by one."""
-    keys = [bytes([fill]) * 32 + b"\x04" + bytes([fill]) * 64 for fill in (0x00, 0xFF)]
-    blobs = [
-        _p256_regions([KnownMaterial(Kind.PRIVATE_KEY, "", "", p256=k)] * 2, shape) for k in keys
-    ]
-    (a, stride), (b, _) = blobs
-    layout = shape[2]
-    assert layout.region is not None
-    length = layout.region[1] - layout.region[0]
-    return frozenset(
-        int.from_bytes(a[i : i + WORD], sys.byteorder)
-        for i in range(length - WORD + 1, stride)
-        if i % ALIGN == 0 and a[i : i + WORD] == b[i : i + WORD]
-    )
-
-
 #: The image is looked up against the key windows without a set of them (`_present`) while its
 #: sampled words are at most this fraction of the windows...
 STREAM_FRACTION = 4
@@ -698,7 +678,6 @@ class KnownIndex:
         longest, widest_gap = self._index_bulk(structural)
         others = self._index_others(structural)
         longest, widest_gap = max(longest, others[0]), max(widest_gap, others[1])
-        self._junk -= structural
         #: How many windows the keys have (indexed at even offsets).
         self._window_count = sum(len(view) for view in self._windows())
         # A window of one repeated byte (zero fill, erased flash) identifies nothing: it is left
@@ -720,8 +699,6 @@ class KnownIndex:
         order = sys.byteorder
         members = tuple(m for m in self.materials if m.p256)
         self._groups: list[_Group] = []
-        #: Windows across two keys of a group that are the same for every key: no key's.
-        self._junk: set[int] = set()
         longest = widest = 0
         if not members:
             return longest, widest
@@ -740,7 +717,6 @@ class KnownIndex:
                 )
             for offset in layout.partial:  # a byte or two of each key: in C
                 structural.update(group.at(offset))
-            self._junk |= _straddling(shape)
         return longest, widest
 
     def _index_others(self, structural: set[int]) -> tuple[int, int]:
@@ -792,14 +768,18 @@ class KnownIndex:
     # -- the windows of the keys ----------------------------------------------------------------
 
     def _windows(self) -> Iterator[memoryview]:
-        """The windows at even offsets of every indexed region, as integers (in C); a few more
-        across two regions, which `_locate` discards."""
-        for blob in (*(g.blob for g in self._groups), self._corpus):
-            view = memoryview(blob)
-            for shift in range(0, WORD, ALIGN):
-                usable = (len(view) - shift) // WORD * WORD
-                if usable > 0:
-                    yield view[shift : shift + usable].cast("Q")
+        """The windows at even offsets of every indexed region, as integers (in C): those of a
+        group one offset at a time (every key's window at that offset), those of the corpus
+        all at once (with a few across two regions, which `_locate` discards)."""
+        for group in self._groups:
+            start, end = group.region
+            for offset in range(start, end - WORD + 1, ALIGN):
+                yield group.at(offset)
+        view = memoryview(self._corpus)
+        for shift in range(0, WORD, ALIGN):
+            usable = (len(view) - shift) // WORD * WORD
+            if usable > 0:
+                yield view[shift : shift + usable].cast("Q")
 
     def _key_set(self) -> set[int]:
         """Every window of the keys in one set (built once, never changed after)."""
@@ -808,7 +788,6 @@ class KnownIndex:
             for view in self._windows():
                 words.update(view)
             words -= _REPEATED
-            words -= self._junk
             self._keys = words
         return self._keys
 
@@ -834,7 +813,7 @@ class KnownIndex:
         if candidates:
             for view in self._windows():
                 present |= candidates.intersection(view)
-        return present - _REPEATED - self._junk
+        return present - _REPEATED
 
     # -- raw bytes ------------------------------------------------------------------------------
 
