@@ -565,6 +565,9 @@ class _Group:
     form: int  # index in `KnownMaterial.forms`
     region: tuple[int, int]  # `[start, end)` of the DER form that is indexed
     stride: int
+    #: The offsets of the windows that hold a byte of the key (the others, the template's own
+    #: bytes, are the same for every key: `KnownIndex._constant`).
+    offsets: tuple[int, ...]
     blob: bytes = field(repr=False)  # key material: never shown
     members: tuple[KnownMaterial, ...] = field(repr=False)
 
@@ -679,7 +682,7 @@ class KnownIndex:
         others = self._index_others(structural)
         longest, widest_gap = max(longest, others[0]), max(widest_gap, others[1])
         #: How many windows the keys have (indexed at even offsets).
-        self._window_count = sum(len(view) for view in self._windows())
+        self._window_count = len(self._constant) + sum(len(view) for view in self._windows())
         # A window of one repeated byte (zero fill, erased flash) identifies nothing: it is left
         # out so that padding cannot flood the search with hits.
         self._structural = frozenset(structural - _REPEATED)
@@ -699,6 +702,8 @@ class KnownIndex:
         order = sys.byteorder
         members = tuple(m for m in self.materials if m.p256)
         self._groups: list[_Group] = []
+        #: Windows of the groups made only of template bytes: looked up once, not once per key.
+        self._constant: set[int] = set()
         longest = widest = 0
         if not members:
             return longest, widest
@@ -706,17 +711,18 @@ class KnownIndex:
             index, _, layout, der, _, _ = shape
             assert layout.region is not None
             blob, stride = _p256_regions(members, shape)
-            group = _Group(index, layout.region, stride, blob, members)
+            start, end = layout.region
+            constant = {  # the template's own bytes: the same in every key
+                i for a, b in layout.shared for i in range(a, b - WORD + 1) if i % ALIGN == 0
+            }
+            offsets = tuple(i for i in range(start, end - WORD + 1, ALIGN) if i not in constant)
+            group = _Group(index, layout.region, stride, offsets, blob, members)
             self._groups.append(group)
             longest, widest = max(longest, len(der)), max(widest, layout.widest)
-            for a, b in layout.shared:  # the template's own bytes: the same in every key
-                structural.update(
-                    int.from_bytes(der[i : i + WORD], order)
-                    for i in range(a, b - WORD + 1)
-                    if i % ALIGN == 0
-                )
+            self._constant.update(int.from_bytes(der[i : i + WORD], order) for i in constant)
             for offset in layout.partial:  # a byte or two of each key: in C
                 structural.update(group.at(offset))
+        structural |= self._constant
         return longest, widest
 
     def _index_others(self, structural: set[int]) -> tuple[int, int]:
@@ -772,8 +778,7 @@ class KnownIndex:
         group one offset at a time (every key's window at that offset), those of the corpus
         all at once (with a few across two regions, which `_locate` discards)."""
         for group in self._groups:
-            start, end = group.region
-            for offset in range(start, end - WORD + 1, ALIGN):
+            for offset in group.offsets:
                 yield group.at(offset)
         view = memoryview(self._corpus)
         for shift in range(0, WORD, ALIGN):
@@ -784,7 +789,7 @@ class KnownIndex:
     def _key_set(self) -> set[int]:
         """Every window of the keys in one set (built once, never changed after)."""
         if self._keys is None:
-            words: set[int] = set()
+            words = set(self._constant)
             for view in self._windows():
                 words.update(view)
             words -= _REPEATED
@@ -809,7 +814,7 @@ class KnownIndex:
     def _present(self, candidates: set[int]) -> set[int]:
         """Which of `candidates` are windows of the keys: the windows go past the candidates
         once, in C, and no set of them is built."""
-        present: set[int] = set()
+        present = candidates & self._constant
         if candidates:
             for view in self._windows():
                 present |= candidates.intersection(view)
