@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from provguard.scan.known import (
     TEXT_CHUNK,
     KnownIndex,
     KnownMaterial,
+    _Block,
     key_material,
     p256_material,
 )
@@ -238,6 +240,30 @@ def test_matching_cost_does_not_grow_with_the_number_of_known_keys(lookup: str) 
     one = comparisons([planted])
     assert one == comparisons([*many[:300], planted, *many[300:]])
     assert one[0] <= 8  # a handful for the planted key's windows, none for the 200 foreign
+
+
+@pytest.mark.parametrize("count", [1, 3, 4, 5, 12])
+def test_sampled_words_are_located_the_same_by_find_and_by_walking_the_block(count: int) -> None:
+    """A few words are looked for with `bytes.find`, more by walking the block: both give every
+    sampled position of those words, and only those (not the same bytes off the sampling)."""
+    r = rng()
+    words = [r.randbytes(8) for _ in range(count)]
+    data = bytearray(r.randbytes(4000))
+    for i in range(60):  # each word at sampled and unsampled places, overlapping too
+        at = r.randrange(0, len(data) - 8)
+        data[at : at + 8] = words[i % count]
+    data = bytes(data)
+    view = memoryview(data)
+    for first, step in ((0, 24), (1, 24), (5, 8)):
+        size = (len(data) - first) // 8 * 8
+        block = _Block(first, step, view[first : first + size].cast("Q")[:: step // 8])
+        values = {int.from_bytes(w, sys.byteorder) for w in words}
+        expected = [
+            q
+            for q in range(first, first + len(block.words) * step, step)
+            if int.from_bytes(data[q : q + 8], sys.byteorder) in values
+        ]
+        assert block.positions(values, data) == expected
 
 
 def test_auto_lookup_finds_the_same_while_it_streams_and_once_it_built_the_set() -> None:

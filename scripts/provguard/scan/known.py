@@ -625,6 +625,7 @@ def _p256_regions(
 
 
 _Member = set[int] | frozenset[int]  # what a window is looked up in
+FEW = 4  # up to this many words are found in a block by `bytes.find`
 
 
 class _Block(NamedTuple):
@@ -638,10 +639,23 @@ class _Block(NamedTuple):
         """The words that are in `member` (in C)."""
         return member.intersection(self.words)
 
-    def positions(self, found: AbstractSet[int]) -> list[int]:
-        """Where the words in `found` start."""
-        flags = map(found.__contains__, self.words)
-        return [self.first + index * self.step for index in compress(count(), flags)]
+    def positions(self, found: AbstractSet[int], data: bytes) -> list[int]:
+        """Where the words in `found` start (`data`: the bytes the words are read from); a few
+        words are looked for with `bytes.find` rather than by going through the block."""
+        if len(found) > FEW:
+            flags = map(found.__contains__, self.words)
+            return [self.first + index * self.step for index in compress(count(), flags)]
+        out = []
+        end = self.first + (len(self.words) - 1) * self.step + WORD
+        for value in found:
+            pattern = value.to_bytes(WORD, sys.byteorder)
+            at = data.find(pattern, self.first, end)
+            while at >= 0:
+                if (at - self.first) % self.step == 0:
+                    out.append(at)
+                at = data.find(pattern, at + 1, end)
+        out.sort()
+        return out
 
 
 #: The image is looked up against the key windows without a set of them (`_present`) while its
@@ -872,7 +886,7 @@ class KnownIndex:
             out.update(block.words)
             weak = self._structural.intersection(block.words)
             if weak:
-                for position in block.positions(weak):
+                for position in block.positions(weak, data):
                     for dense in self._dense(data, position):
                         out.update(dense.words)
 
@@ -885,7 +899,7 @@ class KnownIndex:
             found = block.found(member)  # in C; empty for almost every block
             if not found:
                 continue
-            for position in block.positions(found):
+            for position in block.positions(found, data):
                 value = int.from_bytes(data[position : position + WORD], order)
                 if value not in self._structural:
                     hits.append((position, value))
@@ -896,7 +910,7 @@ class KnownIndex:
                     if named:
                         around += [
                             (q, int.from_bytes(data[q : q + WORD], order))
-                            for q in dense.positions(named)
+                            for q in dense.positions(named, data)
                         ]
                 hits += sorted(around)
         return hits
