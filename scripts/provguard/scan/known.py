@@ -614,14 +614,16 @@ def _p256_regions(
     stride = -(-(end - start) // WORD) * WORD
     pad = bytes(stride - (end - start))
     if index == len(_p256_templates()[0]):  # the little-endian scalar
-        return b"".join([m.p256[31::-1] + pad for m in members]), stride
+        return pad.join([m.p256[31::-1] for m in members]) + pad, stride
     before = der[start:s]
     between = der[s + 32 : min(p, end)]
     point = max(0, min(end, p + 65) - p)
     after = der[p + 65 : end] + pad
-    return b"".join(
-        [before + m.p256[:32] + between + m.p256[32 : 32 + point] + after for m in members]
-    ), stride
+    if point:  # each key's bytes: scalar, the template's few bytes, the start of the point
+        keys = [m.p256[:32] + between + m.p256[32 : 32 + point] for m in members]
+    else:
+        keys, after = [m.p256[:32] for m in members], between + after
+    return before + (after + before).join(keys) + after, stride
 
 
 _Member = set[int] | frozenset[int]  # what a window is looked up in
