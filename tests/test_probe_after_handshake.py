@@ -10,6 +10,7 @@ CONNACK reading and of these reports passed every other test. Expected texts com
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import ssl
 import threading
@@ -202,4 +203,18 @@ def test_something_else_than_a_connack(pki: Pki) -> None:
         False,
         "mqtt",
         "the broker answered CONNECT with something else than CONNACK",
+    )
+
+
+def test_a_broken_tls_record_after_connect_is_a_tls_failure_at_the_mqtt_stage(pki: Pki) -> None:
+    def garbage(tls: ssl.SSLSocket) -> None:
+        os.write(tls.fileno(), b"this is not a TLS record\r\n")  # under the TLS layer
+        time.sleep(0.2)
+
+    with broker(pki, garbage) as server:
+        result = run_probe(pki, server.port)
+    assert (result.ok, result.stage, result.reason) == (
+        False,
+        "mqtt",
+        "after CONNECT: the server did not answer in TLS (a plain MQTT port, like 1883?)",
     )
