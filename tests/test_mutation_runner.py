@@ -93,6 +93,8 @@ def test_every_part_mutates_files_that_exist_and_selects_tests() -> None:
     for part in PARTS:
         assert all(list(package.glob(pattern)) for pattern in part.mutate), part
         assert run.selected_tests(part), part
+        for node in part.deselect:
+            assert (Path(run.ROOT) / node.split("::")[0]).is_file(), node
 
 
 def test_an_entry_can_name_the_line_a_mutant_deletes() -> None:

@@ -21,6 +21,16 @@ class Part:
     name: str
     mutate: tuple[str, ...]
     tests: tuple[str, ...]
+    #: Tests left out (pytest node ids), each for a reason given beside it.
+    deselect: tuple[str, ...] = ()
+
+
+#: Times a SIGINT against a child process's AT exchange: under mutmut (a slower, instrumented
+#: copy of the package, two workers on a loaded machine) the child misses its 3 s answer window
+#: and the test fails without any mutant, which stops the whole run.
+CTRL_C_TIMING = (
+    "tests/test_provision_faults.py::test_ctrl_c_mid_write_says_what_was_written_and_the_mode"
+)
 
 
 PARTS: tuple[Part, ...] = (
@@ -28,6 +38,7 @@ PARTS: tuple[Part, ...] = (
         name="at",
         mutate=("at.py",),
         tests=("tests/test_at*.py", "tests/test_provision*.py", "tests/test_cli.py"),
+        deselect=(CTRL_C_TIMING,),
     ),
     Part(
         name="credentials",
@@ -55,6 +66,7 @@ PARTS: tuple[Part, ...] = (
         name="provision",
         mutate=("provision.py",),
         tests=("tests/test_provision*.py", "tests/test_modem*.py", "tests/test_cli.py"),
+        deselect=(CTRL_C_TIMING,),
     ),
     Part(
         name="probe",

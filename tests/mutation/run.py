@@ -159,7 +159,8 @@ def prepare(part: Part, *, keep: bool) -> Path:
             "[tool.mutmut]",
             'source_paths = ["src/provguard"]',
             f"only_mutate = {_toml_list([f'src/provguard/{m}' for m in part.mutate])}",
-            f"pytest_add_cli_args_test_selection = {_toml_list(selected_tests(part))}",
+            "pytest_add_cli_args_test_selection = "
+            + _toml_list([*selected_tests(part), *(f"--deselect={t}" for t in part.deselect)]),
             'pytest_add_cli_args = ["-p", "no:cacheprovider"]',
             "",
         ]
