@@ -967,8 +967,10 @@ class KnownIndex:
                 pieces = list(pieces)
                 wanted: set[int] = set()
                 self._gather(data, STRIDE_WORDS, wanted)
-                for piece in pieces:
-                    self._gather(piece.data, 1, wanted)
+                # the decoded pieces in one go, each at a multiple of 8 as when sampled alone
+                # (the words across two pieces are more than needed, which does no harm)
+                joined = b"".join([q.data + bytes(-len(q.data) % WORD) for q in pieces])
+                self._gather(joined, 1, wanted)
                 member = self._present(wanted)
             else:
                 member = self._key_set()
