@@ -324,52 +324,55 @@ def load_list(listing: Path) -> list[KnownMaterial]:
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", path=listing) from None
     suffix = listing.suffix.lower()
-    entries = (
-        _json_entries(text, listing)
-        if suffix == ".json"
-        else _csv_entries(text, listing)
-        if suffix == ".csv"
-        else _line_entries(text)
-    )
     out: list[KnownMaterial] = []
     base = str(listing.parent)
-    for entry in entries:
-        try:
-            for item in entry.paths:
-                path = os.path.join(base, item)  # an absolute item stays as it is
+    if suffix not in (".json", ".csv"):  # one path per line: ten thousand lines in a row
+        for number, line in enumerate(text.splitlines(), 1):
+            item = line.strip()
+            if item and not item.startswith("#"):
                 try:
-                    data = read_regular(path, MAX_KEY_FILE)
-                    fast = _one_p256_key(data, path)
-                    if fast is not None:
-                        out.append(fast)
-                        continue
-                    loaded = parse_credentials(data, path)
+                    _load_path(base, item, out)
                 except EntryError as exc:
-                    raise EntryError(exc.where(item)) from None
-                out += loaded.materials
-            for column, pem in entry.pems:
-                label = f"{listing}:{entry.line}:{column}" + (
-                    f" ({entry.name})" if entry.name else ""
-                )
-                try:
-                    loaded = parse_credentials(pem.encode("utf-8"), label)
-                except EntryError as exc:
-                    raise EntryError(exc.where(f'"{column}"')) from None
-                if not loaded.materials:
-                    raise EntryError(f'"{column}" holds no private key or certificate')
-                out += loaded.materials
-        except EntryError as exc:
-            raise InputError(str(exc), path=listing, line=entry.line) from None
+                    raise InputError(str(exc), path=listing, line=number) from None
+    else:
+        entries = _json_entries(text, listing) if suffix == ".json" else _csv_entries(text, listing)
+        for entry in entries:
+            try:
+                _load_entry(entry, base, listing, out)
+            except EntryError as exc:
+                raise InputError(str(exc), path=listing, line=entry.line) from None
     if not out:
         raise InputError("names no key or certificate", path=listing)
     return out
 
 
-def _line_entries(text: str) -> Iterator[_Entry]:
-    for number, line in enumerate(text.splitlines(), 1):
-        item = line.strip()
-        if item and not item.startswith("#"):
-            yield _Entry(number, (item,), (), None)
+def _load_path(base: str, item: str, out: list[KnownMaterial]) -> None:
+    """Every key and certificate of the file `item` names (relative to `base`) into `out`."""
+    path = os.path.join(base, item)  # an absolute item stays as it is
+    try:
+        data = read_regular(path, MAX_KEY_FILE)
+        fast = _one_p256_key(data, path)
+        if fast is not None:
+            out.append(fast)
+        else:
+            out += parse_credentials(data, path).materials
+    except EntryError as exc:
+        raise EntryError(exc.where(item)) from None
+
+
+def _load_entry(entry: _Entry, base: str, listing: Path, out: list[KnownMaterial]) -> None:
+    """Every key and certificate of one JSON or CSV entry into `out`."""
+    for item in entry.paths:
+        _load_path(base, item, out)
+    for column, pem in entry.pems:
+        label = f"{listing}:{entry.line}:{column}" + (f" ({entry.name})" if entry.name else "")
+        try:
+            loaded = parse_credentials(pem.encode("utf-8"), label)
+        except EntryError as exc:
+            raise EntryError(exc.where(f'"{column}"')) from None
+        if not loaded.materials:
+            raise EntryError(f'"{column}" holds no private key or certificate')
+        out += loaded.materials
 
 
 def _entry_from(value: Any, line: int, listing: Path) -> _Entry:
