@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import dataclasses
 import json
 import os
 import random
@@ -306,6 +307,8 @@ def test_p256_keys_are_taken_apart_without_cryptography_to_the_same_bytes() -> N
             assert material is not None
             assert material.forms == key_material(key, "k").forms
             f.assert_no_key_material(repr(material), key)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                material.source = "other.key"  # type: ignore[misc]
     assert p256_material(der(f.ec_key(ec.SECP384R1())), "k") is None  # not P-256: cryptography
     assert p256_material(der(f.rsa_key(1024)), "k") is None
 
