@@ -243,6 +243,24 @@ def test_matching_cost_does_not_grow_with_the_number_of_known_keys(lookup: str) 
     assert one[0] <= 8  # a handful for the planted key's windows, none for the 200 foreign
 
 
+@pytest.mark.parametrize("lookup", LOOKUPS)
+def test_the_shortest_base64_fragment_is_found_at_every_byte_of_a_longer_text(lookup: str) -> None:
+    """24 bytes of a key's DER holding 16 secret bytes (32 characters of base64) inside the
+    base64 of a larger blob, at each of 48 byte offsets: whatever the decoded words sampled."""
+    key = f.ec_key()
+    blob = der(key)
+    scalar = blob.find(key.private_numbers().private_value.to_bytes(32, "big"))
+    piece = blob[scalar - 8 : scalar + 16]
+    index = KnownIndex([bulk_material(key, "device.key")], lookup=lookup)
+    filler = rng().randbytes(300)
+    for shift in range(48):
+        text = base64.encodebytes(filler[: 60 + shift] + piece + filler[: 90 - shift])
+        image = filler[:100] + b"asset:\n" + text + filler[:100]
+        found = index.search(image)
+        assert found, shift
+        assert all(m.encoding == "fragment of base64 PKCS#8 DER" for m in found), shift
+
+
 @pytest.mark.parametrize("count", [1, 3, 4, 5, 12])
 def test_sampled_words_are_located_the_same_by_find_and_by_walking_the_block(count: int) -> None:
     """A few words are looked for with `bytes.find`, more by walking the block: both give every

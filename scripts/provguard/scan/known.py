@@ -34,7 +34,8 @@ same results:
 - Text: runs of at least 16 base64 characters are located in C (`bytes.translate` + `find`); the
   text around each (lines joined across line breaks, escaped `\\n` and C string quotes) is
   decoded as base64 at its four alignments and as ASCII hex (runs of 32 hex digits or more) at
-  its two, and the decoded bytes are looked up the same way, every word at two offsets.
+  its two, and the decoded bytes are looked up the same way: every second word of base64 (a
+  fragment is 24 bytes of it), every word of hex (16 bytes), at two adjacent offsets.
 
 A whole encoding, a component alone, or a fragment of at least 32 bytes (32 characters of base64
 or hex) that holds at least 16 bytes of secret material is reported; runs that share only
@@ -983,10 +984,14 @@ class KnownIndex:
                 pieces = list(pieces)
                 wanted: set[int] = set()
                 self._gather(data, STRIDE_WORDS, wanted)
-                # the decoded pieces in one go, each at a multiple of 8 as when sampled alone
-                # (the words across two pieces are more than needed, which does no harm)
-                joined = b"".join([q.data + bytes(-len(q.data) % WORD) for q in pieces])
-                self._gather(joined, 1, wanted)
+                # the decoded pieces of each form in one go, each at a multiple of the sampling
+                # stride as when sampled alone (words across two pieces do no harm)
+                for form in (BASE64, HEX):
+                    stride = WORD * _every(form)
+                    joined = b"".join(
+                        [q.data + bytes(-len(q.data) % stride) for q in pieces if q.form == form]
+                    )
+                    self._gather(joined, _every(form), wanted)
                 member = self._present(wanted)
             else:
                 member = self._key_set()
@@ -1026,9 +1031,7 @@ class KnownIndex:
         """Known keys (by their windows) and certificates (by digest) in decoded text."""
         decoded, form = piece.data, piece.form
         if self._window_count:
-            # a fragment is at least 32 characters: 24 bytes of base64, 16 of hex; every word
-            # (at two offsets) is in each run of 16 bytes
-            hits = self._hits(decoded, 1, member)
+            hits = self._hits(decoded, _every(form), member)
             yield from self._search_view(decoded, hits, form)
         if self._certs:
             for offset, der in der_objects(DerCertificateDetector._candidate, decoded):
@@ -1036,6 +1039,13 @@ class KnownIndex:
                 if material is not None:
                     name = "base64 DER" if form == BASE64 else "ASCII hex of DER"
                     yield material, offset, offset + len(der), name
+
+
+def _every(form: str) -> int:
+    """Which words of decoded text are sampled: every 2nd for base64, every word for hex (at two
+    offsets). A fragment is at least 32 characters, 24 bytes of base64 (16 of hex), and a run of
+    `8 * every + ALIGN + 6` bytes always holds a sampled word at an even offset of the key."""
+    return 2 if form == BASE64 else 1
 
 
 def _decode(text: _Text) -> Iterator[_Decoded]:
