@@ -77,6 +77,9 @@ PARTS: tuple[Part, ...] = (
         name="scan",
         mutate=("scan/*.py",),
         tests=("tests/test_scan*.py", "tests/test_cli.py"),
+        # Bounds a child's peak RSS: the instrumented copy mutmut runs is larger than the
+        # package, so the bound fails without any mutant and stops the whole run.
+        deselect=("tests/test_scan_archive.py::test_zip_bomb_is_read_in_bounded_memory",),
     ),
 )
 
