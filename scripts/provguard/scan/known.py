@@ -701,9 +701,14 @@ class KnownIndex:
             self._build(materials)
 
     def _build(self, materials: Iterable[KnownMaterial]) -> None:
-        unique: dict[tuple[Kind, str], KnownMaterial] = {}
+        unique: dict[str, KnownMaterial] = {}
+        key = Kind.PRIVATE_KEY
         for material in materials:  # the same key given twice is one key (first name wins)
-            unique.setdefault((material.kind, material.fingerprint), material)
+            # by kind and fingerprint, without hashing the enum (a Python call) ten thousand times
+            fp = material.fingerprint
+            unique.setdefault(
+                fp if material.kind is key else f"{material.kind.value} {fp}", material
+            )
         self.materials = tuple(unique.values())
         #: fingerprint -> the file it was given in
         self.sources: dict[str, str] = {m.fingerprint: m.source for m in self.materials}
