@@ -191,10 +191,13 @@ def _one_p256_key(data: bytes, name: str) -> KnownMaterial | None:
     way (a third of the time to load 10,000 of them); None for anything else, which
     `parse_credentials` reads the long way and names what is wrong with."""
     single = _SINGLE_KEY.fullmatch(data)
-    if single is None or b"ENCRYPTED" in single.group(2)[:200]:
+    if single is None:
+        return None
+    body = single[2]
+    if b"ENCRYPTED" in body[:200]:
         return None
     try:
-        return p256_material(binascii.a2b_base64(single.group(2)), name)
+        return p256_material(binascii.a2b_base64(body), name)
     except binascii.Error:
         return None
 
@@ -348,7 +351,8 @@ def load_list(listing: Path) -> list[KnownMaterial]:
 
 def _load_path(base: str, item: str, out: list[KnownMaterial]) -> None:
     """Every key and certificate of the file `item` names (relative to `base`) into `out`."""
-    path = os.path.join(base, item)  # an absolute item stays as it is
+    # an absolute item stays as it is (what os.path.join does, without the call for each)
+    path = item if item.startswith(os.sep) else os.path.join(base, item)
     try:
         data = read_regular(path, MAX_KEY_FILE)
         fast = _one_p256_key(data, path)
