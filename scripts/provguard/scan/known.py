@@ -678,7 +678,7 @@ class _Block(NamedTuple):
 
 
 #: The image is looked up against the key windows without a set of them (`_present`) while its
-#: sampled words are at most this fraction of the windows...
+#: sampled words are at most 1/STREAM_FRACTION of the windows...
 STREAM_FRACTION = 4
 #: ... and until the windows have been streamed this many times; then the set is built once
 #: (building it costs about three passes over the windows).
