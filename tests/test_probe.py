@@ -523,7 +523,10 @@ def test_parse_endpoint(text: str, host: str, port: int) -> None:
     assert probe.parse_endpoint(text) == probe.Endpoint(host, port)
 
 
-@pytest.mark.parametrize("text", ["host:0", "host:99999", "host:x", ":8883", "[::1", "a:b:c"])
+@pytest.mark.parametrize(
+    "text",
+    ["host:0", "host:65536", "host:99999", "host:00000100000", "host:x", ":8883", "[::1", "a:b:c"],
+)
 def test_parse_endpoint_refuses(text: str) -> None:
     with pytest.raises(UsageError):
         probe.parse_endpoint(text)

@@ -100,7 +100,10 @@ def parse_endpoint(text: str) -> Endpoint:
     host = host_name(host)
     if not port_text:
         return Endpoint(host, DEFAULT_PORT)
-    if not port_text.isascii() or not port_text.isdigit() or not 0 < int(port_text[:6]) < 65536:
+    # At most 5 digits before int(): a long digit string must not become a huge number (or 100000).
+    if not port_text.isascii() or not port_text.isdigit() or len(port_text) > 5:
+        raise UsageError(f"{text[:80]!r}: the port must be a number from 1 to 65535")
+    if not 0 < int(port_text) < 65536:
         raise UsageError(f"{text[:80]!r}: the port must be a number from 1 to 65535")
     return Endpoint(host, int(port_text))
 
