@@ -362,8 +362,8 @@ def test_ctrl_c_mid_write_says_what_was_written_and_the_mode(
     with ModemSim(state, cfun=1, faults=Faults(hang_at_write=2)) as modem:
         process = subprocess.Popen(
             # A long time-out: the hung write must still be waiting when Ctrl-C comes, however
-            # loaded the machine is (with 3 s it sometimes timed out first).
-            [sys.executable, "-m", "provguard", *_args(modem.port, files, "--timeout", "30")],
+            # loaded the machine is (with 3 s it sometimes timed out first; provision lets the command in flight end first).
+            [sys.executable, "-m", "provguard", *_args(modem.port, files, "--timeout", "8")],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
