@@ -361,8 +361,9 @@ def test_ctrl_c_mid_write_says_what_was_written_and_the_mode(
     state = ModemState.create()
     with ModemSim(state, cfun=1, faults=Faults(hang_at_write=2)) as modem:
         process = subprocess.Popen(
-            # A long time-out: the hung write must still be waiting when Ctrl-C comes, however
-            # loaded the machine is (with 3 s it sometimes timed out first; provision lets the command in flight end first).
+            # The hung write must still be waiting when Ctrl-C comes, however loaded the machine
+            # is (3 s sometimes timed out first). Ctrl-C lets the command in flight end, so the
+            # test lasts the time-out.
             [sys.executable, "-m", "provguard", *_args(modem.port, files, "--timeout", "8")],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
