@@ -46,6 +46,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     Connection,
     Engine,
     Integer,
@@ -638,106 +639,62 @@ class Ledger:
 
     # -- what earlier attempts left ----------------------------------------------------------
 
-    def issued(self, imei: str, sec_tag: int, cert_fingerprint: str) -> Attempt | None:
-        """The attempt that issued this certificate to this device and tag, if any."""
+    def _latest(self, *conditions: ColumnElement[bool]) -> Attempt | None:
+        """The newest attempt meeting every condition, if any."""
         with self._tx() as conn:
             row = (
-                conn.execute(
-                    select(attempts)
-                    .where(
-                        attempts.c.imei == imei,
-                        attempts.c.sec_tag == sec_tag,
-                        attempts.c.cert_fingerprint == cert_fingerprint,
-                    )
-                    .order_by(attempts.c.id.desc())
-                )
+                conn.execute(select(attempts).where(*conditions).order_by(attempts.c.id.desc()))
                 .mappings()
                 .first()
             )
         return None if row is None else Attempt(**row)
 
+    def issued(self, imei: str, sec_tag: int, cert_fingerprint: str) -> Attempt | None:
+        """The attempt that issued this certificate to this device and tag, if any."""
+        return self._latest(
+            attempts.c.imei == imei,
+            attempts.c.sec_tag == sec_tag,
+            attempts.c.cert_fingerprint == cert_fingerprint,
+        )
+
     def generated_key(self, imei: str, sec_tag: int, key_sha: str) -> Attempt | None:
         """The latest attempt whose %KEYGEN left the key the modem lists with `key_sha`."""
-        with self._tx() as conn:
-            row = (
-                conn.execute(
-                    select(attempts)
-                    .where(
-                        attempts.c.imei == imei,
-                        attempts.c.sec_tag == sec_tag,
-                        attempts.c.key_sha == key_sha,
-                        attempts.c.csr_pem.is_not(None),
-                    )
-                    .order_by(attempts.c.id.desc())
-                )
-                .mappings()
-                .first()
-            )
-        return None if row is None else Attempt(**row)
+        return self._latest(
+            attempts.c.imei == imei,
+            attempts.c.sec_tag == sec_tag,
+            attempts.c.key_sha == key_sha,
+            attempts.c.csr_pem.is_not(None),
+        )
 
     def left_offline(self, imei: str, *, before: int) -> Attempt | None:
         """The previous attempt on this device, if it took the modem offline and did not give
         its mode back (it stopped mid-device, or restoring failed)."""
-        with self._tx() as conn:
-            row = (
-                conn.execute(
-                    select(attempts)
-                    .where(
-                        attempts.c.imei == imei,
-                        attempts.c.id < before,
-                        attempts.c.initial_mode.is_not(None),
-                    )
-                    .order_by(attempts.c.id.desc())
-                )
-                .mappings()
-                .first()
-            )
-        if row is None or not row["left_offline"]:
-            return None
-        return Attempt(**row)
+        previous = self._latest(
+            attempts.c.imei == imei,
+            attempts.c.id < before,
+            attempts.c.initial_mode.is_not(None),
+        )
+        return previous if previous is not None and previous.left_offline else None
 
     def unconfirmed_keygen(self, imei: str, sec_tag: int, *, before: int) -> Attempt | None:
         """The latest earlier attempt on this device and tag, if it sent %KEYGEN and stopped
         before the modem's digest of the new key was recorded (so the key it left is unknown)."""
-        with self._tx() as conn:
-            row = (
-                conn.execute(
-                    select(attempts)
-                    .where(
-                        attempts.c.imei == imei,
-                        attempts.c.sec_tag == sec_tag,
-                        attempts.c.id < before,
-                        attempts.c.keygen_sent_at.is_not(None),
-                    )
-                    .order_by(attempts.c.id.desc())
-                )
-                .mappings()
-                .first()
-            )
-        if row is None or row["key_sha"] is not None:
-            return None
-        return Attempt(**row)
+        previous = self._latest(
+            attempts.c.imei == imei,
+            attempts.c.sec_tag == sec_tag,
+            attempts.c.id < before,
+            attempts.c.keygen_sent_at.is_not(None),
+        )
+        return previous if previous is not None and previous.key_sha is None else None
 
     def enrolled(self, imei: str, sec_tag: int, device_ca_fingerprint: str) -> Attempt | None:
         """The latest attempt that left this device enrolled at this tag by this device CA."""
-        with self._tx() as conn:
-            row = (
-                conn.execute(
-                    select(attempts)
-                    .where(
-                        attempts.c.imei == imei,
-                        attempts.c.sec_tag == sec_tag,
-                        attempts.c.device_ca_fingerprint == device_ca_fingerprint,
-                        attempts.c.outcome.in_(
-                            (Outcome.ENROLLED.value, Outcome.ALREADY_ENROLLED.value)
-                        ),
-                    )
-                    .order_by(attempts.c.id.desc())
-                )
-                .mappings()
-                .first()
-            )
-        return None if row is None else Attempt(**row)
+        return self._latest(
+            attempts.c.imei == imei,
+            attempts.c.sec_tag == sec_tag,
+            attempts.c.device_ca_fingerprint == device_ca_fingerprint,
+            attempts.c.outcome.in_((Outcome.ENROLLED.value, Outcome.ALREADY_ENROLLED.value)),
+        )
 
     def attempts(self, *, imei: str | None = None) -> list[Attempt]:
         query = select(attempts).order_by(attempts.c.id)
