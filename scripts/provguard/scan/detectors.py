@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -133,6 +133,18 @@ _KEY_AFTER_SEQUENCE = _ANY_LENGTH + rb"\x02\x01[\x00\x01][\x30\x04\x02]"
 _CERTIFICATE_AFTER_SEQUENCE = _LONG_LENGTH + rb"\x30" + _LONG_LENGTH + rb"[\xa0\x02]"
 
 
+def _confirmed(
+    candidate: re.Pattern[bytes],
+    confirm: Callable[[bytes, int], Detection | None],
+    data: bytes,
+) -> Iterator[Detection]:
+    """What `confirm` accepts at each place `candidate` matches (DER objects may overlap)."""
+    for match in candidate.finditer(data):
+        found = confirm(data, match.start())
+        if found is not None:
+            yield found
+
+
 class DerPrivateKeyDetector:
     """PKCS#8 (v1 and v2, short and long form lengths), SEC1 and PKCS#1 DER private keys."""
 
@@ -141,10 +153,7 @@ class DerPrivateKeyDetector:
     _candidate = re.compile(rb"\x30(?=" + _KEY_AFTER_SEQUENCE + rb")", re.DOTALL)
 
     def find(self, data: bytes) -> Iterator[Detection]:
-        for match in self._candidate.finditer(data):
-            found = self.confirm(data, match.start())
-            if found is not None:
-                yield found
+        return _confirmed(self._candidate, self.confirm, data)
 
     @staticmethod
     def confirm(data: bytes, start: int) -> Detection | None:
@@ -164,10 +173,7 @@ class DerCertificateDetector:
     _candidate = re.compile(rb"\x30(?=" + _CERTIFICATE_AFTER_SEQUENCE + rb")", re.DOTALL)
 
     def find(self, data: bytes) -> Iterator[Detection]:
-        for match in self._candidate.finditer(data):
-            found = self.confirm(data, match.start())
-            if found is not None:
-                yield found
+        return _confirmed(self._candidate, self.confirm, data)
 
     @staticmethod
     def confirm(data: bytes, start: int) -> Detection | None:
