@@ -253,3 +253,43 @@ def test_keys_the_modem_cannot_use(key: f.PrivateKey, expected: str) -> None:
     report = check(credential_set(key=key), 24, now=INSIDE)
     assert lines(report, "key-") == [expected]
     assert not report.ok
+
+
+# -- a file that holds nothing the slot can store ---------------------------------------------
+
+#: `openssl ecparam -name prime256v1` output: the namedCurve OID 1.2.840.10045.3.1.7 in DER.
+P256_PARAMETERS = b"-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
+
+
+def test_a_ca_file_of_ec_parameters_alone_is_an_error_not_ok() -> None:
+    """Before, this was 'OK: 0 errors' with an info line, and render then failed on it."""
+    report = check(
+        CredentialSet(CredentialFile(Slot.CA, "params.pem", P256_PARAMETERS), None, None), 24
+    )
+    assert lines(report, "wrong-slot") == [
+        "params.pem: error: --ca: only EC PARAMETERS, no certificate: the CA certificate slot "
+        "takes a certificate ('openssl ecparam -genkey' writes the key after the parameters) "
+        "[wrong-slot]"
+    ]
+    assert report.errors
+
+
+def test_ec_parameters_before_the_key_are_dropped_and_the_key_is_used(
+    pki: tuple[x509.Certificate, x509.Certificate, ec.EllipticCurvePrivateKey],
+) -> None:
+    """What 'openssl ecparam -genkey' writes: parameters, then the key. That stays usable."""
+    ca, device, key = pki
+    key_file = CredentialFile(Slot.KEY, "client.key", P256_PARAMETERS + f.key_pem(key))
+    report = check(
+        CredentialSet(
+            CredentialFile(Slot.CA, "ca.pem", f.cert_pem(ca)),
+            CredentialFile(Slot.CERT, "client.pem", f.cert_pem(device)),
+            key_file,
+        ),
+        24,
+        now=INSIDE,
+    )
+    assert lines(report, "wrong-slot") == []
+    assert [p.code for p in report.problems if p.code == "ec-parameters-dropped"] == [
+        "ec-parameters-dropped"
+    ]

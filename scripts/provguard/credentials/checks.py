@@ -282,6 +282,15 @@ def _check_slot_kinds(out: _Collector, pf: ParsedFile, for_modem_write: bool) ->
         usable.append(item)
     if slot is Slot.KEY and len(usable) > 1:
         out.error("key-multiple", name, "more than one private key in the key file")
+    if pf.items and all(item.kind is ItemKind.EC_PARAMETERS for item in pf.items):
+        # Nothing would be stored for this slot: never an OK for a file that holds no credential.
+        wanted = "a private key" if slot is Slot.KEY else "a certificate"
+        out.error(
+            "wrong-slot",
+            name,
+            f"{slot.option}: only EC PARAMETERS, no {wanted[2:]}: the {slot.label} slot takes "
+            f"{wanted} ('openssl ecparam -genkey' writes the key after the parameters)",
+        )
     if not pf.items and not pf.framing:
         out.error(
             "pem-framing",
