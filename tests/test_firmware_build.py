@@ -7,6 +7,7 @@ object file holds no credential byte even with a certificates.h on the include p
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from provguard import cli
 from tests import factories
@@ -324,5 +326,15 @@ def test_scan_finds_the_key_in_the_development_image_only(tmp_path: Path) -> Non
 
     found = provguard("scan", str(development))
     assert found.returncode == 1, found.stdout + found.stderr
+    # The device key itself, named by its fingerprint (SHA-256 of its public key's SPKI DER).
+    spki = pki.device_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    fingerprint = "SHA256:" + hashlib.sha256(spki).hexdigest()
+    fails = [line for line in found.stdout.splitlines() if ": FAIL: private-key" in line]
+    assert len(fails) == 1, found.stdout
+    assert fails[0].startswith(f"{development}: "), found.stdout
+    assert fingerprint in fails[0], found.stdout
     clean = provguard("scan", str(release), "--key", str(certs / "client.key"))
     assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert clean.stdout.rstrip().endswith("fail on private-key: clean"), clean.stdout

@@ -4,6 +4,7 @@ input, certificates, the allowlist, fragments, the unusual DER shapes and the re
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import zipfile
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from intelhex import IntelHex
 
@@ -464,12 +466,20 @@ def test_allowlist_by_fingerprint_and_by_symbol(
 def test_json_report_shape(dev: Dev, capsys: pytest.CaptureFixture[str]) -> None:
     code, report = scan(capsys, dev.firmware.elf, "--key", dev.key_file)
     assert code == 1
-    for finding in report["findings"]:
-        assert {"path", "kind", "encoding", "address", "length", "section", "symbol", "key"} <= set(
-            finding
-        )
-        assert finding["kind"] in {k.value for k in Kind}
-        assert finding["key"].startswith("SHA256:")
+    # The fingerprint as the README defines it: SHA-256 of the public SubjectPublicKeyInfo DER.
+    spki = dev.key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    expected_key = "SHA256:" + hashlib.sha256(spki).hexdigest()
+    pem_length = len(f.key_pem(dev.key).rstrip(b"\n"))  # BEGIN line to END line
+    [key_finding] = [h for h in report["findings"] if h["kind"] == "private-key"]
+    assert {"path", "kind", "encoding", "address", "length", "section", "symbol", "key"} <= set(
+        key_finding
+    )
+    assert key_finding["path"] == str(dev.firmware.elf)
+    assert (key_finding["section"], key_finding["symbol"]) == (".rodata", "device_key")
+    assert (key_finding["key"], key_finding["length"]) == (expected_key, pem_length)
+    assert {h["kind"] for h in report["findings"]} <= {"private-key", "certificate"}
     assert report["scanned"][0]["format"] == "elf"
 
 
