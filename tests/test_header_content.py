@@ -15,7 +15,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from provguard.credentials import CredentialFile, CredentialSet, Slot, check
-from provguard.errors import InputError
 from provguard.render import render_header
 from tests import factories as f
 
@@ -74,18 +73,33 @@ def test_the_header_ends_with_one_newline_and_no_line_has_trailing_space(with_ke
 
 
 def test_a_ca_file_without_a_certificate_renders_nothing() -> None:
-    # A CA file holding only an EC PARAMETERS block passes check today (only an info line), so
-    # render itself must refuse: a header without a CA would leave the device unable to trust.
+    # A CA file holding only an EC PARAMETERS block stores nothing: check says so (an error), and
+    # render never writes a header from that report (it would leave the device unable to trust).
     params = b"-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
     creds = CredentialSet(CredentialFile(Slot.CA, "ca.pem", params), None, None)
-    with pytest.raises(InputError) as refused:
-        render_header(check(creds, 24), creds)
-    assert str(refused.value) == "render needs a CA certificate (--ca)"
+    report = check(creds, 24)
+    assert [p.code for p in report.errors] == ["wrong-slot"]
+    with pytest.raises(ValueError, match=r"^render_header needs a report without errors$"):
+        render_header(report, creds)
 
 
 def test_a_failing_report_is_never_rendered() -> None:
     creds = CredentialSet(CredentialFile(Slot.CA, "ca.pem", CA_PEM), None, None)
     report = check(creds, 16842753)  # nRF Cloud's tag: an error
     assert not report.ok
+    with pytest.raises(ValueError, match=r"^render_header needs a report without errors$"):
+        render_header(report, creds)
+
+
+def test_a_set_without_a_ca_renders_nothing() -> None:
+    # A header without a CA would leave the device unable to verify its broker: check says so.
+    pki = f.device_pki()
+    creds = CredentialSet(
+        None,
+        CredentialFile(Slot.CERT, "client.pem", f.cert_pem(pki.device_cert)),
+        CredentialFile(Slot.KEY, "client.key", f.key_pem(pki.device_key)),
+    )
+    report = check(creds, 24)
+    assert "ca-missing" in [p.code for p in report.errors]
     with pytest.raises(ValueError, match=r"^render_header needs a report without errors$"):
         render_header(report, creds)
