@@ -23,6 +23,9 @@ class Part:
     tests: tuple[str, ...]
     #: Tests left out (pytest node ids), each for a reason given beside it.
     deselect: tuple[str, ...] = ()
+    #: A part too large for one run is run as these parts, one mutmut run each (`runs`); its
+    #: own `mutate` and `tests` are then what they mutate and select together.
+    pieces: tuple[Part, ...] = ()
 
 
 #: Times a SIGINT against a child process's AT exchange: under mutmut (a slower, instrumented
@@ -31,6 +34,25 @@ class Part:
 CTRL_C_TIMING = (
     "tests/test_provision_faults.py::test_ctrl_c_mid_write_says_what_was_written_and_the_mode"
 )
+
+
+#: Bounds a child's peak RSS: the instrumented copy mutmut runs is larger than the package, so
+#: the bound fails without any mutant and stops the whole run.
+ZIP_BOMB_RSS = "tests/test_scan_archive.py::test_zip_bomb_is_read_in_bounded_memory"
+#: Tests written for the survivors of scan's pieces.
+SCAN_NEW_TESTS = ("tests/test_scan_mutation_*.py", "tests/test_scan_*_rules.py")
+
+
+def _split(name: str, *pieces: Part) -> Part:
+    """A part run as `pieces` (`make mutation MODULE=scan` runs them all): too many mutants for
+    one run, and each piece needs only the tests that reach its files."""
+    return Part(
+        name=name,
+        mutate=tuple(m for p in pieces for m in p.mutate),
+        tests=tuple(dict.fromkeys(t for p in pieces for t in p.tests)),
+        deselect=tuple(dict.fromkeys(d for p in pieces for d in p.deselect)),
+        pieces=pieces,
+    )
 
 
 PARTS: tuple[Part, ...] = (
@@ -73,20 +95,77 @@ PARTS: tuple[Part, ...] = (
         mutate=("probe.py",),
         tests=("tests/test_probe*.py", "tests/test_mqtt*.py", "tests/test_cli.py"),
     ),
-    Part(
-        name="scan",
-        mutate=("scan/*.py",),
-        tests=("tests/test_scan*.py", "tests/test_cli.py"),
-        # Bounds a child's peak RSS: the instrumented copy mutmut runs is larger than the
-        # package, so the bound fails without any mutant and stops the whole run.
-        deselect=("tests/test_scan_archive.py::test_zip_bomb_is_read_in_bounded_memory",),
+    _split(
+        "scan",
+        # Each piece runs the tests that reach its files in-process; the new tests written for
+        # its survivors are test_scan_mutation_*.py and test_scan_*_rules.py.
+        Part(
+            name="scan-keys",  # what decides whether a key or certificate is found
+            mutate=("scan/known.py", "scan/keyset.py", "scan/detectors.py"),
+            tests=(
+                "tests/test_scan.py",
+                "tests/test_scan_formats.py",
+                "tests/test_scan_gate.py",
+                "tests/test_scan_scale.py",
+                *SCAN_NEW_TESTS,
+                "tests/test_cli.py",
+            ),
+        ),
+        Part(
+            name="scan-readers",
+            mutate=("scan/hexfile.py", "scan/elf.py", "scan/mcuboot.py", "scan/readers.py"),
+            tests=(
+                "tests/test_scan.py",
+                "tests/test_scan_formats.py",
+                "tests/test_scan_gate.py",
+                "tests/test_scan_mcuboot.py",
+                "tests/test_scan_sysbuild.py",
+                *SCAN_NEW_TESTS,
+                "tests/test_cli.py",
+            ),
+        ),
+        Part(
+            name="scan-containers",
+            mutate=("scan/archive.py", "scan/walk.py"),
+            tests=(
+                "tests/test_scan_archive.py",
+                "tests/test_scan_walk.py",
+                "tests/test_scan_formats.py",
+                "tests/test_scan_gate.py",
+                *SCAN_NEW_TESTS,
+                "tests/test_cli.py",
+            ),
+            deselect=(ZIP_BOMB_RSS,),
+        ),
+        Part(
+            name="scan-report",
+            mutate=(
+                "scan/model.py",
+                "scan/engine.py",
+                "scan/report.py",
+                "scan/html.py",
+                "scan/allow.py",
+                "scan/build.py",
+                "scan/parallel.py",
+                "scan/progress.py",
+            ),
+            tests=("tests/test_scan*.py", "tests/test_cli.py"),
+            deselect=(ZIP_BOMB_RSS,),
+        ),
     ),
 )
 
 
+def runs(part: Part) -> tuple[Part, ...]:
+    """The parts mutmut runs for `part`: its pieces, or itself."""
+    return part.pieces or (part,)
+
+
 def part_named(name: str) -> Part:
+    """A part of PARTS, or one piece of a part that is split (`scan-keys`)."""
     for part in PARTS:
-        if part.name == name:
-            return part
-    known = ", ".join(p.name for p in PARTS)
+        for named in (part, *part.pieces):
+            if named.name == name:
+                return named
+    known = ", ".join(n.name for p in PARTS for n in (p, *p.pieces))
     raise KeyError(f"unknown MODULE {name!r}; known: {known}")

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.mutation.modules import PARTS, Part, part_named  # noqa: E402
+from tests.mutation.modules import PARTS, Part, part_named, runs  # noqa: E402
 
 WORK = ROOT / "mutants"
 EQUIVALENT = ROOT / "tests" / "mutation" / "equivalent.md"
@@ -112,8 +112,9 @@ def judge(part: str, mutants: tuple[Mutant, ...], listed: tuple[Equivalent, ...]
     by_name = {m.name: m for m in mutants}
     equivalent: list[Mutant] = []
     stale: list[str] = []
+    modules = _modules(part)
     for entry in listed:
-        if not entry.name.startswith(f"provguard.{part}."):
+        if not entry.name.startswith(modules):
             continue
         mutant = by_name.get(entry.name)
         if mutant is None or mutant.status in DETECTED:
@@ -123,6 +124,19 @@ def judge(part: str, mutants: tuple[Mutant, ...], listed: tuple[Equivalent, ...]
         else:
             equivalent.append(mutant)
     return Score(part, mutants, tuple(equivalent), tuple(stale))
+
+
+def _modules(part: str) -> tuple[str, ...]:
+    """The prefixes of the names mutmut gives the mutants of `part` (provguard.scan.known.; a
+    package's __init__.py is named after the package)."""
+    package = ROOT / "scripts" / "provguard"
+    return tuple(
+        ".".join(["provguard", *path.relative_to(package).with_suffix("").parts, ""]).replace(
+            ".__init__.", "."
+        )
+        for pattern in part_named(part).mutate
+        for path in sorted(package.glob(pattern))
+    )
 
 
 def _link(link: Path, target: Path) -> None:
@@ -260,7 +274,8 @@ def render(score: Score) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--module", help="one part: " + ", ".join(p.name for p in PARTS))
+    names = ", ".join(n.name for p in PARTS for n in (p, *p.pieces))
+    parser.add_argument("--module", help=f"one part: {names}")
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument(
         "--keep", action="store_true", help="reuse mutmut's results of the last run of the part"
@@ -272,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        parts = (part_named(args.module),) if args.module else PARTS
+        parts = (
+            runs(part_named(args.module)) if args.module else [r for p in PARTS for r in runs(p)]
+        )
     except KeyError as error:
         print(f"mutation: {error.args[0]}", file=sys.stderr)
         return 2
