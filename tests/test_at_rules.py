@@ -7,6 +7,7 @@ here, not read from provguard's tables.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 from collections.abc import Callable
 from functools import partial
@@ -133,3 +134,122 @@ def test_malformed_cmng_list_line_says_what_was_expected() -> None:
     assert (
         str(refused.value) == "a %CMNG line of the list is not '%CMNG: <sec_tag>,<type>,\"<sha>\"'"
     )
+
+
+# -- final result codes: the five-digit and 80-character rules -----------------------------------
+
+
+def test_a_five_digit_error_code_is_read() -> None:
+    assert at.final_result("+CME ERROR: 99999") == at.Final(
+        ok=False, code=99999, text="+CME ERROR: 99999"
+    )
+
+
+@pytest.mark.parametrize("prefix", ["+CME ERROR:", "+CMS ERROR:"])
+def test_a_six_digit_error_code_is_not_an_answer_of_the_modem(prefix: str) -> None:
+    with pytest.raises(at.UnexpectedResponseError) as refused:
+        at.final_result(f"{prefix} 100000")
+    assert str(refused.value) == (
+        f"the device answered '{prefix}' with a 6-digit code: "
+        "not an error code of an nRF91 AT interface"
+    )
+
+
+def test_result_codes_are_read_without_surrounding_white_space() -> None:
+    assert at.final_result("  OK \r") == at.Final(ok=True, code=None, text="OK")
+    assert at.final_result(" ERROR\r") == at.Final(ok=False, code=None, text="ERROR")
+    assert at.final_result("\t+CME ERROR: 518 \r") == at.Final(
+        ok=False, code=518, text="+CME ERROR: 518"
+    )
+
+
+def test_an_error_line_of_80_characters_is_kept_whole_and_a_longer_one_is_cut() -> None:
+    eighty = "+CME ERROR: 518," + "x" * 64
+    assert len(eighty) == 80
+    final = at.final_result(eighty)
+    assert final is not None
+    assert (final.code, final.text) == (518, eighty)
+    longer = at.final_result(eighty + "y")
+    assert longer is not None
+    assert (longer.code, longer.text) == (518, "+CME ERROR: 518," + "x" * 64 + "…")
+
+
+def test_a_refusal_names_the_command_the_answer_and_the_meaning() -> None:
+    final = at.Final(ok=False, code=518, text="+CME ERROR: 518")
+    error = at.ModemError(at.CFUN_READ, final)
+    assert str(error) == (
+        "AT+CFUN?: the modem refused it: +CME ERROR: 518 "
+        "(not allowed while the modem is online: set the offline mode first (AT+CFUN=4))"
+    )
+    assert (error.command, error.final, error.code) == (at.CFUN_READ, final, 518)
+
+
+# -- reading a credential back (AT%CMNG=2) ---------------------------------------------------------
+
+
+def test_read_command_names_tag_and_type_and_refuses_tags_outside_the_range() -> None:
+    assert at.cmng_read(LAST_USER_TAG, 1).text == "AT%CMNG=2,2147483647,1"
+    assert str(at.cmng_read(0, 0)) == "AT%CMNG=2,0,0"
+    with pytest.raises(InputError) as refused:
+        at.cmng_read(LAST_USER_TAG + 1, 0)
+    assert str(refused.value) == "sec_tag 2147483648 is outside the user range 0-2147483647"
+
+
+def test_read_answer_gives_tag_type_upper_case_digest_and_multi_line_content() -> None:
+    digest = hashlib.sha256(CERT).hexdigest()  # lower case, as another modem might list it
+    response = at.parse_response(f'%CMNG: 24,0,"{digest}","{CERT.decode()}"\r\nOK\r\n')
+    assert at.parse_cmng_read(response) == at.ReadCredential(
+        24, 0, digest.upper(), "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    )
+
+
+def test_read_answer_may_follow_a_notification() -> None:
+    digest = "AB" * 32
+    response = at.parse_response(f'+CEREG: 2\r\n%CMNG: 7,1,"{digest}","MIIB"\r\nOK\r\n')
+    assert at.parse_cmng_read(response) == at.ReadCredential(7, 1, digest, "MIIB")
+
+
+def test_read_answer_starts_at_the_first_cmng_line() -> None:
+    # Content is free text to the last quote: a later "%CMNG:" inside it is content.
+    first, second = "A" * 64, "B" * 64
+    inner = f'%CMNG: 9,1,"{second}","x'
+    response = at.parse_response(f'%CMNG: 24,0,"{first}","note\r\n{inner}"\r\nOK\r\n')
+    assert at.parse_cmng_read(response) == at.ReadCredential(24, 0, first, f"note\n{inner}")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["OK\r\n", "+CEREG: 2\r\nOK\r\n", "%CMNG: 24,0\r\nOK\r\n", '%CMNG: 24,0,"AB","x"\r\nOK\r\n'],
+)
+def test_read_answer_in_another_form_says_what_was_expected(raw: str) -> None:
+    with pytest.raises(at.UnexpectedResponseError) as refused:
+        at.parse_cmng_read(at.parse_response(raw))
+    assert str(refused.value) == (
+        'the answer to AT%CMNG=2 is not \'%CMNG: <sec_tag>,<type>,"<sha>","<content>"\''
+    )
+
+
+# -- --timeout ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("2.5", 2.5), ("600", 600.0), ("1e-3", 0.001)])
+def test_timeout_argument_gives_the_seconds(text: str, seconds: float) -> None:
+    assert at.timeout_argument(text) == seconds
+
+
+@pytest.mark.parametrize(("text", "shown"), [("0", "0.0"), ("600.5", "600.5"), ("nan", "nan")])
+def test_timeout_argument_out_of_range_says_the_range(text: str, shown: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        at.timeout_argument(text)
+    assert str(refused.value) == (
+        f"timeout {shown}: give a number of seconds greater than 0 and at most 600"
+    )
+
+
+def test_timeout_argument_that_is_no_number_is_quoted_up_to_40_characters() -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        at.timeout_argument("ten")
+    assert str(refused.value) == "not a number of seconds: 'ten'"
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        at.timeout_argument("s" * 40 + "TAIL")
+    assert str(refused.value) == "not a number of seconds: '" + "s" * 40 + "'"

@@ -12,7 +12,6 @@ by its size and SHA-256, so key material never reaches a message, log or excepti
 from __future__ import annotations
 
 import argparse
-import enum
 import hashlib
 import math
 import re
@@ -76,18 +75,6 @@ def timeout_argument(text: str) -> float:
         return check_timeout(value)
     except UsageError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
-
-
-class CredentialType(enum.IntEnum):
-    """`<type>` of `AT%CMNG` (only the three TLS slots provguard writes)."""
-
-    ROOT_CA = 0
-    CLIENT_CERT = 1
-    PRIVATE_KEY = 2
-
-    @property
-    def label(self) -> str:
-        return _TYPE_LABELS.get(int(self), f"type {int(self)}")
 
 
 _TYPE_LABELS = {
