@@ -140,6 +140,7 @@ PARTS: tuple[Part, ...] = (
         Part(
             name="scan-report",
             mutate=(
+                "scan/__init__.py",
                 "scan/model.py",
                 "scan/engine.py",
                 "scan/report.py",

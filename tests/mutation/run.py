@@ -127,16 +127,17 @@ def judge(part: str, mutants: tuple[Mutant, ...], listed: tuple[Equivalent, ...]
 
 
 def _modules(part: str) -> tuple[str, ...]:
-    """The prefixes of the names mutmut gives the mutants of `part` (provguard.scan.known.; a
-    package's __init__.py is named after the package)."""
+    """The prefixes of the names mutmut gives the mutants of `part`: provguard.scan.known. for
+    scan/known.py, provguard.scan.x for scan/__init__.py (mutmut names a package's functions
+    after the package, each starting with "x_" or "xǁ")."""
     package = ROOT / "scripts" / "provguard"
-    return tuple(
-        ".".join(["provguard", *path.relative_to(package).with_suffix("").parts, ""]).replace(
-            ".__init__.", "."
-        )
-        for pattern in part_named(part).mutate
-        for path in sorted(package.glob(pattern))
-    )
+    out = []
+    for pattern in part_named(part).mutate:
+        for path in sorted(package.glob(pattern)):
+            module = ".".join(["provguard", *path.relative_to(package).with_suffix("").parts])
+            init = module.endswith(".__init__")
+            out.append(module.removesuffix(".__init__") + (".x" if init else "."))
+    return tuple(out)
 
 
 def _link(link: Path, target: Path) -> None:
