@@ -254,13 +254,8 @@ def _check_slot_kinds(out: _Collector, pf: ParsedFile, for_modem_write: bool) ->
             )
             continue
         if item.kind not in _EXPECTED[slot]:
-            hint = _WRONG_KIND_HINTS.get(item.kind)
-            if hint is None:
-                wanted = "a private key" if slot is Slot.KEY else "a certificate"
-                hint = f"{_article(item.kind.value)}, but the {slot.label} slot takes {wanted}"
-                if item.kind is ItemKind.UNKNOWN:
-                    hint = "unknown PEM label: the modem stores certificates and private keys only"
-            out.error("wrong-slot", name, f"{slot.option}: {hint}", item.line)
+            code, message = _wrong_kind(pf, item)
+            out.error(code, name, message, item.line)
             continue
         if item.parse_error is not None and item.der is not None:
             out.error(
@@ -299,6 +294,21 @@ def _check_slot_kinds(out: _Collector, pf: ParsedFile, for_modem_write: bool) ->
             "BEGIN/END lines)",
         )
     return usable
+
+
+def _wrong_kind(pf: ParsedFile, item: Item) -> tuple[str, str]:
+    """The code and message for an item the slot does not take."""
+    slot = pf.file.slot
+    if pf.is_der and item.kind is ItemKind.UNKNOWN and item.parse_error is not None:
+        # A binary file that parses as nothing: say why; it has no PEM label to blame.
+        return "der-invalid", item.parse_error
+    hint = _WRONG_KIND_HINTS.get(item.kind)
+    if hint is None:
+        wanted = "a private key" if slot is Slot.KEY else "a certificate"
+        hint = f"{_article(item.kind.value)}, but the {slot.label} slot takes {wanted}"
+        if item.kind is ItemKind.UNKNOWN:
+            hint = "unknown PEM label: the modem stores certificates and private keys only"
+    return "wrong-slot", f"{slot.option}: {hint}"
 
 
 def _encrypted_key_usable(out: _Collector, name: str, item: Item, for_modem_write: bool) -> bool:

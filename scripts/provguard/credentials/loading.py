@@ -265,6 +265,8 @@ def certificate_damage(cert: x509.Certificate) -> str | None:
     for part, read in parts:
         try:
             read()
+        except x509.DuplicateExtension as exc:  # not a ValueError: it would end in a traceback
+            return f"{part} is damaged (extension {exc.oid.dotted_string} appears twice)"
         except (ValueError, UnsupportedAlgorithm) as exc:
             detail = explain_parse_error(exc) if "ParseError" in str(exc) else "unreadable"
             return f"{part} is damaged or unsupported ({detail})"
@@ -331,6 +333,7 @@ _PARSE_ERROR = re.compile(
     r"ParseError \{ kind: (\w+)(?: \{ needed: (\d+) \})?(?:.*location: \[(.*)\])?"
 )
 _SHORT_DATA = re.compile(r"short data \(needed at least (\d+) additional bytes\)")
+_KEY_DETAIL = re.compile(r"ASN\.1 parsing error: ([a-z ]*[a-z])")
 
 
 def explain_parse_error(exc: Exception) -> str:
@@ -340,8 +343,10 @@ def explain_parse_error(exc: Exception) -> str:
     short = _SHORT_DATA.search(text)
     where = ""
     if match and match.group(3):
+        # The innermost named field: an index ("0", the first element of a list) names nothing.
         parts = [p.strip().strip('"') for p in match.group(3).split(",")]
-        where = f" in {parts[-1].replace('::', '.')}"
+        named = [p for p in parts if not p.isdigit()]
+        where = f" in {named[-1].replace('::', '.')}" if named else ""
     if (match and match.group(1) == "ShortData") or short:
         needed = (match.group(2) if match else None) or (short.group(1) if short else None)
         more = f" ({needed} more bytes were expected)" if needed else ""
@@ -350,8 +355,13 @@ def explain_parse_error(exc: Exception) -> str:
         return "the DER has extra bytes after its end (two objects joined, or trailing garbage)"
     if match and match.group(1) in {"UnexpectedTag", "InvalidValue", "InvalidLength"}:
         return f"the DER structure is damaged{where} ({match.group(1)})"
-    if "unsupported" in text.lower() or "explicit parameters" in text:
-        return "an unsupported key type or EC curve with explicit parameters"
+    if isinstance(exc, UnsupportedAlgorithm):  # "Unknown key type: <OID>", "Curve <OID> is ..."
+        return f"an unsupported key type or curve ({text})"
+    # A key: cryptography's sentence lists every possible cause (among them "an unsupported key
+    # type"); the detail after it says which one it was.
+    detail = _KEY_DETAIL.search(text)
+    if detail:
+        return f"the DER structure is damaged ({detail.group(1)})"
     return "the DER does not parse as what the PEM label says"
 
 
