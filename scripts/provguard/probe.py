@@ -366,7 +366,7 @@ def _verify_reason(
             "holds another root"
         )
     if code in _HOSTNAME_CODES:
-        names = _server_names(endpoint, credentials, timeout)
+        names = _server_names(endpoint, name, credentials, timeout)
         shown = f" (it names {', '.join(names)})" if names else ""
         return f"hostname mismatch: the broker's certificate is not valid for {name!r}{shown}"
     if code == 10:
@@ -376,14 +376,19 @@ def _verify_reason(
     return f"the broker's certificate failed verification: {exc.verify_message}"
 
 
-def _server_names(endpoint: Endpoint, credentials: ProbeCredentials, timeout: float) -> list[str]:
-    """The names in the broker's certificate, fetched again with the host-name check off."""
+def _server_names(
+    endpoint: Endpoint, name: str, credentials: ProbeCredentials, timeout: float
+) -> list[str]:
+    """The names in the broker's certificate, fetched again with the host-name check off.
+
+    The second session sends the same SNI as the first: a broker that needs it (AWS IoT) or that
+    picks its certificate by it must show the certificate the device was refused."""
     try:
         context = device_context(credentials)
         context.check_hostname = False
         with (
             socket.create_connection((endpoint.host, endpoint.port), timeout=timeout) as raw,
-            context.wrap_socket(raw) as tls,
+            context.wrap_socket(raw, server_hostname=name) as tls,
         ):
             cert = tls.getpeercert() or {}
     except (OSError, ssl.SSLError):
