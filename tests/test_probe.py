@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -241,7 +242,14 @@ def test_a_silent_server_times_out(pki: Pki, capsys: pytest.CaptureFixture[str])
         port = listener.getsockname()[1]
         args = _args(f"127.0.0.1:{port}", pki)
         args[args.index("--timeout") + 1] = "0.3"
-        code, out, err = _run(capsys, pki, args)
+        # After 4 s the listener closes and resets the waiting connection: a probe that does
+        # not give up on its own ends as "closed", not as the time-out this test expects.
+        watchdog = threading.Timer(4.0, listener.close)
+        watchdog.start()
+        try:
+            code, out, err = _run(capsys, pki, args)
+        finally:
+            watchdog.cancel()
     assert code == EXIT_PROBLEMS
     assert "TCP connected" in out
     assert "failed (tls): the TLS handshake did not complete within 0.3 s" in err
