@@ -6,31 +6,23 @@ import argparse
 import stat
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from provguard.credentials import (
-    Slot,
-    load_certificates,
-    load_credential_set,
-    load_private_key,
-)
 from provguard.errors import InputError, UsageError
-from provguard.scan import (
-    WRITERS,
-    Kind,
-    KnownIndex,
-    Options,
-    certificate_material,
-    default_jobs,
-    key_material,
-    keyset,
-    load_allowlist,
-    scan_paths,
-)
+from provguard.scan import keyset
 from provguard.scan.archive import ArchiveLimits
-from provguard.scan.html import write_html
-from provguard.scan.known import KnownMaterial
-from provguard.scan.mcuboot import McubootOptions, load_enc_key
-from provguard.scan.progress import Progress
+from provguard.scan.model import Kind
+from provguard.scan.parallel import default_jobs
+from provguard.scan.report import WRITERS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from provguard.scan.known import KnownMaterial
+    from provguard.scan.model import ScanResult
+
+# What a scan needs only in some runs (credential files, MCUboot keys, HTML) is imported where it
+# is used: `provguard scan` gates every build, and its start-up is most of a small scan's time.
 
 NAME = "scan"
 HELP = "find private keys and certificates left in firmware images (release gate)"
@@ -225,15 +217,30 @@ def _regular(path: Path, what: str) -> Path:
 
 
 def known_materials(args: argparse.Namespace) -> list[KnownMaterial]:
-    materials = []
-    files = []
     for path in [*args.key, *args.cert, *([args.from_json] if args.from_json else [])]:
         _regular(path, "a known-credential file")
-    materials += keyset.from_args(args)  # every key of each --key file, --key-dir, --keys-from
-    for path in args.cert:
+    materials = keyset.from_args(args)  # every key of each --key file, --key-dir, --keys-from
+    if args.cert or args.from_json is not None:
+        materials += _credential_files(args.cert, args.from_json)
+    return materials
+
+
+def _credential_files(certs: list[Path], from_json: Path | None) -> list[KnownMaterial]:
+    """The certificates of `--cert` files and the keys and certificates of a `--from` export."""
+    from provguard.credentials import (  # noqa: PLC0415 - see the imports at the top
+        Slot,
+        load_certificates,
+        load_credential_set,
+        load_private_key,
+    )
+    from provguard.scan.known import certificate_material, key_material  # noqa: PLC0415
+
+    files = []
+    for path in certs:
         files += load_credential_set(cert=path).files()
-    if args.from_json is not None:
-        files += load_credential_set(from_json=args.from_json).files()
+    if from_json is not None:
+        files += load_credential_set(from_json=from_json).files()
+    materials = []
     for file in files:
         if file.slot is Slot.KEY:
             materials.append(key_material(load_private_key(file, validate=False), file.name))
@@ -256,7 +263,22 @@ def _write(report: str, output: Path | None) -> None:
         raise InputError(f"cannot write the report: {exc.strerror}", path=output) from None
 
 
+def _writer(name: str) -> Callable[[ScanResult, Kind], str]:
+    if name == "html":
+        from provguard.scan.html import write_html  # noqa: PLC0415
+
+        return write_html
+    return WRITERS[name]
+
+
 def run(args: argparse.Namespace) -> int:
+    from provguard.scan.allow import load_allowlist  # noqa: PLC0415
+    from provguard.scan.known import KnownIndex  # noqa: PLC0415
+    from provguard.scan.mcuboot import McubootOptions, load_enc_key  # noqa: PLC0415
+    from provguard.scan.parallel import scan_paths  # noqa: PLC0415
+    from provguard.scan.progress import Progress  # noqa: PLC0415
+    from provguard.scan.readers import Options  # noqa: PLC0415
+
     if not args.paths:
         raise UsageError("name at least one image file or directory")
     known = KnownIndex(known_materials(args))
@@ -287,6 +309,5 @@ def run(args: argparse.Namespace) -> int:
         progress=Progress.for_terminal(quiet=args.quiet),
     )
     fail_on = Kind(args.fail_on)
-    writer = write_html if args.format == "html" else WRITERS[args.format]
-    _write(writer(result, fail_on), args.output)
+    _write(_writer(args.format)(result, fail_on), args.output)
     return result.exit_code(fail_on)

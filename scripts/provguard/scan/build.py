@@ -24,8 +24,6 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import yaml
-
 from provguard.errors import InputError
 from provguard.scan.allow import Allowlist, SymbolRange
 from provguard.scan.elf import elf_layout
@@ -63,6 +61,8 @@ def _candidates(paths: Sequence[Path]) -> Iterator[Path]:
 def parse_partitions(text: bytes, source: str) -> tuple[AddressRange, ...]:
     """The partitions of a partition manager `partitions.yml`: name, address, end_address (or
     size). Entries without an address (placeholders) are left out."""
+    import yaml  # noqa: PLC0415 - only a build directory has one; not every scan pays for it
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -15,16 +15,16 @@ import binascii
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-
-from provguard.credentials import fingerprint, key_fingerprint
 from provguard.scan.model import Kind
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+# `cryptography` (and `provguard.credentials`, which imports all of it) is imported by the
+# functions that confirm a candidate: a scan that meets none, most files of a release tree, never
+# pays for it (it is most of `provguard scan`'s start-up).
 
 #: The longest PEM block or DER object looked at (an RSA-4096 PEM key is about 3.3 kB).
 MAX_OBJECT = 16 * 1024
@@ -84,6 +84,9 @@ def der_objects(candidate: re.Pattern[bytes], data: bytes) -> Iterator[tuple[int
 
 def _load_key(der: bytes) -> tuple[PrivateKeyTypes | None, bool]:
     """(key, encrypted): the parsed key, or (None, True) for an encrypted one, or (None, False)."""
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
     try:
         return (
             serialization.load_der_private_key(der, None, unsafe_skip_rsa_key_validation=True),
@@ -96,6 +99,8 @@ def _load_key(der: bytes) -> tuple[PrivateKeyTypes | None, bool]:
 
 
 def describe(key: PrivateKeyTypes) -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: PLC0415
+
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return f"EC {key.curve.name}"
     if isinstance(key, rsa.RSAPrivateKey):
@@ -104,6 +109,8 @@ def describe(key: PrivateKeyTypes) -> str:
 
 
 def _key_detection(start: int, end: int, encoding: str, key: PrivateKeyTypes) -> Detection:
+    from provguard.credentials import key_fingerprint  # noqa: PLC0415
+
     return Detection(start, end, Kind.PRIVATE_KEY, encoding, key_fingerprint(key), describe(key))
 
 
@@ -181,6 +188,8 @@ class DerCertificateDetector:
         der = der_object(data, start)
         if der is None:
             return None
+        from cryptography import x509  # noqa: PLC0415
+
         try:
             x509.load_der_x509_certificate(der)
         except ValueError:
@@ -251,6 +260,9 @@ class PemPrivateKeyDetector:
     def find(self, data: bytes) -> Iterator[Detection]:
         if b"PRIVATE KEY-----" not in data:
             return
+        from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
         for block in pem_blocks(data, rb"(?:[A-Z0-9]+ )*PRIVATE KEY"):
             if block.label == "OPENSSH PRIVATE KEY":
                 pem = (
@@ -303,6 +315,8 @@ class PemCertificateDetector:
     def find(self, data: bytes) -> Iterator[Detection]:
         if b"CERTIFICATE-----" not in data:
             return
+        from cryptography import x509  # noqa: PLC0415
+
         for block in pem_blocks(data, rb"(?:X509 |TRUSTED )?CERTIFICATE"):
             try:
                 x509.load_der_x509_certificate(block.der)
@@ -312,6 +326,8 @@ class PemCertificateDetector:
 
 
 def _fp(der: bytes) -> str:
+    from provguard.credentials import fingerprint  # noqa: PLC0415
+
     return fingerprint(der)
 
 

@@ -51,13 +51,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
-
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.utils import CryptographyDeprecationWarning
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from provguard.errors import InputError
 from provguard.scan.known import (
@@ -68,6 +62,12 @@ from provguard.scan.known import (
     p256_material,
 )
 from provguard.scan.model import Kind
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+# `cryptography` is imported by the functions that need it: the usual P-256 key files are taken
+# apart without it (`known.p256_material`), and a scan without keys never loads it at all.
 
 #: A key or certificate file is a few kB; a list of keys may be large.
 MAX_KEY_FILE = 1 << 20
@@ -236,6 +236,10 @@ def _key(der: bytes, name: str) -> KnownMaterial:
     fast = p256_material(der, name)
     if fast is not None:
         return fast
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.utils import CryptographyDeprecationWarning  # noqa: PLC0415
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)
@@ -248,6 +252,9 @@ def _key(der: bytes, name: str) -> KnownMaterial:
 
 
 def _load_openssh(pem: bytes) -> PrivateKeyTypes:
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
     try:
         key = serialization.load_ssh_private_key(pem, None)
     except TypeError:
@@ -258,6 +265,8 @@ def _load_openssh(pem: bytes) -> PrivateKeyTypes:
 
 
 def _certificate(der: bytes, name: str) -> KnownMaterial:
+    from cryptography import x509  # noqa: PLC0415
+
     try:
         x509.load_der_x509_certificate(der)
     except ValueError:

@@ -62,16 +62,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from itertools import compress, count
-from typing import ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-
-from provguard.credentials import fingerprint, key_fingerprint
 from provguard.scan.detectors import DerCertificateDetector, der_objects
 from provguard.scan.model import Kind
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+# `cryptography` and `provguard.credentials` are imported by the functions that need them (a key
+# object to take apart, a reference key, a certificate's digest): a scan without --key never
+# needs them unless it meets a key or certificate, and they are most of the start-up's time.
 
 WORD = 8
 STRIDE_WORDS = 3  # sample every third 8-byte word: every 24 bytes
@@ -238,6 +240,8 @@ class KnownMaterial:
 
 def _key_ders(key: PrivateKeyTypes) -> list[Der]:
     """The DER forms of a key (through cryptography) with its secret and public parts."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa  # noqa: PLC0415
 
     def der(fmt: serialization.PrivateFormat) -> bytes:
         return key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
@@ -287,6 +291,8 @@ def _locate(blob: bytes, components: list[tuple[str, bytes]]) -> tuple[Part, ...
 
 
 def _little_endian_components(key: PrivateKeyTypes) -> list[tuple[str, bytes]]:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: PLC0415
+
     if isinstance(key, ec.EllipticCurvePrivateKey):
         size = (key.curve.key_size + 7) // 8
         return [("EC private scalar", key.private_numbers().private_value.to_bytes(size, "little"))]
@@ -382,11 +388,15 @@ KEY_ENCODINGS: tuple[KeyEncoding, ...] = (
 
 
 def key_material(key: PrivateKeyTypes, source: str) -> KnownMaterial:
+    from provguard.credentials import key_fingerprint  # noqa: PLC0415
+
     forms = _key_ders(key) + _little_endian_forms(_little_endian_components(key))
     return KnownMaterial(Kind.PRIVATE_KEY, source, key_fingerprint(key), tuple(forms))
 
 
 def certificate_material(cert: x509.Certificate, source: str) -> KnownMaterial:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
     der = cert.public_bytes(serialization.Encoding.DER)
     return KnownMaterial(Kind.CERTIFICATE, source, fingerprint(der), (Der("DER", der, ()),))
 
@@ -394,6 +404,13 @@ def certificate_material(cert: x509.Certificate, source: str) -> KnownMaterial:
 def certificate_der_material(der: bytes, source: str) -> KnownMaterial:
     """A certificate named by the digest of its DER, without parsing it (a bulk trust store)."""
     return KnownMaterial(Kind.CERTIFICATE, source, fingerprint(der), (Der("DER", der, ()),))
+
+
+def fingerprint(der: bytes) -> str:
+    """`provguard.credentials.fingerprint`, imported when first needed."""
+    from provguard.credentials import fingerprint as named  # noqa: PLC0415
+
+    return named(der)
 
 
 # --- P-256 without a cryptography object per key ------------------------------------------------
@@ -449,6 +466,9 @@ def _template_parts(
 @cache
 def _p256_templates() -> tuple[tuple[_Template, ...], bytes]:
     """The PKCS#8 and SEC1 templates, and the SubjectPublicKeyInfo prefix, of P-256."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
     reference = ec.generate_private_key(ec.SECP256R1())
     out = []
     for der in _key_ders(reference):

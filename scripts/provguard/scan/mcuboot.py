@@ -45,17 +45,16 @@ import lzma
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidKey, InvalidTag, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x25519
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
-
-from provguard.credentials import key_fingerprint
 from provguard.errors import InputError
 from provguard.scan.walk import display, read_small_file
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
+
+# `cryptography` and `provguard.credentials` are imported by the functions that load or use a
+# decryption key: an MCUboot image that is not encrypted (and any other file) never needs them.
 
 # mirrors mcu-tools/mcuboot boot/bootutil/include/bootutil/image.h and imgtool/image.py
 MAGIC = 0x96F3B83D
@@ -220,6 +219,12 @@ def load_enc_key(path: Path) -> EncKey:
 
 
 def parse_enc_key(data: bytes, source: str) -> EncKey:
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa, x25519  # noqa: PLC0415
+
+    from provguard.credentials import key_fingerprint  # noqa: PLC0415
+
     key: object = None
     for loader in (serialization.load_pem_private_key, serialization.load_der_private_key):
         try:
@@ -454,6 +459,8 @@ def _decrypt(
     data: bytes, header: Header, tlvs: list[Tlv], prot_end: int, keys: tuple[EncKey, ...]
 ) -> tuple[bytes | None, str]:
     """(plaintext payload, "key named") or (None, why not)."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: PLC0415
+
     aes = 16 if header.flags & F_ENCRYPTED_AES128 else 32
     cipher = "AES-128" if aes == 16 else "AES-256"
     enc = [t for t in tlvs if t.tag in _ENC_TLVS]
@@ -493,6 +500,11 @@ def _decrypt(
 
 def _unwrap(tag: int, wrapped: bytes, key: EncKey, aes: int) -> bytes | None:
     """The image's AES key from its TLV, or None when this key does not open it."""
+    from cryptography.exceptions import InvalidKey, InvalidTag, UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x25519  # noqa: PLC0415
+    from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap  # noqa: PLC0415
+
     secret = key.secret
     try:
         if tag == 0x30 and isinstance(secret, rsa.RSAPrivateKey):
@@ -531,6 +543,9 @@ def _unwrap(tag: int, wrapped: bytes, key: EncKey, aes: int) -> bytes | None:
 def _ecies(
     shared: bytes, mac: bytes, cipherkey: bytes, algorithm: hashes.HashAlgorithm, aes: int
 ) -> bytes | None:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: PLC0415
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF  # noqa: PLC0415
+
     derived = HKDF(
         algorithm=algorithm, length=aes + algorithm.digest_size, salt=None, info=_ECIES_INFO
     ).derive(shared)

@@ -10,12 +10,10 @@ unchecked, and every other file keeps its result.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provguard.errors import InputError
 from provguard.scan.allow import Allowlist
@@ -27,6 +25,12 @@ from provguard.scan.model import AddressRange, ScanResult
 from provguard.scan.progress import Progress
 from provguard.scan.readers import Options, read_bytes
 from provguard.scan.walk import Entry
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+# `multiprocessing` and `concurrent.futures` are imported when workers are started (--jobs 1, or a
+# single file, never needs them).
 
 _CONTEXT: Context | None = None
 _TASKS: Sequence[Task] = ()
@@ -70,6 +74,12 @@ def batches(indices: Sequence[int], tasks: Sequence[Task], jobs: int) -> list[tu
     return out
 
 
+def _can_fork() -> bool:
+    import multiprocessing  # noqa: PLC0415
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def _died(task: Task) -> ScanResult:
     name = str(task.entry.path)
     reason = "the worker process reading it died (out of memory?): not checked"
@@ -83,7 +93,7 @@ def run(
     progress = progress or Progress.off()
     progress.start(len({id(t.entry) for t in tasks}), sum(_size(t) for t in tasks))
     results: list[ScanResult | None] = [None] * len(tasks)
-    if jobs < 2 or len(tasks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if jobs < 2 or len(tasks) < 2 or not _can_fork():
         for index, task in enumerate(tasks):
             results[index] = scan_task(task, ctx)
             progress.advance(task.span is None or _last_span(tasks, index), _size(task))
@@ -116,6 +126,10 @@ def _round(
 ) -> list[int]:
     """Run `indices` on `width` workers (width 1: each in a pool of its own); the indices whose
     worker died."""
+    import multiprocessing  # noqa: PLC0415
+    from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: PLC0415
+    from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+
     context = multiprocessing.get_context("fork")
     # width 1 (a retry): each file in a pool of its own, so a file that kills its worker again
     # harms only itself
