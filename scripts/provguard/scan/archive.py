@@ -53,6 +53,7 @@ import gzip
 import io
 import lzma
 import os
+import re
 import struct
 import sys
 import tarfile
@@ -207,11 +208,19 @@ class Outcome:
 Event = Chunk | Outcome
 
 
+#: The characters `escape_name` writes as escapes: a name without any is returned as it is.
+_ESCAPED = re.compile(
+    "[\ud800-\udfff\x00-\x1f\x7f-\x9f\\\\\u2028\u2029\u200e\u200f\u202a\u202b\u202c\u202d\u202e]"
+)
+
+
 def escape_name(name: str | bytes, encoding: str = "utf-8") -> str:
     """A member or file name safe to print: control characters, backslashes and undecodable
     bytes (or surrogate escapes) as `\\xNN`; never raises."""
     if isinstance(name, bytes):
         name = name.decode(encoding, "surrogateescape")
+    if _ESCAPED.search(name) is None:  # nearly every name: nothing to escape
+        return name
     out: list[str] = []
     for char in name:
         code = ord(char)

@@ -71,6 +71,8 @@ class WalkOptions:
 
     def excluded_by(self, relative: str) -> str | None:
         """The first pattern that excludes `relative` (a POSIX path under the root), or None."""
+        if not self.exclude:
+            return None
         name = PurePosixPath(relative).name
         for pattern in self.exclude:
             target = relative if "/" in pattern.strip("/") else name
@@ -207,17 +209,18 @@ def _visit(
     path: Path, real_root: Path, seen: dict[FileId, str], ancestors: frozenset[FileId]
 ) -> tuple[Entry | None, FileId | None]:
     """The entry for one path met in a listing, and the id of a directory to enter, if any."""
-    shown = display(path)
+    text = str(path)  # the system calls take the string: a Path would convert it each time
+    shown = escape_name(text)
     try:
-        link = path.lstat()
+        link = os.lstat(text)
     except OSError as exc:
         return Entry(path, shown, EntryState.UNCHECKED, _os_reason("cannot stat", exc)), None
     is_link = stat.S_ISLNK(link.st_mode)
     info = link
     if is_link:
         try:
-            target = Path(os.path.realpath(path))
-            info = path.stat()
+            target = Path(os.path.realpath(text))
+            info = os.stat(text)
         except FileNotFoundError:
             return Entry(path, shown, EntryState.UNCHECKED, "broken symlink"), None
         except OSError as exc:
@@ -241,7 +244,7 @@ def _visit(
     if ident in seen:
         return Entry(path, shown, EntryState.SAME, same_as=seen[ident]), None
     seen[ident] = shown
-    if not os.access(path, os.R_OK, effective_ids=os.access in os.supports_effective_ids):
+    if not os.access(text, os.R_OK, effective_ids=os.access in os.supports_effective_ids):
         return Entry(path, shown, EntryState.UNCHECKED, "cannot read: permission denied"), None
     return Entry(path, shown, EntryState.FILE, size=info.st_size, id=ident), None
 
