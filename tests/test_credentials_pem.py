@@ -1,0 +1,213 @@
+"""PEM text as users have it (old Mac line endings, legacy encrypted keys, RFC 1421 headers, cut
+files) and the values a check hands on: what is stored and the line a user reads.
+
+Found by `make mutation MODULE=credentials`: mutants of the PEM reader (line numbering, headers,
+the end of a truncated block) and of the report's values passed every other test. Each input is
+built here with its feature on a known line; expected contents come from `cryptography`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from provguard.credentials import (
+    CheckReport,
+    CredentialFile,
+    CredentialSet,
+    Problem,
+    Severity,
+    Slot,
+    check,
+    load_credential_set,
+)
+from provguard.errors import InputError
+from tests import factories as f
+
+PKI = f.device_pki()
+CA_PEM = f.cert_pem(PKI.ca_cert)
+CERT_PEM = f.cert_pem(PKI.device_cert)
+KEY_PEM = f.key_pem(PKI.device_key)
+NAMES = {Slot.CA: "ca.pem", Slot.CERT: "client.pem", Slot.KEY: "client.key"}
+
+
+def report_for(slot: Slot, data: bytes, *, for_modem_write: bool = False) -> CheckReport:
+    files = {Slot.CA: CA_PEM, Slot.CERT: CERT_PEM, Slot.KEY: KEY_PEM, slot: data}
+    creds = CredentialSet(*(CredentialFile(s, NAMES[s], files[s]) for s in Slot))
+    return check(creds, 24, for_modem_write=for_modem_write)
+
+
+def printed(report: CheckReport) -> list[str]:
+    return [str(p) for p in report.problems]
+
+
+def test_old_mac_line_endings_are_numbered_as_an_editor_does_and_stored_with_lf() -> None:
+    lines = CA_PEM.split(b"\n")
+    lines[3] = lines[3][:6] + b"#" + lines[3][7:]  # line 4, column 7
+    report = report_for(Slot.CA, b"\r".join(lines))
+    (line,) = [text for text in printed(report) if "pem-base64" in text]
+    assert line.startswith("ca.pem:4: error: base64 body damaged at column 7: '#' is not")
+    assert report_for(Slot.CA, CA_PEM.replace(b"\n", b"\r")).contents[Slot.CA] == CA_PEM
+    assert printed(report_for(Slot.CA, CA_PEM.replace(b"\n", b"\r"))) == []
+
+
+def test_a_legacy_encrypted_key_keeps_its_headers_and_is_named_encrypted() -> None:
+    legacy = PKI.device_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.BestAvailableEncryption(b"correct horse"),
+    )
+    assert b"Proc-Type: 4,ENCRYPTED\n" in legacy
+    report = report_for(Slot.KEY, legacy)
+    assert printed(report) == [
+        "client.key:1: warning: the private key is encrypted: only AT%CMNG with its password can "
+        "store it, and whether it matches the certificate cannot be checked [key-encrypted]"
+    ]
+    assert report.contents[Slot.KEY] == legacy  # headers, the blank line after them, the body
+
+
+def test_a_header_that_is_not_encryption_is_kept_and_the_key_is_read() -> None:
+    lines = KEY_PEM.split(b"\n")
+    with_header = b"\n".join([lines[0], b"Comment: made by hand", b"", *lines[1:]])
+    report = report_for(Slot.KEY, with_header)
+    assert printed(report) == []
+    assert report.contents[Slot.KEY] == with_header
+
+
+def test_a_header_like_line_inside_the_body_is_damage_on_its_line() -> None:
+    lines = CA_PEM.split(b"\n")
+    damaged = b"\n".join([*lines[:3], b"Note: x", *lines[3:]])  # line 4, after two body lines
+    report = report_for(Slot.CA, damaged)
+    (line,) = [text for text in printed(report) if "pem-base64" in text]
+    assert line.startswith("ca.pem:4: error: base64 body damaged at column 5: ':' is not")
+
+
+@pytest.mark.parametrize(
+    ("data", "last"),
+    [
+        (b"-----BEGIN CERTIFICATE-----", 1),
+        (b"-----BEGIN CERTIFICATE-----\nMIIB", 2),
+        (b"-----BEGIN CERTIFICATE-----\nMIIB\nAAAA\n", 4),
+    ],
+    ids=["begin-only", "one-line", "newline-at-end"],
+)
+def test_a_block_cut_before_its_end_says_where_the_file_ends(data: bytes, last: int) -> None:
+    report = report_for(Slot.CA, data)
+    framing = [(p.line, p.message) for p in report.problems if p.code == "pem-framing"]
+    assert framing == [
+        (
+            last,
+            "truncated: the 'CERTIFICATE' block that begins on line 1 has no END line (the file "
+            f"ends after line {last})",
+        )
+    ]
+
+
+def test_only_the_first_non_ascii_line_is_reported() -> None:
+    lines = CERT_PEM.split(b"\n")
+    for number in (3, 6):  # file lines 3 and 6
+        lines[number - 1] = "é".encode() + lines[number - 1][2:]
+    report = report_for(Slot.CERT, b"\n".join(lines))
+    assert [str(p) for p in report.problems if p.code == "not-ascii"] == [
+        "client.pem:3: error: non-ASCII characters: the modem stores ASCII PEM only [not-ascii]"
+    ]
+
+
+def test_a_path_through_a_file_is_refused_with_the_systems_reason(tmp_path: Path) -> None:
+    file = tmp_path / "ca.pem"
+    file.write_bytes(CA_PEM)
+    with pytest.raises(InputError) as refused:
+        load_credential_set(ca=file / "inside.pem")
+    assert str(refused.value) == f"{file / 'inside.pem'}: cannot read: Not a directory"
+
+
+def test_the_files_given_are_read_into_their_slots(tmp_path: Path) -> None:
+    paths = f.write_credential_files(tmp_path, PKI)
+    creds = load_credential_set(ca=paths["ca"], cert=paths["cert"], key=paths["key"])
+    assert [(c.slot, c.name, c.data) for c in creds.files()] == [
+        (Slot.CA, str(paths["ca"]), CA_PEM),
+        (Slot.CERT, str(paths["cert"]), CERT_PEM),
+        (Slot.KEY, str(paths["key"]), KEY_PEM),
+    ]
+    assert creds.sec_tag is None
+
+
+# --- the values a report hands on ----------------------------------------------------------
+
+
+def test_a_reports_errors_and_warnings_are_split_by_severity() -> None:
+    encrypted = f.key_pem(PKI.device_key, password=b"pw")
+    report = check(CredentialSet(None, None, CredentialFile(Slot.KEY, "client.key", encrypted)), 24)
+    assert [p.code for p in report.errors] == ["ca-missing", "cert-missing"]
+    assert [p.code for p in report.warnings] == ["key-encrypted"]
+    assert not report.ok
+
+
+@pytest.mark.parametrize(
+    ("problem", "shown", "as_dict"),
+    [
+        (Problem(Severity.ERROR, "c", "f.pem", 3, "m"), "f.pem:3: error: m [c]",
+         {"severity": "error", "code": "c", "file": "f.pem", "line": 3, "message": "m"}),
+        (Problem(Severity.WARNING, "c", "f.pem", None, "m"), "f.pem: warning: m [c]",
+         {"severity": "warning", "code": "c", "file": "f.pem", "line": None, "message": "m"}),
+        (Problem(Severity.INFO, "c", None, None, "m"), "info: m [c]",
+         {"severity": "info", "code": "c", "file": None, "line": None, "message": "m"}),
+        (Problem(Severity.INFO, "c", None, 1, "m"), "info: m [c]",
+         {"severity": "info", "code": "c", "file": None, "line": 1, "message": "m"}),
+    ],
+)  # fmt: skip
+def test_a_problem_as_printed_and_as_json(
+    problem: Problem, shown: str, as_dict: dict[str, object]
+) -> None:
+    assert str(problem) == shown
+    assert problem.to_dict() == as_dict
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("error", "c", None, None, "m"), TypeError),
+        ((Severity.ERROR, "", None, None, "m"), ValueError),
+        ((Severity.ERROR, "c", None, None, ""), ValueError),
+        ((Severity.ERROR, "c", None, -1, "m"), ValueError),
+    ],
+    ids=["severity", "code", "message", "line"],
+)
+def test_a_problem_refuses_what_it_cannot_print(args: tuple[object, ...], error: type) -> None:
+    with pytest.raises(error):
+        Problem(*args)  # type: ignore[arg-type]
+    assert str(Problem(Severity.ERROR, "c", None, 1, "m")) == "error: m [c]"
+
+
+def test_a_credential_file_takes_a_slot_and_bytes() -> None:
+    with pytest.raises(TypeError, match="takes a Slot and bytes"):
+        CredentialFile("ca", "ca.pem", b"")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="takes a Slot and bytes"):
+        CredentialFile(Slot.CA, "ca.pem", "text")  # type: ignore[arg-type]
+    file = CredentialFile(Slot.CA, "ca.pem", CA_PEM)
+    assert "BEGIN" not in repr(file)  # the data is never shown: it may be a key
+
+
+def test_a_report_orders_its_slots_and_refuses_summaries_that_are_not_text() -> None:
+    report = CheckReport((), {Slot.KEY: b"k\n", Slot.CA: b"c\n"}, 24, {Slot.KEY: "k", Slot.CA: "c"})
+    assert list(report.contents) == [Slot.CA, Slot.KEY]
+    assert list(report.summaries) == [Slot.CA, Slot.KEY]
+    with pytest.raises(TypeError, match=r"CheckReport\.summaries maps Slots to str"):
+        CheckReport((), {}, 24, {Slot.CA: b"bytes"})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match=r"CheckReport\.contents maps Slots to bytes"):
+        CheckReport((), {"ca": b"c\n"}, 24)  # type: ignore[dict-item]
+    assert report != CheckReport((), {Slot.CA: b"c\n"}, 24, {Slot.KEY: "k", Slot.CA: "c"})
+    assert report != CheckReport(
+        (), {Slot.KEY: b"k\n", Slot.CA: b"c\n"}, 25, dict(report.summaries)
+    )
+    assert report.__eq__("report") is NotImplemented
+
+
+def test_the_slots_as_the_modem_and_the_header_know_them() -> None:
+    assert [(s.modem_type, s.label, s.macro, s.option) for s in Slot] == [
+        (0, "CA certificate", "CA_CERTIFICATE", "--ca"),
+        (1, "client certificate", "CLIENT_CERTIFICATE", "--cert"),
+        (2, "private key", "PRIVATE_KEY", "--key"),
+    ]
