@@ -1,0 +1,134 @@
+"""The always-on detectors (scan/detectors.py) on the PEM shapes the key matrix leaves out:
+OpenSSH keys, legacy encrypted PEM, and blocks next to something that is not a key (a label with
+no body, a body that is not base64, a block with no END), which must not hide the key after them.
+
+Expected offsets are where the test put each block; fingerprints are computed here (SHA-256 of
+the public key's SubjectPublicKeyInfo, or of the decoded body for an encrypted key).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from provguard.scan.detectors import MAX_OBJECT, Detection, detect
+from provguard.scan.model import Kind
+from tests import factories as f
+
+
+def spki_fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "SHA256:" + hashlib.sha256(spki).hexdigest()
+
+
+def place(*blocks: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """Random bytes (no PEM, no DER key) with the blocks in a row, and where each one sits
+    (from BEGIN to the end of its END line, without the line break)."""
+    r = random.Random(7)
+    image = bytearray(r.randbytes(64))
+    where = []
+    for block in blocks:
+        where.append((len(image), len(image) + len(block.rstrip(b"\n"))))
+        image += block + r.randbytes(64).replace(b"\x30", b"\x31")
+    return bytes(image), where
+
+
+def openssh(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+
+
+def pem_key_detection(key: ec.EllipticCurvePrivateKey, span: tuple[int, int]) -> Detection:
+    return Detection(*span, Kind.PRIVATE_KEY, "PEM PKCS#8", spki_fingerprint(key), "EC secp256r1")
+
+
+def test_an_openssh_key_is_found_and_named_by_its_public_key() -> None:
+    first, second = f.ec_key(), f.ec_key()
+    image, (one, two) = place(openssh(first), f.key_pem(second))
+    assert detect(image) == [
+        Detection(*one, Kind.PRIVATE_KEY, "PEM OpenSSH", spki_fingerprint(first), "EC secp256r1"),
+        pem_key_detection(second, two),
+    ]
+
+
+def test_a_damaged_openssh_block_does_not_hide_the_key_after_it() -> None:
+    key = f.ec_key()
+    damaged = openssh(f.ec_key()).replace(b"\n", b"\nAAAA", 1)
+    image, (_, span) = place(damaged, f.key_pem(key))
+    assert detect(image) == [pem_key_detection(key, span)]
+
+
+def test_a_legacy_encrypted_pem_key_is_found_by_its_headers() -> None:
+    """`Proc-Type: 4,ENCRYPTED` PEM (what OpenSSL writes for a traditional key with a password)
+    is reported, named by the digest of its body: its public key cannot be read."""
+    key, other = f.ec_key(), f.ec_key()
+    legacy = f.key_pem(key, pkcs8=False, password=b"secret")
+    assert b"Proc-Type: 4,ENCRYPTED" in legacy
+    image, (one, two) = place(legacy, f.key_pem(other))
+    body = b"".join(line for line in legacy.splitlines()[1:-1] if b":" not in line)
+    digest = "SHA256:" + hashlib.sha256(base64.b64decode(body)).hexdigest()
+    assert detect(image) == [
+        Detection(*one, Kind.PRIVATE_KEY, "PEM (legacy encrypted)", digest, None),
+        pem_key_detection(other, two),
+    ]
+
+
+def test_a_non_ascii_header_line_does_not_stop_the_search() -> None:
+    key, other = f.ec_key(), f.ec_key()
+    legacy = f.key_pem(key, pkcs8=False, password=b"secret")
+    lines = legacy.split(b"\n")
+    odd = b"\n".join([lines[0], b"Comment: caf\xe9", *lines[1:]])
+    image, (_, span) = place(odd, f.key_pem(other))
+    assert pem_key_detection(other, span) in detect(image)
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        b"-----BEGIN EC PRIVATE KEY----------END EC PRIVATE KEY-----",  # mbedTLS's label strings
+        b"-----BEGIN PRIVATE KEY-----\n%s\n-----END PRIVATE KEY-----",  # a format string
+        b"-----BEGIN PRIVATE KEY-----\nAAA\n-----END PRIVATE KEY-----",  # does not decode
+        b"-----BEGIN PRIVATE KEY-----\nno end line here",  # no END at all
+    ],
+    ids=["no body", "not base64", "does not decode", "no END"],
+)
+def test_what_is_not_a_key_block_does_not_hide_the_key_after_it(before: bytes) -> None:
+    key = f.ec_key()
+    image, (_, span) = place(before, f.key_pem(key))
+    assert detect(image) == [pem_key_detection(key, span)]
+
+
+def test_a_damaged_pem_certificate_does_not_hide_the_certificate_after_it() -> None:
+    cert = f.make_cert("dev", f.ec_key())
+    cut = f.cert_der(cert)[:-20]
+    damaged = (
+        b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(cut) + b"-----END CERTIFICATE-----\n"
+    )
+    image, (_, span) = place(damaged, f.cert_pem(cert))
+    digest = "SHA256:" + hashlib.sha256(f.cert_der(cert)).hexdigest()
+    assert detect(image) == [Detection(*span, Kind.CERTIFICATE, "PEM", digest)]
+
+
+@pytest.mark.parametrize(("gap", "found"), [(0, True), (1, False)])
+def test_a_pem_block_is_read_up_to_max_object_bytes(gap: int, found: bool) -> None:
+    """The END line must end within MAX_OBJECT bytes after the BEGIN line (spaces between the
+    lines of a body are separators, so the body is the key either way)."""
+    key = f.ec_key()
+    pem = f.key_pem(key)
+    begin, rest = pem.split(b"\n", 1)
+    body, end = rest.split(b"-----END")
+    end = b"-----END" + end.rstrip(b"\n")
+    padding = MAX_OBJECT - len(body) - len(end) + gap
+    block = begin + body + b" " * padding + end
+    image, (span,) = place(block)
+    assert detect(image) == ([pem_key_detection(key, span)] if found else [])
