@@ -132,3 +132,44 @@ def test_a_pem_block_is_read_up_to_max_object_bytes(gap: int, found: bool) -> No
     block = begin + body + b" " * padding + end
     image, (span,) = place(block)
     assert detect(image) == ([pem_key_detection(key, span)] if found else [])
+
+
+def encrypted_openssh(key: ec.EllipticCurvePrivateKey) -> tuple[bytes, bytes]:
+    """(PEM, its decoded body): `key`'s OpenSSH container as ssh-keygen writes it with a
+    passphrase (aes256-ctr, bcrypt; PROTOCOL.key), the private part random bytes of the right
+    size. cryptography refuses to read it without a password, as it would a real one."""
+    raw = base64.b64decode(b"".join(openssh(key).splitlines()[1:-1]))
+    magic = b"openssh-key-v1\0"
+
+    def string(data: bytes) -> tuple[bytes, bytes]:
+        size = int.from_bytes(data[:4], "big")
+        return data[4 : 4 + size], data[4 + size :]
+
+    def put(data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + data
+
+    rest = raw[len(magic) :]
+    for _ in range(3):  # cipher "none", kdf "none", empty kdf options
+        _, rest = string(rest)
+    count, rest = rest[:4], rest[4:]
+    public, rest = string(rest)
+    private, _ = string(rest)
+    r = random.Random(11)
+    kdf_options = put(r.randbytes(16)) + (16).to_bytes(4, "big")
+    body = magic + put(b"aes256-ctr") + put(b"bcrypt") + put(kdf_options) + count + put(public)
+    body += put(r.randbytes(-(-len(private) // 16) * 16))
+    label = b"OPENSSH PRIVATE KEY-----\n"
+    return b"-----BEGIN " + label + base64.encodebytes(body) + b"-----END " + label, body
+
+
+def test_an_encrypted_openssh_key_is_found_and_does_not_hide_the_key_after_it() -> None:
+    key, other = f.ec_key(), f.ec_key()
+    pem, body = encrypted_openssh(key)
+    with pytest.raises(TypeError):
+        serialization.load_ssh_private_key(pem, None)
+    image, (one, two) = place(pem, f.key_pem(other))
+    digest = "SHA256:" + hashlib.sha256(body).hexdigest()
+    assert detect(image) == [
+        Detection(*one, Kind.PRIVATE_KEY, "PEM OpenSSH (encrypted)", digest, None),
+        pem_key_detection(other, two),
+    ]

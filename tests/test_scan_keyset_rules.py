@@ -23,6 +23,7 @@ from provguard.errors import InputError
 from provguard.scan.keyset import EntryError, load_dir, load_file, load_list, parse_credentials
 from provguard.scan.model import Kind
 from tests import factories as f
+from tests.test_scan_detector_rules import encrypted_openssh
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -368,3 +369,8 @@ def test_csv_refusals_in_full(tmp_path: Path) -> None:
     assert re.fullmatch(
         re.escape(f"{table}:") + r"\d+: invalid CSV: field larger than field limit \(131072\)", said
     ), said
+
+
+def test_an_encrypted_openssh_key_file_is_refused() -> None:
+    pem, _ = encrypted_openssh(f.ec_key())
+    assert entry_refusal(pem) == ("the OpenSSH key is encrypted; decrypt it first", 1)
