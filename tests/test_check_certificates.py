@@ -136,9 +136,11 @@ def _signed_with_rsa_and(
         (5, hashes.SHA1(),  # noqa: S303 - the weak hash is what is tested
          ["client.der: warning: CN=device is signed with SHA1: brokers "
                             "increasingly refuse it [cert-weak-signature]"]),
+        (4, hashes.MD5(), ["client.der: warning: CN=device is signed with MD5: brokers "  # noqa: S303
+                           "increasingly refuse it [cert-weak-signature]"]),
         (14, hashes.SHA224(), []),
     ],
-    ids=["sha1", "sha224"],
+    ids=["sha1", "md5", "sha224"],
 )  # fmt: skip
 def test_a_client_certificate_signed_with_sha1_is_a_warning(
     arc: int, algorithm: hashes.HashAlgorithm, expected: list[str]

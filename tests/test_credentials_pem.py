@@ -211,3 +211,41 @@ def test_the_slots_as_the_modem_and_the_header_know_them() -> None:
         (1, "client certificate", "CLIENT_CERTIFICATE", "--cert"),
         (2, "private key", "PRIVATE_KEY", "--key"),
     ]
+
+
+def test_an_empty_file_is_one_problem_saying_so() -> None:
+    report = report_for(Slot.CA, b" \n\t\n")
+    assert [str(p) for p in report.problems if p.file == "ca.pem"] == [
+        "ca.pem: error: the file is empty [pem-framing]"
+    ]
+
+
+def test_a_control_character_in_the_body_is_named_by_its_code_point() -> None:
+    lines = CA_PEM.split(b"\n")
+    lines[2] = lines[2][:3] + b"\x07" + lines[2][4:]  # line 3, column 4
+    report = report_for(Slot.CA, b"\n".join(lines))
+    (line,) = [str(p) for p in report.problems if p.code == "pem-base64"]
+    assert line.startswith("ca.pem:3: error: base64 body damaged at column 4: U+0007 is not a ")
+
+
+def test_an_encrypted_key_in_the_ca_slot_is_named_with_its_article() -> None:
+    report = report_for(Slot.CA, f.key_pem(PKI.device_key, password=b"pw"))
+    assert [str(p) for p in report.problems if p.code == "wrong-slot"] == [
+        "ca.pem:1: error: --ca: an encrypted private key, but the CA certificate slot takes a "
+        "certificate [wrong-slot]"
+    ]
+
+
+def test_a_file_that_cannot_be_opened_says_permission_denied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = tmp_path / "ca.pem"
+    file.write_bytes(CA_PEM)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "open", refuse)  # root may open any file: deny it here
+    with pytest.raises(InputError) as refused:
+        load_credential_set(ca=file)
+    assert str(refused.value) == f"{file}: permission denied"
