@@ -210,7 +210,12 @@ Event = Chunk | Outcome
 
 #: The characters `escape_name` writes as escapes: a name without any is returned as it is.
 _ESCAPED = re.compile(
-    "[\ud800-\udfff\x00-\x1f\x7f-\x9f\\\\\u2028\u2029\u200e\u200f\u202a\u202b\u202c\u202d\u202e]"
+    "[\ud800-\udfff\x00-\x1f\x7f-\x9f\\\\\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+#: Line and paragraph separators, and Unicode's Bidi_Control characters (marks, embeddings,
+#: overrides and isolates: what reorders a line as it is shown).
+_SEPARATORS_AND_BIDI = frozenset(
+    (0x2028, 0x2029, 0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
 )
 
 
@@ -230,7 +235,7 @@ def escape_name(name: str | bytes, encoding: str = "utf-8") -> str:
             out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
         elif char == "\\":
             out.append("\\\\")
-        elif code in (0x2028, 0x2029, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E):
+        elif code in _SEPARATORS_AND_BIDI:
             out.append(f"\\u{code:04x}")  # line separators and bidi controls
         else:
             out.append(char)
