@@ -13,11 +13,13 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import dh, ec, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 
 from provguard.errors import InputError
 from provguard.scan.keyset import EntryError, load_dir, load_file, load_list, parse_credentials
@@ -374,3 +376,24 @@ def test_csv_refusals_in_full(tmp_path: Path) -> None:
 def test_an_encrypted_openssh_key_file_is_refused() -> None:
     pem, _ = encrypted_openssh(f.ec_key())
     assert entry_refusal(pem) == ("the OpenSSH key is encrypted; decrypt it first", 1)
+
+
+def test_a_deprecated_key_type_is_loaded_without_a_warning() -> None:
+    """cryptography warns that finite-field DH is deprecated when it loads such a key: a known
+    key of that type is still used, and the warning is not the user's business."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        key = dh.generate_parameters(2, 512).generate_private_key()
+        der = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (material,) = parse_credentials(der, "dh.der").materials
+    assert caught == []
+    assert material.fingerprint == "SHA256:" + hashlib.sha256(spki).hexdigest()
