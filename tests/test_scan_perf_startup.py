@@ -51,7 +51,8 @@ def test_a_clean_scan_imports_no_cryptography_yaml_or_process_pool(tmp_path: Pat
     image = tmp_path / "app.bin"
     image.write_bytes(bytes(range(256)) * 64)  # no key, no certificate, no header of one
     (tmp_path / "main.c").write_text("int main(void) { return 0; }\n")
-    for target, jobs in ((image, "1"), (tmp_path, "1"), (image, "2")):
+    (tmp_path / "lib.o").write_bytes(bytes(range(255, -1, -1)) * 64)
+    for target, jobs in ((image, "1"), (tmp_path, "1"), (tmp_path, "2")):
         code, modules = _modules_after("scan", "--quiet", "--jobs", jobs, target)
         assert code == 0
         assert "provguard.scan.engine" in modules  # it did scan
@@ -113,7 +114,8 @@ def test_json_report_text_is_what_the_standard_library_writes() -> None:
 
 
 def test_json_report_falls_back_to_the_standard_library_for_other_values() -> None:
-    for document in ({"ratio": 1.5}, [float("inf")], {1: "an int key"}, {"t": (1, (2, []))}):
+    documents: list[Any] = [{"ratio": 1.5}, [float("inf")], {1: "an int key"}, {"t": (1, (2, []))}]
+    for document in documents:
         assert dumps(document) == json.dumps(document, indent=2) + "\n"
 
 

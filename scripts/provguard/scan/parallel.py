@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import select
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from provguard.errors import InputError
 from provguard.scan.allow import Allowlist
@@ -26,15 +26,6 @@ from provguard.scan.progress import Progress
 from provguard.scan.readers import Options, read_bytes
 from provguard.scan.walk import Entry
 
-if TYPE_CHECKING:
-    from concurrent.futures import Future
-
-# `multiprocessing` and `concurrent.futures` are imported when workers are started (--jobs 1, or a
-# single file, never needs them).
-
-_CONTEXT: Context | None = None
-_TASKS: Sequence[Task] = ()
-
 
 def default_jobs() -> int:
     """All cores this process may use."""
@@ -44,14 +35,11 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _work(batch: tuple[int, ...]) -> list[ScanResult]:
-    assert _CONTEXT is not None  # set before the pool forks
-    return [scan_task(_TASKS[index], _CONTEXT) for index in batch]
-
-
 #: Small files go to a worker in batches (one round trip per batch, not per file), each of about
 #: this many bytes or this many files; a batch is cut smaller when that balances the workers.
 BATCH_BYTES = 8 << 20
+#: What one write to a pipe moves whole (POSIX guarantees 512 bytes; Linux 4096).
+_PIPE_BUF = getattr(select, "PIPE_BUF", 512)
 BATCH_FILES = 64
 
 
@@ -74,12 +62,6 @@ def batches(indices: Sequence[int], tasks: Sequence[Task], jobs: int) -> list[tu
     return out
 
 
-def _can_fork() -> bool:
-    import multiprocessing  # noqa: PLC0415
-
-    return "fork" in multiprocessing.get_all_start_methods()
-
-
 def _died(task: Task) -> ScanResult:
     name = str(task.entry.path)
     reason = "the worker process reading it died (out of memory?): not checked"
@@ -93,66 +75,152 @@ def run(
     progress = progress or Progress.off()
     progress.start(len({id(t.entry) for t in tasks}), sum(_size(t) for t in tasks))
     results: list[ScanResult | None] = [None] * len(tasks)
-    if jobs < 2 or len(tasks) < 2 or not _can_fork():
+    if jobs < 2 or len(tasks) < 2 or not hasattr(os, "fork"):
         for index, task in enumerate(tasks):
             results[index] = scan_task(task, ctx)
             progress.advance(task.span is None or _last_span(tasks, index), _size(task))
         progress.finish()
         return [r for r in results if r is not None]
-    global _CONTEXT, _TASKS
-    _CONTEXT, _TASKS = ctx, tasks
     try:
-        remaining = list(range(len(tasks)))
-        for width in (min(jobs, len(tasks)), 1):
-            broken = _round(remaining, width, tasks, results, progress)
-            if not broken:
-                break
-            remaining = broken
-        else:
-            for index in remaining:
-                results[index] = _died(tasks[index])
+        groups = batches(range(len(tasks)), tasks, min(jobs, len(tasks)))
+        lost = _Pool(tasks, ctx, results, progress).run(groups, min(jobs, len(groups)))
+        # a file whose worker died is retried alone, in a process of its own, so a file that
+        # kills its worker again harms only itself
+        for index in lost:
+            _Pool(tasks, ctx, results, progress).run([(index,)], 1)
     finally:
-        _CONTEXT, _TASKS = None, ()
         progress.finish()
     return [r if r is not None else _died(tasks[i]) for i, r in enumerate(results)]
 
 
-def _round(
-    indices: list[int],
-    width: int,
-    tasks: Sequence[Task],
-    results: list[ScanResult | None],
-    progress: Progress,
-) -> list[int]:
-    """Run `indices` on `width` workers (width 1: each in a pool of its own); the indices whose
-    worker died."""
-    import multiprocessing  # noqa: PLC0415
-    from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: PLC0415
-    from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+class _Pool:
+    """Forked workers that take batches from a shared pipe (a fast worker takes more) and send
+    back each batch's results, pickled; what a dead worker held is reported as lost.
 
-    context = multiprocessing.get_context("fork")
-    # width 1 (a retry): each file in a pool of its own, so a file that kills its worker again
-    # harms only itself
-    groups = [batches(indices, tasks, width)] if width > 1 else [[(i,)] for i in indices]
-    broken: list[int] = []
-    for group in groups:
-        with ProcessPoolExecutor(max_workers=width, mp_context=context) as pool:
-            futures: dict[Future[list[ScanResult]], tuple[int, ...]] = {
-                pool.submit(_work, batch): batch for batch in group
-            }
-            for future in as_completed(futures):
-                batch = futures[future]
-                try:
-                    done = future.result()
-                except BrokenProcessPool:
-                    broken += batch
-                    continue
-                for index, result in zip(batch, done, strict=True):
-                    results[index] = result
-                    progress.advance(
-                        tasks[index].span is None or _last_span(tasks, index), _size(tasks[index])
-                    )
-    return sorted(broken)
+    Lighter than `concurrent.futures`: no threads and no import of `multiprocessing`; the workers
+    inherit the tasks and the context by `fork`, and only batch numbers and results cross pipes.
+    When a worker dies, only the batch it held is lost (the others keep taking the rest)."""
+
+    def __init__(
+        self,
+        tasks: Sequence[Task],
+        ctx: Context,
+        results: list[ScanResult | None],
+        progress: Progress,
+    ) -> None:
+        self.tasks = tasks
+        self.ctx = ctx
+        self.results = results
+        self.progress = progress
+        self.queue = -1  # the write end of the pipe of batch numbers, while it is open
+
+    def run(self, groups: Sequence[tuple[int, ...]], width: int) -> list[int]:
+        """Every batch of `groups` on `width` workers; the indices of the tasks whose worker died
+        before it sent their results."""
+        queue_read, self.queue = os.pipe()
+        workers: dict[int, int] = {}  # result pipe -> pid
+        ended = False  # every worker closed its pipe: it is ending of itself
+        try:
+            for _ in range(width):
+                result_read, result_write = os.pipe()
+                pid = os.fork()
+                if pid == 0:  # pragma: no cover - the child (its coverage is not collected)
+                    for fd in (result_read, self.queue, *workers):
+                        os.close(fd)
+                    self._work(groups, queue_read, result_write)
+                os.close(result_write)
+                workers[result_read] = pid
+            os.close(queue_read)
+            queue_read = -1
+            done = self._collect(groups, list(workers))
+            ended = True
+        finally:
+            for fd in (queue_read, self.queue, *workers):
+                if fd >= 0:
+                    os.close(fd)
+            for pid in workers.values():
+                _reap(pid, stop=not ended)
+        return sorted(i for n, batch in enumerate(groups) if n not in done for i in batch)
+
+    def _collect(self, groups: Sequence[tuple[int, ...]], pipes: list[int]) -> set[int]:
+        """Feed the batch numbers to the queue (then close it: the workers end when it is empty)
+        and store the results that come back on `pipes`; the numbers of the batches done."""
+        import pickle  # noqa: PLC0415
+        import selectors  # noqa: PLC0415
+
+        # 4-byte records: a pipe write that small is atomic, so each worker reads whole ones
+        pending = b"".join(n.to_bytes(4, "little") for n in range(len(groups)))
+        queue = self.queue
+        os.set_blocking(queue, False)
+        buffers = {fd: bytearray() for fd in pipes}
+        done: set[int] = set()
+        with selectors.DefaultSelector() as selector:
+            selector.register(queue, selectors.EVENT_WRITE)
+            for fd in pipes:
+                selector.register(fd, selectors.EVENT_READ)
+            while selector.get_map():
+                for key, _ in selector.select():
+                    fd = int(key.fd)
+                    if fd == queue:
+                        try:  # at most PIPE_BUF bytes: written whole or not at all
+                            pending = pending[os.write(queue, pending[:_PIPE_BUF]) :]
+                        except BlockingIOError:
+                            continue
+                        if not pending:
+                            selector.unregister(queue)
+                            os.close(queue)
+                            self.queue = -1
+                        continue
+                    chunk = os.read(fd, 1 << 20)
+                    if not chunk:  # the worker ended (or died)
+                        selector.unregister(fd)
+                        continue
+                    buffer = buffers[fd]
+                    buffer += chunk
+                    while len(buffer) >= 8 and len(buffer) >= 8 + (
+                        size := int.from_bytes(buffer[:8], "little")
+                    ):
+                        # written by this program's own forked worker, never by anyone else
+                        batch, found = pickle.loads(buffer[8 : 8 + size])  # noqa: S301
+                        del buffer[: 8 + size]
+                        self._store(groups[batch], found)
+                        done.add(batch)
+        return done
+
+    def _store(self, batch: tuple[int, ...], found: list[ScanResult]) -> None:
+        for index, result in zip(batch, found, strict=True):
+            self.results[index] = result
+            last = self.tasks[index].span is None or _last_span(self.tasks, index)
+            self.progress.advance(last, _size(self.tasks[index]))
+
+    def _work(self, groups: Sequence[tuple[int, ...]], queue: int, out: int) -> None:
+        """A worker: batches from `queue` until it is empty, results to `out`; never returns."""
+        import pickle  # noqa: PLC0415
+
+        code = 0
+        try:
+            while len(record := os.read(queue, 4)) == 4:
+                batch = int.from_bytes(record, "little")
+                found = [scan_task(self.tasks[i], self.ctx) for i in groups[batch]]
+                data = pickle.dumps((batch, found), protocol=pickle.HIGHEST_PROTOCOL)
+                view = memoryview(len(data).to_bytes(8, "little") + data)
+                while view:
+                    view = view[os.write(out, view) :]
+        except BaseException:  # Ctrl-C, a closed pipe: what this worker held is lost, not wrong
+            code = 1
+        os._exit(code)
+
+
+def _reap(pid: int, *, stop: bool) -> None:
+    """Wait for a worker to end; `stop` (the main process is being interrupted) ends it first."""
+    try:
+        if stop:
+            import signal  # noqa: PLC0415
+
+            os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 def _size(task: Task) -> int:
