@@ -457,3 +457,54 @@ def test_a_read_back_with_a_non_ascii_character_outside_the_block_is_the_same(
     read_back = _crlf(creds[Slot.CERT]).decode("ascii") + "\u00e9"
     assert same_certificates(creds[Slot.CERT], read_back)
     assert not same_certificates(creds[Slot.CERT], _crlf(creds[Slot.CA]).decode("ascii"))
+
+
+def test_a_read_back_with_a_non_ascii_space_is_not_the_same_certificate(
+    creds: dict[Slot, bytes],
+) -> None:
+    # The modem compares bytes: a no-break space (two bytes in UTF-8) at the end of a base64 line
+    # is not whitespace to a PEM reader that reads ASCII, so the certificate is written again.
+    line = creds[Slot.CERT].split(b"\n")[1].decode("ascii")
+
+    def no_break_space(text: str) -> str:
+        return text.replace(line, line + "\u00a0")
+
+    read_back = no_break_space(creds[Slot.CERT].decode("ascii"))
+    assert not same_certificates(creds[Slot.CERT], read_back)
+    assert same_certificates(creds[Slot.CERT], read_back.replace("\u00a0", " "))
+    sim = _sim({**creds, Slot.CERT: _crlf(creds[Slot.CERT])}, cfun=4)
+    hook = _on(f"AT%CMNG=2,{TAG},1", no_break_space)
+    report = provision(SimTransport(sim, hook), creds, TAG)
+    assert [c.split(',"')[0] for c in sim.received if c.startswith("AT%CMNG=")] == [
+        f"AT%CMNG=1,{TAG}",
+        f"AT%CMNG=2,{TAG},1",
+        f"AT%CMNG=0,{TAG},1",
+        f"AT%CMNG=1,{TAG}",
+    ]
+    cert = next(r for r in report.results if r.plan.slot is Slot.CERT)
+    assert (cert.outcome, cert.detail) == (Outcome.WRITTEN, "verified")
+    assert sim.store[(TAG, 1)] == creds[Slot.CERT]
+
+
+def test_a_modem_refusing_to_overwrite_is_told_why_the_old_credential_is_deleted(
+    creds: dict[Slot, bytes],
+) -> None:
+    old_ca = factories.cert_pem(factories.make_cert("old CA", factories.ec_key(), ca=True))
+    sim = _sim({Slot.CA: old_ca}, cfun=4, refuse_overwrite=True)
+    messages: list[object] = []
+    report = provision(SimTransport(sim), {Slot.CA: creds[Slot.CA]}, TAG, progress=messages.append)
+    assert report.ok
+    assert [c.split(',"')[0] for c in sim.received if c.startswith("AT%CMNG=")] == [
+        f"AT%CMNG=1,{TAG}",
+        f"AT%CMNG=2,{TAG},0",
+        f"AT%CMNG=0,{TAG},0",
+        f"AT%CMNG=3,{TAG},0",
+        f"AT%CMNG=0,{TAG},0",
+        f"AT%CMNG=1,{TAG}",
+    ]
+    assert sim.store[(TAG, 0)] == creds[Slot.CA]
+    writing = "writing the CA certificate (CA certificate)"
+    deleting = "the modem refuses to overwrite; deleting the old CA certificate first"
+    assert writing in messages
+    assert deleting in messages
+    assert messages.index(writing) < messages.index(deleting)
