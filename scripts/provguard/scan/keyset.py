@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import csv
 import io
 import json
 import os
@@ -450,6 +449,8 @@ def _json_entries(text: str, listing: Path) -> Iterator[_Entry]:
 
 
 def _csv_entries(text: str, listing: Path) -> Iterator[_Entry]:
+    import csv  # noqa: PLC0415 - only a .csv list needs it
+
     reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = reader.fieldnames or []
     if not set(columns) & {*_PATH_COLUMNS, *_PEM_COLUMNS}:
