@@ -117,6 +117,10 @@ class _Pool:
     def run(self, groups: Sequence[tuple[int, ...]], width: int) -> list[int]:
         """Every batch of `groups` on `width` workers; the indices of the tasks whose worker died
         before it sent their results."""
+        # imported before the fork, so that each worker inherits them rather than import them
+        import pickle  # noqa: F401, PLC0415
+        import selectors  # noqa: F401, PLC0415
+
         queue_read, self.queue = os.pipe()
         workers: dict[int, int] = {}  # result pipe -> pid
         ended = False  # every worker closed its pipe: it is ending of itself
