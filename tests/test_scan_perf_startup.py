@@ -12,6 +12,8 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from provguard.scan.archive import escape_name
 from provguard.scan.report import dumps
 
@@ -149,3 +151,22 @@ def test_every_character_of_a_name_is_escaped_or_kept_as_the_report_rules_say() 
         expected = _expected_escape(char)
         assert escape_name(char) == expected, hex(code)
         assert escape_name(f"dir/{char}.bin") == f"dir/{expected}.bin", hex(code)
+
+
+def test_every_public_name_of_the_scan_package_is_there_when_asked_for() -> None:
+    """The package imports its modules when a name is first used; each name in `__all__` is still
+    the defining module's own object, and `import *` gives them all."""
+    import importlib  # noqa: PLC0415
+
+    import provguard.scan as package  # noqa: PLC0415
+
+    namespace: dict[str, Any] = {}
+    exec("from provguard.scan import *", namespace)  # noqa: S102 - the import form users write
+    for name in package.__all__:
+        value = getattr(package, name)
+        assert namespace[name] is value
+        module = importlib.import_module(f"provguard.scan.{package._WHERE[name]}")
+        assert getattr(module, name) is value
+    assert sorted(package._WHERE) == sorted(package.__all__)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        package.no_such_name  # noqa: B018
