@@ -7,11 +7,14 @@ index's own tables.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import random
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from provguard.scan.known import (
     TEXT_CHUNK,
@@ -19,6 +22,7 @@ from provguard.scan.known import (
     KnownMaterial,
     certificate_der_material,
     certificate_material,
+    key_material,
 )
 from tests import factories as f
 
@@ -53,3 +57,41 @@ def test_a_known_certificate_alone_is_found_across_the_decoding_chunks(load) -> 
     first_line, first_column = divmod(at * 4 // 3, 76)
     assert found[0].start == len(prefix) + first_line * 77 + first_column
     assert found[0].start < TEXT_CHUNK + len(prefix) < found[0].end
+
+
+def test_a_known_certificate_in_ascii_hex_is_named_so() -> None:
+    cert = f.make_cert("device-0042", f.ec_key())
+    der = f.cert_der(cert)
+    text = b'const char *cert = "' + binascii.hexlify(der).upper() + b'";'
+    found = KnownIndex([certificate_material(cert, "device.crt")]).search(text)
+    assert [(m.start, m.end, m.encoding) for m in found] == [
+        (20, 20 + 2 * len(der), "ASCII hex of DER")
+    ]
+
+
+def key_pkcs8(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "between", "name"),
+    [
+        (b"", b"\n", "PEM PKCS#8"),  # the BEGIN line is the first thing in the segment
+        (b"x" * 100, b"\n", "PEM PKCS#8"),
+        (b"x" * 100, b"\n" + b" " * 52, "PEM PKCS#8"),  # 80 characters from BEGIN to the body
+        (b"x" * 100, b"\n" + b" " * 53, "base64 PKCS#8 DER"),  # 81: too far to be its body
+    ],
+    ids=["at 0", "after text", "80", "81"],
+)
+def test_a_whole_base64_key_is_pem_when_its_begin_line_is_within_80_characters(
+    before: bytes, between: bytes, name: str
+) -> None:
+    key = f.ec_key()
+    begin = b"-----BEGIN PRIVATE KEY-----"  # 27 characters
+    body = base64.b64encode(key_pkcs8(key))
+    text = before + begin + between + body
+    found = KnownIndex([key_material(key, "device.key")]).search(text)
+    whole = [m for m in found if m.end - m.start == len(body)]
+    assert [(m.start, m.encoding) for m in whole] == [(len(text) - len(body), name)]
