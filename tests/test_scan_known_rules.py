@@ -14,7 +14,7 @@ import random
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from provguard.scan.known import (
     TEXT_CHUNK,
@@ -69,7 +69,7 @@ def test_a_known_certificate_in_ascii_hex_is_named_so() -> None:
     ]
 
 
-def key_pkcs8(key: ec.EllipticCurvePrivateKey) -> bytes:
+def key_pkcs8(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -95,3 +95,17 @@ def test_a_whole_base64_key_is_pem_when_its_begin_line_is_within_80_characters(
     found = KnownIndex([key_material(key, "device.key")]).search(text)
     whole = [m for m in found if m.end - m.start == len(body)]
     assert [(m.start, m.encoding) for m in whole] == [(len(text) - len(body), name)]
+
+
+@pytest.mark.parametrize("form", ["base64", "hex"])
+def test_a_whole_encoding_in_text_is_one_match_and_nothing_else(form: str) -> None:
+    """The text is decoded at each of its alignments; the one that gives the key's bytes
+    reports the whole encoding, the others (shifted bytes) report nothing. (An Ed25519 key: its
+    only DER form is PKCS#8, so no other form of it shares a fragment with this one.)"""
+    key = ed25519.Ed25519PrivateKey.generate()
+    der = key_pkcs8(key)
+    body = base64.b64encode(der) if form == "base64" else binascii.hexlify(der)
+    name = "base64 PKCS#8 DER" if form == "base64" else "ASCII hex of PKCS#8 DER"
+    text = b'key = "' + body + b'";'
+    found = KnownIndex([key_material(key, "device.key")]).search(text)
+    assert [(m.start, m.end, m.encoding) for m in found] == [(7, 7 + len(body), name)]
