@@ -15,24 +15,30 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import socket
 import ssl
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from provguard import probe as probe_module
+from provguard.errors import UsageError
 from provguard.probe import Endpoint, ProbeCredentials, ProbeResult, probe
 from tests import factories as f
 
 NAME = "broker.test"
 CA_NAME = "ca.pem"
+CIPHER = "ECDHE-ECDSA-AES128-GCM-SHA256"  # one of the nRF91's suites
+CONNACK_ACCEPTED = b"\x20\x02\x00\x00"  # MQTT 3.1.1 3.2: CONNACK, length 2, no flags, code 0
 
 # RFC 5246 7.2.2 (and RFC 8446 6.2 for 116): alert descriptions.
 HANDSHAKE_FAILURE = 40
@@ -133,9 +139,11 @@ def server_context(
     seen: list[str | None] | None = None,
     require_sni: bool = False,
     curve: str | None = None,
+    client_certificates: bool = True,
 ) -> ssl.SSLContext:
     """The broker's TLS: `chain` (its certificate, then any intermediates), client certificates
-    from the CA required, optionally refusing a session without SNI (AWS IoT needs SNI)."""
+    from the CA required (unless `client_certificates` is false), optionally refusing a session
+    without SNI (AWS IoT needs SNI); one cipher suite, one the nRF91 offers."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     chain_file = pki.directory / f"chain-{id(context)}.pem"
     key_file = pki.directory / f"key-{id(context)}.pem"
@@ -143,7 +151,8 @@ def server_context(
     key_file.write_bytes(f.key_pem(key))
     context.load_cert_chain(chain_file, key_file)
     context.load_verify_locations(cadata=f.cert_pem(pki.ca).decode("ascii"))
-    context.verify_mode = ssl.CERT_REQUIRED
+    context.verify_mode = ssl.CERT_REQUIRED if client_certificates else ssl.CERT_NONE
+    context.set_ciphers(CIPHER)
     if curve is not None:
         context.set_ecdh_curve(curve)
 
@@ -161,6 +170,24 @@ def handshake(context: ssl.SSLContext) -> Behaviour:
 
     def serve(raw: socket.socket, stop: threading.Event) -> None:
         with context.wrap_socket(raw, server_side=True) as tls:
+            tls.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    if not tls.recv(1024):
+                        return
+                except TimeoutError:
+                    continue
+
+    return serve
+
+
+def accept_mqtt(context: ssl.SSLContext) -> Behaviour:
+    """Do the TLS handshake, take the CONNECT and accept it."""
+
+    def serve(raw: socket.socket, stop: threading.Event) -> None:
+        with context.wrap_socket(raw, server_side=True) as tls:
+            if tls.recv(1024):
+                tls.sendall(CONNACK_ACCEPTED)
             tls.settimeout(0.2)
             while not stop.is_set():
                 try:
@@ -488,3 +515,193 @@ def test_names_the_broker_does_not_show_in_time_are_left_out(pki: Pki) -> None:
     with serving(handshake(context), late(6.0, handshake(context))) as server:
         result = run(pki, server, server_name="mqtt.example.com", timeout=0.5)
     assert result == tls_failure(mismatch("mqtt.example.com", ""), server)
+
+
+def test_names_that_are_not_text_are_left_out(pki: Pki) -> None:
+    # A directoryName in subjectAltName: getpeercert() gives it as nested tuples, not text.
+    key = f.ec_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(f.name(NAME))
+        .issuer_name(pki.ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(f.NOW - dt.timedelta(days=1))
+        .not_valid_after(f.NOW + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(NAME), x509.DirectoryName(f.name("broker directory entry"))]
+            ),
+            critical=False,
+        )
+        .sign(pki.ca_key, hashes.SHA256())
+    )
+    with serving(handshake(server_context(pki, f.cert_pem(cert), key))) as server:
+        result = run(pki, server, server_name="mqtt.example.com")
+    assert result == tls_failure(mismatch("mqtt.example.com", f" (it names DNS:{NAME})"), server)
+
+
+# -- a session that works -----------------------------------------------------------------------
+
+
+def openssl_date(when: dt.datetime) -> str:
+    """A date as getpeercert() shows it (OpenSSL's ASN1_TIME_print): `Mar  5 07:08:09 2027 GMT`."""
+    return f"{when:%b} {when.day:>2} {when:%H:%M:%S %Y} GMT"
+
+
+def accepted(server: Server, session: str) -> ProbeResult:
+    return ProbeResult(
+        True,
+        "done",
+        "the broker accepts this device",
+        (
+            f"TCP connected to 127.0.0.1:{server.port}",
+            session,
+            "MQTT 3.1.1 CONNECT as client id 'dev-1': CONNACK 0, accepted",
+        ),
+    )
+
+
+def test_a_broker_that_asks_for_no_client_certificate(pki: Pki) -> None:
+    key = f.ec_key()
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "provguard tests"),
+            x509.NameAttribute(NameOID.COMMON_NAME, NAME),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(pki.ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(f.NOW - dt.timedelta(days=1))
+        .not_valid_after(f.NOW + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(NAME)]), critical=False)
+        .sign(pki.ca_key, hashes.SHA256())
+    )
+    context = server_context(pki, f.cert_pem(cert), key, client_certificates=False)
+    with serving(accept_mqtt(context)) as server:
+        result = run(pki, server, client=False)
+    assert result == accepted(
+        server,
+        f"TLSv1.2 {CIPHER} without a client certificate; broker certificate "
+        f"organizationName=provguard tests, commonName={NAME} verified against {CA_NAME} and "
+        f"valid for '{NAME}', until {openssl_date(cert.not_valid_after_utc)}",
+    )
+
+
+def test_a_broker_certificate_with_an_empty_subject(pki: Pki) -> None:
+    # RFC 5280 4.1.2.6: an empty subject is allowed when a critical subjectAltName names it.
+    key = f.ec_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(pki.ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(f.NOW - dt.timedelta(days=1))
+        .not_valid_after(f.NOW + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(NAME)]), critical=True)
+        .sign(pki.ca_key, hashes.SHA256())
+    )
+    with serving(accept_mqtt(server_context(pki, f.cert_pem(cert), key))) as server:
+        result = run(pki, server)
+    assert result == accepted(
+        server,
+        f"TLSv1.2 {CIPHER} with the client certificate; broker certificate (no subject) "
+        f"verified against {CA_NAME} and valid for '{NAME}', until "
+        f"{openssl_date(cert.not_valid_after_utc)}",
+    )
+
+
+# -- refused before anything is sent ------------------------------------------------------------
+
+
+def test_an_unusable_hostname_option_is_named_as_the_option(pki: Pki) -> None:
+    with pytest.raises(UsageError) as refused:
+        probe(
+            Endpoint("127.0.0.1", 1), pki.credentials(), client_id="dev-1",
+            server_name="b" * 300,
+        )  # fmt: skip
+    assert str(refused.value).startswith(
+        f"'{'b' * 40}... (300 characters)': not a valid --hostname ("
+    )
+
+
+def test_credentials_the_tls_library_refuses(pki: Pki) -> None:
+    # OpenSSL's default security level refuses a 1024-bit RSA key for the client certificate.
+    weak_key = f.rsa_key(1024)
+    weak = f.cert_pem(f.make_cert("dev-1", weak_key, issuer=(pki.ca, pki.ca_key)))
+    (pki.directory / "weak.pem").write_bytes(weak)
+    (pki.directory / "weak.key").write_bytes(f.key_pem(weak_key))
+    with pytest.raises(ssl.SSLError) as plain:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(
+            pki.directory / "weak.pem", pki.directory / "weak.key"
+        )
+    assert plain.value.reason == "EE_KEY_TOO_SMALL"
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+        credentials = ProbeCredentials(f.cert_pem(pki.ca), CA_NAME, weak, weak_key)
+        result = probe(Endpoint("127.0.0.1", port), credentials, client_id="dev-1")
+    assert result == ProbeResult(
+        False, "credentials", "the TLS library refused the credentials (EE_KEY_TOO_SMALL)", ()
+    )
+
+
+def test_a_ca_file_the_tls_library_cannot_read(pki: Pki) -> None:
+    broken = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    with pytest.raises(ssl.SSLError) as plain:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=broken.decode())
+    reason: str | None = plain.value.reason  # typeshed says str; here OpenSSL gives none
+    assert reason is None
+    result = probe(Endpoint("127.0.0.1", 1), ProbeCredentials(broken, CA_NAME), client_id="dev-1")
+    assert result == ProbeResult(
+        False, "credentials", f"the TLS library refused the credentials ({plain.value})", ()
+    )
+
+
+def test_half_a_client_identity_is_refused(pki: Pki) -> None:
+    ca = f.cert_pem(pki.ca)
+    for cert, key in ((f.cert_pem(pki.device_cert), None), (None, pki.device_key)):
+        with pytest.raises(UsageError) as refused:
+            ProbeCredentials(ca, CA_NAME, cert, key)
+        assert str(refused.value) == (
+            "probe needs both the client certificate and its key, or neither"
+        )
+
+
+def _fingerprint(public: PublicKeyTypes) -> str:
+    """SHA-256 of the SubjectPublicKeyInfo, as `openssl pkey -pubout -outform DER | sha256sum`."""
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "SHA256:" + hashlib.sha256(der).hexdigest()
+
+
+def test_a_key_that_is_not_the_certificate_s_is_refused_before_connecting(pki: Pki) -> None:
+    stranger = f.ec_key()
+    credentials = ProbeCredentials(
+        f.cert_pem(pki.ca), CA_NAME, f.cert_pem(pki.device_cert), stranger
+    )
+    with serving(handshake(server_context(pki, *pki.issue(dns_names=(NAME,))))) as server:
+        result = probe(server.endpoint, credentials, client_id="dev-1", server_name=NAME)
+    assert result == ProbeResult(
+        False,
+        "credentials",
+        f"the private key (public key {_fingerprint(stranger.public_key())}) does not belong to "
+        f"the client certificate (public key {_fingerprint(pki.device_cert.public_key())}): the "
+        "device's handshake would fail; nothing was sent to the broker",
+        (),
+    )
+
+
+def test_the_probe_uses_no_deprecated_tls_api(pki: Pki) -> None:
+    # Python deprecates the generic ssl.PROTOCOL_TLS (3.10): a later Python drops it.
+    chain, key = pki.issue(dns_names=(NAME,))
+    with serving(accept_mqtt(server_context(pki, chain, key))) as server, warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        result = run(pki, server)
+    assert result.ok, result.reason
