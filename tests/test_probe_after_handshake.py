@@ -13,6 +13,7 @@ import contextlib
 import os
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -217,4 +218,82 @@ def test_a_broken_tls_record_after_connect_is_a_tls_failure_at_the_mqtt_stage(pk
         False,
         "mqtt",
         "after CONNECT: the server did not answer in TLS (a plain MQTT port, like 1883?)",
+    )
+
+
+def test_a_broker_that_resets_right_after_accepting_is_still_an_acceptance(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The DISCONNECT (MQTT 3.1.1 3.14: E0 00) is a courtesy: when the broker has already reset
+    # the connection, sending it fails, and the probe's verdict stays "accepted".
+    disconnect = b"\xe0\x00"
+    reset_asked, reset_done = threading.Event(), threading.Event()
+
+    def accept_then_reset(tls: ssl.SSLSocket) -> None:
+        tls.sendall(b"\x20\x02\x00\x00")
+        reset_asked.wait(5)
+        tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        tls.close()  # with a zero linger time: RST
+        reset_done.set()
+
+    real_sendall = ssl.SSLSocket.sendall
+
+    def sendall_once_reset(self: ssl.SSLSocket, data: bytes, flags: int = 0) -> None:
+        if data == disconnect:  # the broker resets first, for certain
+            reset_asked.set()
+            reset_done.wait(5)
+        real_sendall(self, data, flags)
+
+    monkeypatch.setattr(ssl.SSLSocket, "sendall", sendall_once_reset)
+    with broker(pki, accept_then_reset) as server:
+        result = run_probe(pki, server.port)
+    assert reset_done.is_set()
+    assert result == ProbeResult(
+        True,
+        "done",
+        "the broker accepts this device",
+        (
+            f"TCP connected to 127.0.0.1:{server.port}",
+            session_line(pki),
+            f"MQTT 3.1.1 CONNECT as client id '{CLIENT_ID}': CONNACK 0, accepted",
+        ),
+    )
+
+
+def test_the_connack_is_read_exactly_whatever_follows_it(pki: Pki) -> None:
+    def split_then_more(tls: ssl.SSLSocket) -> None:
+        tls.sendall(b"\x20")  # one TLS record
+        time.sleep(0.05)
+        tls.sendall(b"\x02\x00\x00" + b"\xd0\x00")  # the rest, then a PINGRESP, in one record
+        time.sleep(0.2)
+
+    with broker(pki, split_then_more) as server:
+        result = run_probe(pki, server.port)
+    assert (result.ok, result.reason) == (True, "the broker accepts this device")
+
+
+def test_a_failed_renegotiation_after_connect(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A TLS 1.2 broker may renegotiate after CONNECT (to ask for a client certificate late) and
+    # end it with a handshake_failure alert. Python's ssl cannot make a server renegotiate, so
+    # the device side's read raises what OpenSSL raises on that alert.
+    real_recv = ssl.SSLSocket.recv
+
+    def recv_after_failed_renegotiation(self: ssl.SSLSocket, size: int = 1024, *a: int) -> bytes:
+        if self.server_side:
+            return real_recv(self, size, *a)
+        failure = ssl.SSLError(
+            1, "[SSL: SSLV3_ALERT_HANDSHAKE_FAILURE] sslv3 alert handshake failure"
+        )
+        failure.reason = "SSLV3_ALERT_HANDSHAKE_FAILURE"
+        failure.library = "SSL"
+        raise failure
+
+    monkeypatch.setattr(ssl.SSLSocket, "recv", recv_after_failed_renegotiation)
+    with broker(pki, lambda tls: time.sleep(0.2)) as server:
+        result = run_probe(pki, server.port)
+    assert (result.ok, result.stage, result.reason) == (
+        False,
+        "mqtt",
+        "after CONNECT: handshake failure: the broker refused the client certificate, or shares "
+        "no cipher suite or curve with what the nRF91 offers (ECDHE with AES, TLS 1.2)",
     )
