@@ -104,6 +104,7 @@ def test_an_endpoint_is_shown_as_it_is_written() -> None:
         (":8883", "no host name"),
         ("broker:0", "the port must be a number from 1 to 65535"),
         ("broker:65536", "the port must be a number from 1 to 65535"),
+        ("broker:000080", "the port must be a number from 1 to 65535"),  # six digits
         (
             "broker:\uff18\uff18\uff18\uff13",
             "the port must be a number from 1 to 65535",
@@ -121,3 +122,11 @@ def test_a_long_bad_endpoint_is_quoted_only_in_part() -> None:
     with pytest.raises(UsageError) as refused:
         parse_endpoint(text)
     assert str(refused.value) == f"{text[:80]!r}: the port must be a number from 1 to 65535"
+
+
+def test_a_long_endpoint_with_a_port_out_of_range_is_quoted_only_in_part() -> None:
+    host = "b" * 63 + "." + "e" * 30  # a valid 94-character host name
+    text = f"{host}:65536"
+    with pytest.raises(UsageError) as refused:
+        parse_endpoint(text)
+    assert str(refused.value) == f"'{host[:80]}': the port must be a number from 1 to 65535"
