@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import stat
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from provguard.scan.report import WRITERS
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from provguard.scan.known import KnownMaterial
+    from provguard.scan.known import KnownIndex, KnownMaterial
     from provguard.scan.model import ScanResult
 
 # What a scan needs only in some runs (credential files, MCUboot keys, HTML) is imported where it
@@ -272,16 +273,28 @@ def _writer(name: str) -> Callable[[ScanResult, Kind], str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from provguard.scan.known import KnownIndex, bulk  # noqa: PLC0415
+
+    if not args.paths:
+        raise UsageError("name at least one image file or directory")
+    with bulk():  # no cyclic garbage collection while the known keys are loaded and indexed,
+        known = KnownIndex(known_materials(args))
+        # nor over them afterwards: they (ten thousand keys are a hundred thousand objects) and
+        # the modules live as long as the scan, so the collector need not go through them again
+        gc.freeze()
+    try:
+        return _scan(args, known)
+    finally:
+        gc.unfreeze()
+
+
+def _scan(args: argparse.Namespace, known: KnownIndex) -> int:
     from provguard.scan.allow import load_allowlist  # noqa: PLC0415
-    from provguard.scan.known import KnownIndex  # noqa: PLC0415
     from provguard.scan.mcuboot import McubootOptions, load_enc_key  # noqa: PLC0415
     from provguard.scan.parallel import scan_paths  # noqa: PLC0415
     from provguard.scan.progress import Progress  # noqa: PLC0415
     from provguard.scan.readers import Options  # noqa: PLC0415
 
-    if not args.paths:
-        raise UsageError("name at least one image file or directory")
-    known = KnownIndex(known_materials(args))
     allow = (
         load_allowlist(
             _regular(args.allow, "the allowlist"), force_wildcard=args.force_allow_wildcard
