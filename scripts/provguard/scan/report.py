@@ -210,7 +210,8 @@ def write_json(result: ScanResult, fail_on: Kind) -> str:
         "unchecked": [_unchecked_json(u) for u in result.unchecked],
         "coverage": [_coverage_json(c) for c in result.coverage],
         "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped],
-        "scanned": [{"path": s.path, "format": s.format, "size": s.size} for s in result.scanned],
+        # `result.scanned`, without a `Scanned` object for each of thousands of files
+        "scanned": [{"path": c.path, "format": c.format, "size": c.size} for c in result.coverage],
         "failOn": fail_on.value,
     }
     # a non-UTF-8 file name is kept as its surrogate escapes, written as \udcNN
