@@ -40,7 +40,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from provguard.errors import InputError
 from provguard.scan.archive import escape_name
@@ -54,8 +54,9 @@ class EntryState(enum.Enum):
     UNCHECKED = "unchecked"  # `reason` says why
 
 
-@dataclass(frozen=True)
-class FileId:
+class FileId(NamedTuple):
+    """A file's identity (device and inode): a tuple, hashed in C (a tree's every path is one)."""
+
     device: int
     inode: int
 
@@ -238,11 +239,12 @@ def _visit(
             return Entry(path, shown, EntryState.SAME, same_as=seen[ident]), None
         seen[ident] = shown
         return None, ident
-    kind = special_kind(info.st_mode)
+    kind = None if stat.S_ISREG(info.st_mode) else special_kind(info.st_mode)
     if kind is not None:
         return Entry(path, shown, EntryState.UNCHECKED, f"{kind}: not read"), None
-    if ident in seen:
-        return Entry(path, shown, EntryState.SAME, same_as=seen[ident]), None
+    first = seen.get(ident)
+    if first is not None:
+        return Entry(path, shown, EntryState.SAME, same_as=first), None
     seen[ident] = shown
     if not os.access(text, os.R_OK, effective_ids=os.access in os.supports_effective_ids):
         return Entry(path, shown, EntryState.UNCHECKED, "cannot read: permission denied"), None
