@@ -1,14 +1,16 @@
-"""What `provguard probe` says for each way the TLS handshake fails, caused by a real TLS peer.
+"""What `provguard probe` says for each way the TLS handshake fails, caused by a real TLS peer,
+what it says about a session that works, and what it refuses before connecting.
 
 The broker is a small server in a thread on loopback: Python's ssl with certificates generated
 here, or raw bytes where the point is one TLS alert record (RFC 5246 7.2: type 21, version 3.3,
-length 2, level 2 = fatal, then the description). The alert numbers come from RFC 5246 7.2.2 and
-RFC 8446 6.2, the verify codes from OpenSSL's x509_vfy.h, and the texts OpenSSL gives for a
-failure are read from a plain `ssl` client of the same server, never from provguard.
+length 2, level 2 = fatal, then the description). The alert numbers come from RFC 5246 7.2.2
+and RFC 6066 3 (unrecognized_name), the verify codes from OpenSSL's x509_vfy.h, and the texts
+OpenSSL gives for a failure are read from a plain `ssl` client of the same server, never from
+provguard.
 
 Found by `make mutation MODULE=probe`: mutants of the alert and verify-code reports, of the
-second, unverified session that explains a failure (its host name, its time-out) and of the
-messages' wording passed every other test.
+second, unverified session that explains a failure (its host name, its time-out), of the
+session's description and of the messages' wording passed every other test.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import ssl
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -40,7 +42,7 @@ CA_NAME = "ca.pem"
 CIPHER = "ECDHE-ECDSA-AES128-GCM-SHA256"  # one of the nRF91's suites
 CONNACK_ACCEPTED = b"\x20\x02\x00\x00"  # MQTT 3.1.1 3.2: CONNACK, length 2, no flags, code 0
 
-# RFC 5246 7.2.2 (and RFC 8446 6.2 for 116): alert descriptions.
+# RFC 5246 7.2.2 and RFC 6066 3: alert descriptions.
 HANDSHAKE_FAILURE = 40
 BAD_CERTIFICATE = 42
 UNSUPPORTED_CERTIFICATE = 43
@@ -89,10 +91,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 Behaviour = Callable[[socket.socket, threading.Event], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Server:
     port: int
-    server_names: list[str | None] = field(default_factory=list)  # SNI of each TLS session
 
     @property
     def endpoint(self) -> Endpoint:
