@@ -98,7 +98,8 @@ def test_a_non_ascii_header_line_does_not_stop_the_search() -> None:
         b"-----BEGIN EC PRIVATE KEY----------END EC PRIVATE KEY-----",  # mbedTLS's label strings
         b"-----BEGIN PRIVATE KEY-----\n%s\n-----END PRIVATE KEY-----",  # a format string
         b"-----BEGIN PRIVATE KEY-----\nAAA\n-----END PRIVATE KEY-----",  # does not decode
-        b"-----BEGIN PRIVATE KEY-----\nno end line here",  # no END at all
+        b"-----BEGIN EC PRIVATE KEY-----\nno end line here",  # no END (the key after ends in
+        # "END PRIVATE KEY", not "END EC PRIVATE KEY")
     ],
     ids=["no body", "not base64", "does not decode", "no END"],
 )
