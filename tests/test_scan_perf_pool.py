@@ -82,3 +82,14 @@ def test_more_batches_than_the_queue_pipe_holds(monkeypatch: pytest.MonkeyPatch)
     lost = pool.run([(i,) for i in range(len(tasks))], 2)
     assert lost == []
     assert [r.coverage[0].path if r else None for r in results] == [f"f{i}" for i in range(20_000)]
+
+
+def test_a_queue_nobody_reads_any_more_ends_the_round() -> None:
+    """When every worker has died, feeding the rest of the queue fails (a broken pipe): the round
+    ends with those batches not done (each is retried alone), not with an error."""
+    tasks = [Task(Entry(Path("f"), "f", EntryState.FILE, size=1))]
+    pool = parallel._Pool(tasks, Context(KnownIndex([]), None, Options()), [None], Progress.off())
+    read_end, pool.queue = os.pipe()
+    os.close(read_end)  # no worker left to read it
+    assert pool._collect([(0,)], []) == set()
+    assert pool.queue == -1  # closed

@@ -170,6 +170,8 @@ class _Pool:
                             pending = pending[os.write(queue, pending[:_PIPE_BUF]) :]
                         except BlockingIOError:
                             continue
+                        except BrokenPipeError:  # every worker died: what is left is lost
+                            pending = b""
                         if not pending:
                             selector.unregister(queue)
                             os.close(queue)
