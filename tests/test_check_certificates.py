@@ -153,6 +153,10 @@ def test_a_client_certificate_signed_with_sha1_is_a_warning(
         CredentialSet(None, CredentialFile(Slot.CERT, "client.der", der), None), 24, now=INSIDE
     )
     assert said(report, "cert-weak-signature") == expected
+    pem = f.cert_pem(x509.load_der_x509_certificate(der))
+    report = check(CredentialSet(None, CredentialFile(Slot.CERT, "c.pem", pem), None), 24)
+    shown = [line.replace("client.der:", "c.pem:1:") for line in expected]
+    assert said(report, "cert-weak-signature") == shown
 
 
 def test_a_weak_rsa_client_certificate_is_named_by_its_file_and_line(
@@ -329,6 +333,7 @@ def test_a_certificate_that_is_no_ca_in_the_ca_slot(make: object) -> None:
     report = check(creds(make()), 24, now=INSIDE)  # type: ignore[operator]
     assert said(report, "ca-not-ca") == [NOT_CA.format(cn="leaf")]
     assert said(report, "ca-v1") == []
+    assert said(report, "ca-not-root") == []  # before, a leaf from a CA was "an intermediate CA"
 
 
 # --- the modem's 4 kB limit, to the byte --------------------------------------------------------

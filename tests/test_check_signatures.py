@@ -371,3 +371,21 @@ def test_the_second_ca_of_the_same_name_that_really_issued_it_is_accepted(
     # Only the first one tried: the one that did not sign it.
     report = client_report([namesake], f.cert_der(device))
     assert said(report, "cert-signature-invalid") == [client_error(EITHER)]
+
+
+def test_a_pem_root_names_the_line_of_its_block(ec_roots: dict[str, x509.Certificate]) -> None:
+    root = ec_roots["secp256r1"]
+    damaged = x509.load_der_x509_certificate(with_signature(root, ecdsa_value(0, 1)))
+    report = ca_report(f.cert_pem(root) + f.cert_pem(damaged), "roots.pem")
+    second = f.cert_pem(root).count(b"\n") + 1  # the BEGIN line of the second block
+    assert said(report, "ca-signature-invalid") == [
+        f"roots.pem:{second}: error: CN=P-256 root: {ROOT_INTRO}{OUT_OF_RANGE}{ROOT_ADVICE} "
+        "[ca-signature-invalid]"
+    ]
+    _, algorithm, _ = _elements(f.cert_der(root))
+    swapped = with_signature(
+        root, root.signature, algorithm=algorithm.replace(ECDSA_SHA256, ECDSA_SHA384)
+    )
+    report = ca_report(f.cert_pem(x509.load_der_x509_certificate(swapped)), "ca.pem")
+    (line,) = said(report, "ca-signature-invalid")
+    assert line.startswith("ca.pem:1: error: CN=P-256 root: the signature algorithm inside")

@@ -18,7 +18,7 @@ import pytest
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from provguard.credentials import (
     CheckReport,
@@ -143,6 +143,54 @@ def test_an_encrypted_der_key_is_named_as_encrypted(for_modem_write: bool, expec
     )
     report = report_for(Slot.KEY, der, "client.der", for_modem_write=for_modem_write)
     assert told(report, "client.der") == [CONVERTED.format(name="client.der"), expected]
+
+
+def test_an_encrypted_der_key_is_stored_as_the_same_encrypted_pem() -> None:
+    der = PKI.device_key.private_bytes(
+        DER, PKCS8, serialization.BestAvailableEncryption(b"correct horse")
+    )
+    report = report_for(Slot.KEY, der, "client.der")
+    stored = report.contents[Slot.KEY]
+    assert stored.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
+    assert stored.endswith(b"\n-----END ENCRYPTED PRIVATE KEY-----\n")
+    assert all(len(line) <= 64 for line in stored.split(b"\n"))
+    assert base64.b64decode(b"".join(stored.split(b"\n")[1:-2])) == der
+    key = serialization.load_pem_private_key(stored, b"correct horse")
+    assert key.private_bytes(DER, PKCS8, NONE) == f.key_der(PKI.device_key)
+
+
+def _inconsistent_rsa_key() -> bytes:
+    """An RSA key whose CRT exponent d mod (p-1) is wrong: it would sign wrongly."""
+    key = f.rsa_key(2048)
+    n = key.private_numbers()
+    bad = rsa.RSAPrivateNumbers(n.p, n.q, n.d, n.dmp1 ^ 2, n.dmq1, n.iqmp, n.public_numbers)
+    damaged = bad.private_key(unsafe_skip_rsa_key_validation=True)
+    return damaged.private_bytes(DER, PKCS8, NONE)
+
+
+def test_an_inconsistent_rsa_key_is_refused_unless_only_searched_for() -> None:
+    der = _inconsistent_rsa_key()
+    report = report_for(Slot.KEY, pem_block("PRIVATE KEY", der), "client.key")
+    assert told(report, "client.key") == [
+        "client.key:1: error: the private key does not parse: the DER does not parse as what "
+        "the PEM label says [der-invalid]"
+    ]
+    report = report_for(Slot.KEY, der, "client.der")
+    assert told(report, "client.der")[1:] == [
+        "client.der: error: binary file that is not a DER certificate or key (the DER structure "
+        "is damaged in Certificate.tbs_cert (UnexpectedTag)) [der-invalid]"
+    ]
+    with pytest.raises(InputError):
+        load_private_key(CredentialFile(Slot.KEY, "client.der", der))
+    # scan looks for a known key's bytes: it skips the slow consistency check.
+    searched = load_private_key(CredentialFile(Slot.KEY, "client.der", der), validate=False)
+    assert isinstance(searched, rsa.RSAPrivateKey)
+    assert (
+        searched.private_numbers().dmp1
+        == serialization.load_der_private_key(der, None, unsafe_skip_rsa_key_validation=True)
+        .private_numbers()
+        .dmp1
+    )  # type: ignore[union-attr]
 
 
 def test_a_der_public_key_and_a_der_csr_are_told_apart() -> None:

@@ -8,6 +8,7 @@ built here with its feature on a known line; expected contents come from `crypto
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -176,8 +177,14 @@ def test_a_problem_as_printed_and_as_json(
     ids=["severity", "code", "message", "line"],
 )
 def test_a_problem_refuses_what_it_cannot_print(args: tuple[object, ...], error: type) -> None:
-    with pytest.raises(error):
+    why = {TypeError: "a problem's severity is a Severity"}.get(
+        error, "a problem needs a code and a message"
+    )
+    if args[3] == -1:
+        why = "line numbers start at 1, not -1"
+    with pytest.raises(error) as refused:
         Problem(*args)  # type: ignore[arg-type]
+    assert str(refused.value) == why
     assert str(Problem(Severity.ERROR, "c", None, 1, "m")) == "error: m [c]"
 
 
@@ -249,3 +256,85 @@ def test_a_file_that_cannot_be_opened_says_permission_denied(
     with pytest.raises(InputError) as refused:
         load_credential_set(ca=file)
     assert str(refused.value) == f"{file}: permission denied"
+
+
+def test_crlf_line_endings_count_one_line_each() -> None:
+    lines = CA_PEM.split(b"\n")
+    lines[4] = lines[4][:1] + b"!" + lines[4][2:]  # line 5, column 2
+    report = report_for(Slot.CA, b"\r\n".join(lines))
+    (line,) = [str(p) for p in report.problems if p.code == "pem-base64"]
+    assert line.startswith("ca.pem:5: error: base64 body damaged at column 2: '!' is not")
+
+
+def test_padding_inside_the_last_line_is_damage() -> None:
+    lines = CA_PEM.split(b"\n")
+    last = len(lines) - 2  # the line before END (lines[-1] is the empty rest)
+    lines[last - 1] = lines[last - 1][:-4] + b"AB=X"  # the body keeps its length
+    report = report_for(Slot.CA, b"\n".join(lines))
+    assert [str(p) for p in report.problems if p.file == "ca.pem"] == [
+        f"ca.pem:{last}: error: base64 padding '=' in the middle of the body: the body was cut "
+        "or two bodies were joined [pem-base64]"
+    ]
+
+
+def test_a_block_without_its_end_line_is_stored_closed_and_its_line_kept() -> None:
+    data = CERT_PEM.replace(b"-----END CERTIFICATE-----\n", b"")  # a leaf, not a CA
+    last = data.count(b"\n") + 1
+    report = report_for(Slot.CA, data)
+    assert [str(p) for p in report.problems if p.file == "ca.pem"] == [
+        f"ca.pem:{last}: error: truncated: the 'CERTIFICATE' block that begins on line 1 has no "
+        f"END line (the file ends after line {last}) [pem-framing]",
+        "ca.pem:1: error: CN=nrf-352656100000000 is not a CA certificate (basicConstraints CA:TRUE "
+        "missing): the CA slot needs the root CA that signed the broker's certificate, not the "
+        "broker's or the device's own certificate [ca-not-ca]",
+    ]
+    assert report.contents[Slot.CA] == CERT_PEM
+
+
+def test_a_damaged_certificate_in_the_key_slot_is_first_of_all_in_the_wrong_slot() -> None:
+    lines = CERT_PEM.split(b"\n")
+    lines[2] = b"!" + lines[2][1:]
+    report = report_for(Slot.KEY, b"\n".join(lines))
+    assert [str(p) for p in report.problems if p.file == "client.key"] == [
+        "client.key:1: error: --key: a certificate, but the private key slot takes a private key "
+        "[wrong-slot]"
+    ]
+
+
+def test_an_encrypted_key_is_not_stored_for_the_firmware() -> None:
+    report = report_for(Slot.KEY, f.key_pem(PKI.device_key, password=b"pw"), for_modem_write=True)
+    assert Slot.KEY not in report.contents
+    assert Slot.CA in report.contents
+
+
+def test_different_reports_hash_differently() -> None:
+    first = check(CredentialSet(CredentialFile(Slot.CA, "ca.pem", CA_PEM), None, None), 24)
+    second = check(CredentialSet(CredentialFile(Slot.CA, "ca.pem", CA_PEM), None, None), 25)
+    assert first != second
+    assert hash(first) != hash(second)
+    assert hash(first) == hash(
+        check(CredentialSet(CredentialFile(Slot.CA, "ca.pem", CA_PEM), None, None), 24)
+    )
+
+
+class _Endless(io.RawIOBase):
+    """A file without end (as /dev/zero): only a bounded read returns."""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            raise AssertionError("an unbounded read of an endless file")
+        return b"0" * size
+
+
+def test_an_endless_file_is_read_in_bounded_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ca.pem"
+    path.write_bytes(b"")
+    monkeypatch.setattr(Path, "open", lambda *args, **kwargs: _Endless())
+    with pytest.raises(InputError) as refused:
+        load_credential_set(ca=path)
+    assert str(refused.value) == f"{path}: larger than 1048576 bytes: not a credential file"

@@ -257,16 +257,16 @@ def _check_slot_kinds(out: _Collector, pf: ParsedFile, for_modem_write: bool) ->
             code, message = _wrong_kind(pf, item)
             out.error(code, name, message, item.line)
             continue
-        if item.parse_error is not None and item.der is not None:
+        if item.error_line is not None and item.parse_error is not None:
+            out.error("pem-base64", name, item.parse_error, item.error_line)
+            continue
+        if item.parse_error is not None:
             out.error(
                 "der-invalid",
                 name,
                 f"the {item.kind.value} does not parse: {item.parse_error}",
                 item.line,
             )
-            continue
-        if item.der is None and item.parse_error is not None:
-            out.error("pem-base64", name, item.parse_error, item.error_line)
             continue
         if item.kind is ItemKind.ENCRYPTED_PRIVATE_KEY and not _encrypted_key_usable(
             out, name, item, for_modem_write
@@ -413,7 +413,8 @@ def _check_ca(
 ) -> None:
     constraints = _basic_constraints(ca)
     self_issued = ca.issuer == ca.subject
-    if constraints is None or not constraints.ca:
+    is_ca = constraints is not None and constraints.ca
+    if not is_ca:
         if constraints is None and ca.version is x509.Version.v1 and self_issued:
             out.warning("ca-v1", name, f"{_cn(ca)} is a v1 root without basicConstraints", line)
         else:
@@ -429,7 +430,7 @@ def _check_ca(
     _check_key_type(out, name, line, ca.public_key(), "CA certificate's key")
     if self_issued:
         _check_self_signature(out, name, line, ca)
-    else:
+    elif is_ca:  # a leaf issued by a CA is not-a-CA above, never "an intermediate CA"
         out.info(
             "ca-not-root",
             name,
@@ -661,7 +662,7 @@ def _check_key_type(
 
 
 def _key_kind(key: PublicKeyTypes) -> str:
-    return type(key).__name__.removeprefix("_").replace("PublicKey", "")
+    return type(key).__name__.replace("PublicKey", "")
 
 
 def describe_key(key: PublicKeyTypes) -> str:

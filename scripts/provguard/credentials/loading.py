@@ -6,6 +6,7 @@ and its normalised PEM, which is what the modem or the header receives.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import enum
 import hashlib
@@ -74,13 +75,15 @@ class Item:
 
     kind: ItemKind
     line: int | None  # BEGIN line; None for DER
-    text: str = field(repr=False)  # normalised PEM (LF, one trailing newline)
-    der: bytes | None = field(default=None, repr=False)
+    #: Normalised PEM (LF, one trailing newline); empty for what is never stored (a public key,
+    #: a CSR, a binary file that is no credential).
+    text: str = field(default="", repr=False)
     certificate: x509.Certificate | None = None
     private_key: PrivateKeyTypes | None = field(default=None, repr=False)
-    public_key: PublicKeyTypes | None = None
     parse_error: str | None = None  # why it did not decode or parse, explained for people
-    error_line: int | None = None  # where the base64 stops decoding
+    #: Where a PEM block's base64 stops decoding; None when it decoded (or for DER), so a
+    #: parse_error without it is DER that does not parse.
+    error_line: int | None = None
     notes: tuple[str, ...] = ()  # what cryptography accepted but called non-standard
 
 
@@ -181,11 +184,7 @@ def load_credential_set(
     from_json: Path | None = None,
 ) -> CredentialSet:
     """Read the files; files named one by one take precedence over a JSON export's members."""
-    base = (
-        load_json_bundle(from_json)
-        if from_json is not None
-        else CredentialSet(None, None, None, None)
-    )
+    base = load_json_bundle(from_json) if from_json is not None else CredentialSet(None, None, None)
 
     def pick(slot: Slot, path: Path | None) -> CredentialFile | None:
         return base.get(slot) if path is None else CredentialFile(slot, str(path), read_file(path))
@@ -215,14 +214,11 @@ def _parse_block(block: pem.PemBlock, validate: bool) -> Item:
     if block.encrypted_legacy:
         kind = ItemKind.ENCRYPTED_PRIVATE_KEY
     text = block.normalised()
-    decoded = pem.decode_body(block)
-    if decoded.der is None:
-        # A damaged body: keep the kind from the label; the framing issue says what is wrong.
-        issue = decoded.issue
-        message = issue.message if issue else "no body"
-        line = issue.line if issue and issue.line is not None else block.begin_line
-        return Item(kind, block.begin_line, text, parse_error=message, error_line=line)
-    item = _parse_der_as(kind, decoded.der, validate)
+    der = pem.decode_body(block)
+    if isinstance(der, pem.BodyDamage):
+        # A damaged body: keep the kind from the label; the damage says what is wrong.
+        return Item(kind, block.begin_line, text, parse_error=der.message, error_line=der.line)
+    item = _parse_der_as(kind, der, validate)
     return dataclasses.replace(item, line=block.begin_line, text=text)
 
 
@@ -235,29 +231,26 @@ def _parse_der_as(kind: ItemKind, der: bytes, validate: bool) -> Item:
 
 
 def _parse_der_as_quietly(kind: ItemKind, der: bytes, validate: bool) -> Item:
+    """The certificate or key a PEM label announces; other kinds are never stored, so never read."""
     try:
         if kind is ItemKind.CERTIFICATE:
             cert = x509.load_der_x509_certificate(der)
             damage = certificate_damage(cert)
             if damage is not None:
-                return Item(kind, None, "", der, parse_error=damage)
-            return Item(kind, None, "", der, certificate=cert)
+                return Item(kind, None, parse_error=damage)
+            return Item(kind, None, certificate=cert)
         if kind is ItemKind.PRIVATE_KEY:
-            return Item(kind, None, "", der, private_key=_load_der_key(der, validate))
-        if kind is ItemKind.PUBLIC_KEY:
-            return Item(kind, None, "", der, public_key=serialization.load_der_public_key(der))
-        if kind is ItemKind.CERTIFICATE_REQUEST:
-            x509.load_der_x509_csr(der)
+            return Item(kind, None, private_key=_load_der_key(der, validate))
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        return Item(kind, None, "", der, parse_error=explain_parse_error(exc))
-    return Item(kind, None, "", der)
+        return Item(kind, None, parse_error=explain_parse_error(exc))
+    return Item(kind, None)
 
 
 def certificate_damage(cert: x509.Certificate) -> str | None:
     """Which part of a certificate that loaded cannot be read (cryptography parses parts lazily)."""
     parts = (
+        # The validity dates are not here: cryptography reads them when it loads the certificate.
         ("the subject or issuer name", lambda: (cert.subject, cert.issuer)),
-        ("the validity dates", lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc)),
         ("the public key (subjectPublicKeyInfo)", cert.public_key),
         ("the extensions", lambda: list(cert.extensions)),
         ("the signature algorithm", lambda: cert.signature_hash_algorithm),
@@ -292,28 +285,33 @@ def _parse_der(der: bytes, validate: bool) -> Item:
         errors.append(explain_parse_error(exc))
     try:
         key = _load_der_key(der, validate)
-        return Item(ItemKind.PRIVATE_KEY, None, _key_to_pem(key, der), der, private_key=key)
-    except TypeError:
-        return Item(ItemKind.ENCRYPTED_PRIVATE_KEY, None, "", der)
+        return Item(ItemKind.PRIVATE_KEY, None, _key_to_pem(key, der), private_key=key)
+    except TypeError:  # encrypted: stored as it is, in PEM (RFC 7468's label for PKCS #8)
+        return Item(ItemKind.ENCRYPTED_PRIVATE_KEY, None, _pem("ENCRYPTED PRIVATE KEY", der))
     except (ValueError, UnsupportedAlgorithm):
         pass
     try:
-        public = serialization.load_der_public_key(der)
-        return Item(ItemKind.PUBLIC_KEY, None, "", der, public_key=public)
+        serialization.load_der_public_key(der)
+        return Item(ItemKind.PUBLIC_KEY, None)
     except (ValueError, UnsupportedAlgorithm):
         pass
     try:
         x509.load_der_x509_csr(der)
-        return Item(ItemKind.CERTIFICATE_REQUEST, None, "", der)
+        return Item(ItemKind.CERTIFICATE_REQUEST, None)
     except ValueError:
         pass
     return Item(
         ItemKind.UNKNOWN,
         None,
-        "",
-        der,
         parse_error=f"binary file that is not a DER certificate or key ({errors[0]})",
     )
+
+
+def _pem(label: str, der: bytes) -> str:
+    """RFC 7468 text: the base64 of `der` in lines of 64 characters between BEGIN and END."""
+    body = base64.b64encode(der).decode("ascii")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----", ""])
 
 
 def _key_to_pem(key: PrivateKeyTypes, der: bytes) -> str:
