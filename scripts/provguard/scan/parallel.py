@@ -127,11 +127,19 @@ class _Pool:
         try:
             for _ in range(width):
                 result_read, result_write = os.pipe()
-                pid = os.fork()
+                try:
+                    pid = os.fork()
+                except OSError:
+                    os.close(result_read)
+                    os.close(result_write)
+                    raise
                 if pid == 0:  # pragma: no cover - the child (its coverage is not collected)
-                    for fd in (result_read, self.queue, *workers):
-                        os.close(fd)
-                    self._work(groups, queue_read, result_write)
+                    try:  # never back into the caller's code: the child ends here, whatever
+                        for fd in (result_read, self.queue, *workers):
+                            os.close(fd)
+                        self._work(groups, queue_read, result_write)
+                    finally:
+                        os._exit(1)
                 os.close(result_write)
                 workers[result_read] = pid
             os.close(queue_read)
