@@ -11,15 +11,19 @@ from typing import TYPE_CHECKING
 
 from provguard.errors import InputError, UsageError
 from provguard.scan import keyset
+from provguard.scan.allow import load_allowlist
 from provguard.scan.archive import ArchiveLimits
+from provguard.scan.known import KnownIndex, KnownMaterial, bulk
+from provguard.scan.mcuboot import McubootOptions, load_enc_key
 from provguard.scan.model import Kind
-from provguard.scan.parallel import default_jobs
+from provguard.scan.parallel import default_jobs, scan_paths
+from provguard.scan.progress import Progress
+from provguard.scan.readers import Options
 from provguard.scan.report import WRITERS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from provguard.scan.known import KnownIndex, KnownMaterial
     from provguard.scan.model import ScanResult
 
 # What a scan needs only in some runs (credential files, MCUboot keys, HTML) is imported where it
@@ -273,8 +277,6 @@ def _writer(name: str) -> Callable[[ScanResult, Kind], str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from provguard.scan.known import KnownIndex, bulk  # noqa: PLC0415
-
     if not args.paths:
         raise UsageError("name at least one image file or directory")
     with bulk():  # no cyclic garbage collection while the known keys are loaded and indexed,
@@ -289,12 +291,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace, known: KnownIndex) -> int:
-    from provguard.scan.allow import load_allowlist  # noqa: PLC0415
-    from provguard.scan.mcuboot import McubootOptions, load_enc_key  # noqa: PLC0415
-    from provguard.scan.parallel import scan_paths  # noqa: PLC0415
-    from provguard.scan.progress import Progress  # noqa: PLC0415
-    from provguard.scan.readers import Options  # noqa: PLC0415
-
     allow = (
         load_allowlist(
             _regular(args.allow, "the allowlist"), force_wildcard=args.force_allow_wildcard
