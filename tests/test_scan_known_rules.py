@@ -23,6 +23,7 @@ from provguard.scan.known import (
     certificate_der_material,
     certificate_material,
     key_material,
+    p256_material,
 )
 from tests import factories as f
 
@@ -109,3 +110,62 @@ def test_a_whole_encoding_in_text_is_one_match_and_nothing_else(form: str) -> No
     text = b'key = "' + body + b'";'
     found = KnownIndex([key_material(key, "device.key")]).search(text)
     assert [(m.start, m.end, m.encoding) for m in found] == [(7, 7 + len(body), name)]
+
+
+def test_a_key_that_ends_the_image_ends_its_match() -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    der = key_pkcs8(key)
+    image = rng().randbytes(100) + der
+    found = KnownIndex([key_material(key, "device.key")]).search(image)
+    assert [(m.start, m.end, m.encoding) for m in found] == [(100, len(image), "PKCS#8 DER")]
+
+
+def test_a_whole_key_in_an_image_is_compared_with_the_key_once() -> None:
+    """Later sampled words inside a run already compared are not compared again (an Ed25519
+    key: one DER form, so one place per window)."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    image = rng().randbytes(100) + key_pkcs8(key) + rng().randbytes(100)
+    index = KnownIndex([key_material(key, "device.key")])
+    assert len(index.search(image)) == 1
+    assert index.confirmations == 1
+
+
+@pytest.mark.parametrize("lookup", ["set", "stream"])
+def test_the_shortest_hex_fragment_is_found_anywhere_in_a_long_hex_text(lookup: str) -> None:
+    """32 hex digits (16 bytes) of a key's scalar inside a longer run of hex digits: the decoded
+    text is sampled at every word, so the fragment is found at every shift."""
+    key = f.ec_key()
+    scalar = key.private_numbers().private_value.to_bytes(32, "big")
+    index = KnownIndex([key_material(key, "device.key")], lookup=lookup)
+    r = rng()
+    for shift in range(0, 40, 2):
+        before = binascii.hexlify(r.randbytes(64 + shift // 2))
+        text = b"x" + before + binascii.hexlify(scalar[:16]) + binascii.hexlify(r.randbytes(64))
+        found = index.search(text)
+        # (a fragment of each DER form that holds the scalar)
+        assert {(m.start, m.end) for m in found} == {(1 + len(before), 1 + len(before) + 32)}, shift
+
+
+def p256_bulk(key: ec.EllipticCurvePrivateKey, source: str) -> KnownMaterial:
+    material = p256_material(key_pkcs8(key), source)
+    assert material is not None
+    return material
+
+
+@pytest.mark.parametrize("lookup", ["set", "stream"])
+def test_bytes_shared_by_several_known_keys_name_every_one_of_them(lookup: str) -> None:
+    """Three bulk-loaded keys whose scalars share their first 24 bytes: an image holding those
+    bytes (with the DER bytes in front, 32 in all) holds a fragment of each of the three."""
+    shared = rng().randbytes(24)
+    keys = [
+        ec.derive_private_key(int.from_bytes(shared + bytes([i]) * 8, "big"), ec.SECP256R1())
+        for i in (1, 2, 3)
+    ]
+    der = key_pkcs8(keys[0])
+    scalar = der.find(shared)
+    fragment = der[scalar - 8 : scalar + 24]
+    image = rng().randbytes(101) + fragment + rng().randbytes(99)
+    index = KnownIndex([p256_bulk(k, f"dev{i}.key") for i, k in enumerate(keys)], lookup=lookup)
+    found = index.search(image)
+    assert {m.material.source for m in found} == {"dev0.key", "dev1.key", "dev2.key"}
+    assert {(m.start, m.end) for m in found} == {(101, 133)}
