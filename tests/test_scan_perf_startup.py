@@ -170,3 +170,21 @@ def test_every_public_name_of_the_scan_package_is_there_when_asked_for() -> None
     assert sorted(package._WHERE) == sorted(package.__all__)
     with pytest.raises(AttributeError, match="no_such_name"):
         package.no_such_name  # noqa: B018
+
+
+def test_every_character_of_a_report_line_is_escaped_as_the_text_report_says() -> None:
+    """`report.escape`: C0 controls and DEL as \\xNN, the backslash doubled, a byte that did not
+    decode (its surrogate escape) as \\xNN of the byte; every other character as it is."""
+    from provguard.scan.report import escape  # noqa: PLC0415
+
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if code < 0x20 or code == 0x7F:
+            expected = f"\\x{code:02x}"
+        elif 0xDC80 <= code <= 0xDCFF:
+            expected = f"\\x{code - 0xDC00:02x}"
+        elif char == "\\":
+            expected = "\\\\"
+        else:
+            expected = char
+        assert escape(f"a{char}b") == f"a{expected}b", hex(code)

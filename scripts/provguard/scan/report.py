@@ -7,6 +7,7 @@ SHA-256 fingerprint of the key's public key info (or of the certificate).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -67,13 +68,14 @@ RULES: dict[str, dict[str, Any]] = {
 
 
 _CONTROL = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7F]} | {0x5C: "\\\\"}
+_UNDECODED = re.compile("[\udc80-\udcff]")  # the surrogate escapes of undecodable bytes
 
 
 def escape(name: str) -> str:
     """A file or member name as one safe line: control characters, newlines and the backslash
     escaped, undecodable bytes (surrogate escapes of a non-UTF-8 name) as \\xNN."""
     text = name.translate(_CONTROL)
-    if any("\udc80" <= c <= "\udcff" for c in text):
+    if _UNDECODED.search(text):  # in C, not a loop over every character of every name
         text = "".join(
             f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else c for c in text
         )
