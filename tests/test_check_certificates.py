@@ -27,6 +27,8 @@ START = dt.datetime(2030, 1, 1, tzinfo=UTC)
 END = dt.datetime(2031, 1, 1, tzinfo=UTC)
 INSIDE = dt.datetime(2030, 6, 1, tzinfo=UTC)
 DER = serialization.Encoding.DER
+#: Made once when the module is imported, not in every process that runs a test.
+RSA_1024, RSA_2048 = f.rsa_key(1024), f.rsa_key(2048)
 
 
 def said(report: CheckReport, code: str) -> list[str]:
@@ -145,7 +147,7 @@ def _signed_with_rsa_and(
 def test_a_client_certificate_signed_with_sha1_is_a_warning(
     arc: int, algorithm: hashes.HashAlgorithm, expected: list[str]
 ) -> None:
-    ca_key = f.rsa_key(2048)
+    ca_key = RSA_2048
     device = build("device", f.ec_key(), issuer=("Other CA", ca_key))
     der = _signed_with_rsa_and(arc, algorithm, device, ca_key)
     assert x509.load_der_x509_certificate(der).signature_hash_algorithm.name == algorithm.name  # type: ignore[union-attr]
@@ -163,7 +165,7 @@ def test_a_weak_rsa_client_certificate_is_named_by_its_file_and_line(
     root: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
 ) -> None:
     ca, ca_key = root
-    key = f.rsa_key(1024)
+    key = RSA_1024
     device = build("device", key, issuer=("Root", ca_key))
     report = check(creds(f.cert_pem(ca), f.cert_pem(device), f.key_pem(key)), 24, now=INSIDE)
     assert said(report, "key-weak") == [
@@ -379,7 +381,7 @@ def _cert_fingerprint(cert: x509.Certificate) -> str:
 def test_the_summaries_name_subject_key_validity_fingerprint_and_size() -> None:
     ca_key = f.ec_key(ec.SECP384R1())
     ca = build("Root 384", ca_key, extensions=(CA_TRUE,))
-    second = build("Second root", f.rsa_key(2048), extensions=(CA_TRUE,))
+    second = build("Second root", RSA_2048, extensions=(CA_TRUE,))
     key = f.ec_key()
     device = build("device", key, issuer=("Root 384", ca_key))
     ca_pem = f.cert_pem(ca) + f.cert_pem(second)
@@ -396,7 +398,7 @@ def test_the_summaries_name_subject_key_validity_fingerprint_and_size() -> None:
 @pytest.mark.parametrize(
     ("key", "described"),
     [
-        (lambda: f.rsa_key(2048), "RSA-2048"),
+        (lambda: RSA_2048, "RSA-2048"),
         (lambda: f.ec_key(ec.SECP256K1()), "EC secp256k1"),
         (ed25519.Ed25519PrivateKey.generate, "Ed25519"),
     ],

@@ -30,6 +30,8 @@ P384_ORDER = int(
     16,
 )
 ORDERS = {"secp256r1": P256_ORDER, "secp384r1": P384_ORDER}
+#: Made once when the module is imported, not in every process that runs a test.
+RSA_2048 = f.rsa_key(2048)
 
 ECDSA_SHA256 = bytes.fromhex("2a8648ce3d040302")  # 1.2.840.10045.4.3.2
 ECDSA_SHA384 = bytes.fromhex("2a8648ce3d040303")  # 1.2.840.10045.4.3.3
@@ -202,8 +204,7 @@ def test_an_intact_root_says_nothing_about_its_signature(
 
 @pytest.fixture(scope="module")
 def rsa_root() -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
-    key = f.rsa_key(2048)
-    return f.make_cert("RSA root", key, ca=True), key
+    return f.make_cert("RSA root", RSA_2048, ca=True), RSA_2048
 
 
 def _pkcs1_signature(key: rsa.RSAPrivateKey, digest_info: bytes) -> bytes:
@@ -289,7 +290,7 @@ def _self_named(public_key: object, signer: f.PrivateKey) -> x509.Certificate:
     ("public_key", "signer", "exception"),
     [
         (lambda: x25519.X25519PrivateKey.generate().public_key(), f.ec_key, "TypeError"),
-        (lambda: f.ec_key().public_key(), lambda: f.rsa_key(2048), "ValueError"),
+        (lambda: f.ec_key().public_key(), lambda: RSA_2048, "ValueError"),
     ],
     ids=["x25519-key", "ec-key-rsa-signature"],
 )
@@ -349,7 +350,7 @@ def test_a_client_certificate_with_a_changed_signature_says_which_kind(
 
 
 def test_an_rsa_ca_and_a_client_certificate_changed_after_signing() -> None:
-    ca_key = f.rsa_key(2048)
+    ca_key = RSA_2048
     ca = f.make_cert("Device CA", ca_key, ca=True)
     device = f.make_cert("device", f.ec_key(), issuer=(ca, ca_key))
     digest = hashlib.sha256(device.tbs_certificate_bytes + b"changed").digest()

@@ -87,7 +87,7 @@ def test_root_with_overwritten_signature_bytes_is_an_error(
 
 
 def test_rsa_root_with_altered_content_says_the_signed_part_changed(tmp_path: Path) -> None:
-    key = f.rsa_key()
+    key = RSA_KEYS[2048]
     root = f.make_cert("RSA root", key, ca=True)
     der = bytearray(f.cert_der(root))
     not_after = root.not_valid_after_utc.strftime("%y%m%d%H%M%SZ").encode()
@@ -411,8 +411,7 @@ def _ca_pem_with_san(key: ec.EllipticCurvePrivateKey, length: int) -> bytes:
     return f.cert_pem(builder.sign(key, hashes.SHA256()))
 
 
-@pytest.fixture(scope="module")
-def pems_by_size() -> dict[int, bytes]:
+def _pems_by_size() -> dict[int, bytes]:
     """Self-signed CA certificates in many PEM sizes, to assemble CA files of an exact size."""
     key = f.ec_key()
     sizes: dict[int, bytes] = {}
@@ -420,6 +419,17 @@ def pems_by_size() -> dict[int, bytes]:
         pem = _ca_pem_with_san(key, length)
         sizes.setdefault(len(pem), pem)
     return sizes
+
+
+#: Made once when the module is imported (a module fixture is made again in every process that
+#: runs a test, and mutation testing runs one per mutant).
+PEMS_BY_SIZE = _pems_by_size()
+RSA_KEYS = {bits: f.rsa_key(bits) for bits in (1024, 2047, 2048)}
+
+
+@pytest.fixture(scope="module")
+def pems_by_size() -> dict[int, bytes]:
+    return PEMS_BY_SIZE
 
 
 @pytest.mark.parametrize(("size", "too_large"), [(3968, False), (3969, True)])
@@ -441,7 +451,7 @@ def test_credential_size_boundary(
     [(1024, {"key-weak"}), (2047, {"key-weak"}), (2048, set())],
 )
 def test_rsa_key_size_boundaries(tmp_path: Path, bits: int, expected: set[str]) -> None:
-    key = f.rsa_key(bits)
+    key = RSA_KEYS[bits]
     ca = f.make_cert("rsa root", key, ca=True)
     report = run({"ca": write(tmp_path / "ca.pem", f.cert_pem(ca))})
     assert codes(report) & {"key-weak", "key-unsupported"} == expected

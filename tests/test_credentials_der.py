@@ -34,6 +34,8 @@ from provguard.errors import InputError
 from tests import factories as f
 
 PKI = f.device_pki()
+#: Made once when the module is imported, not in every process that runs a test.
+RSA_2048 = f.rsa_key(2048)
 PEMS = {
     Slot.CA: f.cert_pem(PKI.ca_cert),
     Slot.CERT: f.cert_pem(PKI.device_cert),
@@ -106,7 +108,7 @@ def test_a_der_private_key_is_stored_as_pem_in_its_own_format(
 
 
 def test_a_der_rsa_key_in_pkcs1_stays_pkcs1() -> None:
-    key = f.rsa_key(2048)
+    key = RSA_2048
     cert = f.make_cert("rsa device", key, issuer=(PKI.ca_cert, PKI.ca_key))
     der = key.private_bytes(DER, TRADITIONAL, NONE)
     creds = CredentialSet(
@@ -161,8 +163,7 @@ def test_an_encrypted_der_key_is_stored_as_the_same_encrypted_pem() -> None:
 
 def _inconsistent_rsa_key() -> bytes:
     """An RSA key whose CRT exponent d mod (p-1) is wrong: it would sign wrongly."""
-    key = f.rsa_key(2048)
-    n = key.private_numbers()
+    n = RSA_2048.private_numbers()
     bad = rsa.RSAPrivateNumbers(n.p, n.q, n.d, n.dmp1 ^ 2, n.dmq1, n.iqmp, n.public_numbers)
     damaged = bad.private_key(unsafe_skip_rsa_key_validation=True)
     return damaged.private_bytes(DER, PKCS8, NONE)
