@@ -173,18 +173,23 @@ def test_every_public_name_of_the_scan_package_is_there_when_asked_for() -> None
 
 
 def test_every_character_of_a_report_line_is_escaped_as_the_text_report_says() -> None:
-    """`report.escape`: C0 controls and DEL as \\xNN, the backslash doubled, a byte that did not
-    decode (its surrogate escape) as \\xNN of the byte; every other character as it is."""
+    """`report.escape` keeps a name on one line that shows as it is: control characters (Cc: C0,
+    DEL and C1, such as the 8-bit CSI that starts a terminal escape) as \\xNN, the backslash
+    doubled, line and paragraph separators and Unicode's Bidi_Control characters as \\uNNNN, a
+    byte that did not decode (its surrogate escape) as \\xNN of the byte; every other character
+    as it is."""
     from provguard.scan.report import escape  # noqa: PLC0415
 
     for code in range(sys.maxunicode + 1):
         char = chr(code)
-        if code < 0x20 or code == 0x7F:
-            expected = f"\\x{code:02x}"
-        elif 0xDC80 <= code <= 0xDCFF:
+        if 0xDC80 <= code <= 0xDCFF:
             expected = f"\\x{code - 0xDC00:02x}"
+        elif unicodedata.category(char) == "Cc":
+            expected = f"\\x{code:02x}"
         elif char == "\\":
             expected = "\\\\"
+        elif unicodedata.category(char) in ("Zl", "Zp") or code in BIDI_CONTROL:
+            expected = f"\\u{code:04x}"
         else:
             expected = char
         assert escape(f"a{char}b") == f"a{expected}b", hex(code)

@@ -67,13 +67,20 @@ RULES: dict[str, dict[str, Any]] = {
 }
 
 
-_CONTROL = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7F]} | {0x5C: "\\\\"}
+_CONTROL = (
+    {i: f"\\x{i:02x}" for i in [*range(0x20), *range(0x7F, 0xA0)]}  # C0, DEL and C1 controls
+    | {0x5C: "\\\\"}
+    # line and paragraph separators, and the bidi controls that reorder a line as it is shown
+    | {i: f"\\u{i:04x}" for i in (0x2028, 0x2029, 0x061C, 0x200E, 0x200F)}
+    | {i: f"\\u{i:04x}" for i in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+)
 _UNDECODED = re.compile("[\udc80-\udcff]")  # the surrogate escapes of undecodable bytes
 
 
 def escape(name: str) -> str:
-    """A file or member name as one safe line: control characters, newlines and the backslash
-    escaped, undecodable bytes (surrogate escapes of a non-UTF-8 name) as \\xNN."""
+    """A file or member name as one safe line: control characters (C0, DEL, C1: newlines and
+    terminal escapes), the backslash, line separators and bidi controls escaped, undecodable
+    bytes (surrogate escapes of a non-UTF-8 name) as \\xNN."""
     text = name.translate(_CONTROL)
     if _UNDECODED.search(text):  # in C, not a loop over every character of every name
         text = "".join(
