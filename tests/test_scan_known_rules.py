@@ -138,9 +138,14 @@ def test_the_shortest_hex_fragment_is_found_anywhere_in_a_long_hex_text(lookup: 
     scalar = key.private_numbers().private_value.to_bytes(32, "big")
     index = KnownIndex([key_material(key, "device.key")], lookup=lookup)
     r = rng()
+    der = key_pkcs8(key)
     for shift in range(0, 40, 2):
-        before = binascii.hexlify(r.randbytes(64 + shift // 2))
-        text = b"x" + before + binascii.hexlify(scalar[:16]) + binascii.hexlify(r.randbytes(64))
+        # random digits around, except the bytes next to the fragment, which differ from the
+        # key's (else the shared run would go on by chance)
+        around = bytes([der[der.find(scalar) - 1] ^ 0xFF]), bytes([scalar[16] ^ 0xFF])
+        before = binascii.hexlify(r.randbytes(63 + shift // 2) + around[0])
+        after = binascii.hexlify(around[1] + r.randbytes(63))
+        text = b"x" + before + binascii.hexlify(scalar[:16]) + after
         found = index.search(text)
         # (a fragment of each DER form that holds the scalar)
         assert {(m.start, m.end) for m in found} == {(1 + len(before), 1 + len(before) + 32)}, shift
@@ -164,7 +169,9 @@ def test_bytes_shared_by_several_known_keys_name_every_one_of_them(lookup: str) 
     der = key_pkcs8(keys[0])
     scalar = der.find(shared)
     fragment = der[scalar - 8 : scalar + 24]
-    image = rng().randbytes(101) + fragment + rng().randbytes(99)
+    # the bytes next to the fragment differ from every key's (else the run would go on)
+    image = rng().randbytes(100) + bytes([der[scalar - 9] ^ 0xFF]) + fragment + b"\xaa"
+    image += rng().randbytes(98)
     index = KnownIndex([p256_bulk(k, f"dev{i}.key") for i, k in enumerate(keys)], lookup=lookup)
     found = index.search(image)
     assert {m.material.source for m in found} == {"dev0.key", "dev1.key", "dev2.key"}
