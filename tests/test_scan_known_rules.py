@@ -14,7 +14,7 @@ import random
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from provguard.scan.known import (
     TEXT_CHUNK,
@@ -176,3 +176,105 @@ def test_bytes_shared_by_several_known_keys_name_every_one_of_them(lookup: str) 
     found = index.search(image)
     assert {m.material.source for m in found} == {"dev0.key", "dev1.key", "dev2.key"}
     assert {(m.start, m.end) for m in found} == {(101, 133)}
+
+
+def rsa_pkcs8(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def planted(der: bytes, first: int, last: int) -> tuple[bytes, int]:
+    """`der[first:last]` amid random bytes, the bytes next to it differing from the DER's (so
+    the shared run is exactly that), and where it starts."""
+    r = rng()
+    before = r.randbytes(99) + bytes([der[first - 1] ^ 0xFF])
+    after = bytes([der[last] ^ 0xFF]) + r.randbytes(99)
+    return before + der[first:last] + after, len(before)
+
+
+@pytest.fixture(scope="module")
+def rsa_known() -> tuple[rsa.RSAPrivateKey, KnownIndex]:
+    key = f.rsa_key()
+    return key, KnownIndex([key_material(key, "device.key")])
+
+
+@pytest.mark.parametrize(
+    ("extra_before", "extra_after", "component"),
+    [(4, 0, True), (5, 0, False), (0, 4, True), (0, 5, False)],
+    ids=["header of 4 before", "5 before", "4 after", "5 after"],
+)
+def test_a_component_with_its_integer_header_is_reported_as_the_component(
+    rsa_known: tuple[rsa.RSAPrivateKey, KnownIndex],
+    extra_before: int,
+    extra_after: int,
+    component: bool,
+) -> None:
+    """A secret number with up to 4 bytes of DER around it (its INTEGER header, a leading zero)
+    is reported as that number, at its own extent; a longer run as a fragment of the DER."""
+    key, index = rsa_known
+    der = rsa_pkcs8(key)
+    p = key.private_numbers().p.to_bytes(128, "big")
+    first, last = der.find(p) - extra_before, der.find(p) + len(p) + extra_after
+    image, at = planted(der, first, last)
+    found = {(m.start, m.end, m.encoding) for m in index.search(image)}
+    if component:
+        p_at = at + extra_before
+        assert found == {(p_at, p_at + len(p), "raw RSA prime p")}
+    else:
+        run = (at, at + last - first)
+        assert found == {(*run, "fragment of PKCS#8 DER"), (*run, "fragment of PKCS#1 DER")}
+
+
+def test_a_component_in_ascii_hex_is_reported_as_the_component(
+    rsa_known: tuple[rsa.RSAPrivateKey, KnownIndex],
+) -> None:
+    key, index = rsa_known
+    der = rsa_pkcs8(key)
+    p = key.private_numbers().p.to_bytes(128, "big")
+    text = b'p = "' + binascii.hexlify(der[der.find(p) - 4 : der.find(p) + len(p)]) + b'";'
+    found = {(m.start, m.end, m.encoding) for m in index.search(text)}
+    assert found == {(5 + 8, 5 + 8 + 2 * len(p), "ASCII hex of RSA prime p")}
+
+
+@pytest.mark.parametrize(("secret", "reported"), [(15, False), (16, True)])
+def test_a_fragment_needs_16_secret_bytes_whatever_the_key_s_other_components(
+    rsa_known: tuple[rsa.RSAPrivateKey, KnownIndex], secret: int, reported: bool
+) -> None:
+    """32 bytes shared with an RSA key (6 secret numbers): the bytes in front of d and the first
+    15 or 16 of d. Only the secret bytes in the run count."""
+    key, index = rsa_known
+    der = rsa_pkcs8(key)
+    value = key.private_numbers().d
+    d = der.find(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+    image, at = planted(der, d + secret - 32, d + secret)
+    found = {(m.start, m.end, m.encoding) for m in index.search(image)}
+    expected = {(at, at + 32, "fragment of PKCS#8 DER"), (at, at + 32, "fragment of PKCS#1 DER")}
+    assert found == (expected if reported else set())
+
+
+def test_padding_after_the_text_run_is_not_counted_as_the_key_s() -> None:
+    """A whole base64 key (no padding of its own) at the end of a long base64 run: the match ends
+    with the key's last character; "=" after the bytes that end the run are not the key's."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    body = base64.b64encode(key_pkcs8(key))
+    assert not body.endswith(b"=")
+    lead = base64.b64encode(rng().randbytes(225))  # 300 characters
+    text = b"x\x01\x01\x01" + lead + body + b"\x01\x01\x01==\x01\x01\x01" + lead
+    found = KnownIndex([key_material(key, "device.key")]).search(text)
+    start = 4 + len(lead)
+    assert [(m.start, m.end, m.encoding) for m in found] == [
+        (start, start + len(body), "base64 PKCS#8 DER")
+    ]
+
+
+def test_a_run_that_ends_where_the_look_ahead_steps_still_ends_there() -> None:
+    """The end of a text run is looked for 256 bytes at a time: three bytes that end it, starting
+    two bytes before such a step, end it all the same."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    body = base64.b64encode(key_pkcs8(key))
+    lead = base64.b64encode(rng().randbytes(141)) + b"AB"  # 190 characters
+    text = b"\x01\x01\x01" + lead + body + b"\x01\x01\x01==\x01\x01\x01"
+    assert text.index(b"\x01", 3) == 3 + 256 - 2
+    found = KnownIndex([key_material(key, "device.key")]).search(text)
+    assert [(m.start, m.end, m.encoding) for m in found] == [(193, 257, "base64 PKCS#8 DER")]
