@@ -158,7 +158,8 @@ def p256_bulk(key: ec.EllipticCurvePrivateKey, source: str) -> KnownMaterial:
 
 
 @pytest.mark.parametrize("lookup", ["set", "stream"])
-def test_bytes_shared_by_several_known_keys_name_every_one_of_them(lookup: str) -> None:
+@pytest.mark.parametrize("load", [p256_bulk, key_material], ids=["in bulk", "one by one"])
+def test_bytes_shared_by_several_known_keys_name_every_one_of_them(load, lookup: str) -> None:  # type: ignore[no-untyped-def]
     """Three bulk-loaded keys whose scalars share their first 24 bytes: an image holding those
     bytes (with the DER bytes in front, 32 in all) holds a fragment of each of the three."""
     shared = rng().randbytes(24)
@@ -172,7 +173,7 @@ def test_bytes_shared_by_several_known_keys_name_every_one_of_them(lookup: str) 
     # the bytes next to the fragment differ from every key's (else the run would go on)
     image = rng().randbytes(100) + bytes([der[scalar - 9] ^ 0xFF]) + fragment + b"\xaa"
     image += rng().randbytes(98)
-    index = KnownIndex([p256_bulk(k, f"dev{i}.key") for i, k in enumerate(keys)], lookup=lookup)
+    index = KnownIndex([load(k, f"dev{i}.key") for i, k in enumerate(keys)], lookup=lookup)
     found = index.search(image)
     assert {m.material.source for m in found} == {"dev0.key", "dev1.key", "dev2.key"}
     assert {(m.start, m.end) for m in found} == {(101, 133)}
