@@ -312,3 +312,23 @@ def test_ec_parameters_before_the_key_are_dropped_and_the_key_is_used(
     assert [p.code for p in report.problems if p.code == "ec-parameters-dropped"] == [
         "ec-parameters-dropped"
     ]
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        (ec.generate_private_key(ec.SECP256K1()),
+         "ca.pem:1: error: the CA certificate's key is on curve secp256k1; the nRF91 modem's "
+         "ECDSA suites use P-256 and P-384 [key-unsupported]"),
+        (ed25519.Ed25519PrivateKey.generate(),
+         "ca.pem:1: error: the CA certificate's key is Ed25519: the nRF91 modem supports EC "
+         "(P-256, P-384) and RSA keys only [key-unsupported]"),
+    ],
+    ids=["secp256k1", "ed25519"],
+)  # fmt: skip
+def test_a_ca_key_the_modem_cannot_use_is_named_by_its_line(
+    key: f.PrivateKey, expected: str
+) -> None:
+    ca = f.make_cert("Odd root", key, ca=True, not_before=START, not_after=END)
+    report = check(credential_set(ca=ca), 24, now=INSIDE)
+    assert lines(report, "key-") == [expected]

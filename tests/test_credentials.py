@@ -541,9 +541,9 @@ def test_a_check_report_is_immutable_validated_and_hashable(files: dict[str, Pat
     assert built.problems == ()
     with pytest.raises(TypeError, match="maps Slots to bytes"):
         CheckReport((), {Slot.CA: "text"}, 24)  # type: ignore[dict-item]
-    with pytest.raises(TypeError, match="sec_tag"):
+    with pytest.raises(TypeError, match=r"^CheckReport\.sec_tag is an int$"):
         CheckReport((), {}, True)
-    with pytest.raises(TypeError, match="Problems only"):
+    with pytest.raises(TypeError, match=r"^CheckReport\.problems holds Problems only$"):
         CheckReport(("error",), {}, 24)  # type: ignore[arg-type]
 
 

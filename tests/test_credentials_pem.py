@@ -8,6 +8,7 @@ built here with its feature on a known line; expected contents come from `crypto
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
@@ -189,7 +190,7 @@ def test_a_problem_refuses_what_it_cannot_print(args: tuple[object, ...], error:
 
 
 def test_a_credential_file_takes_a_slot_and_bytes() -> None:
-    with pytest.raises(TypeError, match="takes a Slot and bytes"):
+    with pytest.raises(TypeError, match=r"^CredentialFile takes a Slot and bytes$"):
         CredentialFile("ca", "ca.pem", b"")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="takes a Slot and bytes"):
         CredentialFile(Slot.CA, "ca.pem", "text")  # type: ignore[arg-type]
@@ -338,3 +339,108 @@ def test_an_endless_file_is_read_in_bounded_memory(
     with pytest.raises(InputError) as refused:
         load_credential_set(ca=path)
     assert str(refused.value) == f"{path}: larger than 1048576 bytes: not a credential file"
+
+
+def test_a_block_ending_in_another_label_is_reported_and_stored_closed_as_it_opened() -> None:
+    report = report_for(Slot.CA, CA_PEM.replace(b"END CERTIFICATE", b"END PRIVATE KEY"))
+    (line,) = [str(p) for p in report.problems if p.code == "pem-framing"]
+    assert "END label 'PRIVATE KEY' does not match BEGIN label 'CERTIFICATE'" in line
+    assert report.contents[Slot.CA] == CA_PEM
+
+
+def test_a_text_file_starting_with_0_is_read_as_text_not_as_der() -> None:
+    """0x30, "0", starts DER too: frame lines glued to their label decide nothing either way."""
+    body = CA_PEM.split(b"\n")[1:-2]
+    data = b"\n".join(
+        [b"0 certificate", b"-----BEGINCERTIFICATE-----", *body, b"-----ENDCERTIFICATE-----", b""]
+    )
+    report = report_for(Slot.CA, data)
+    assert [str(p) for p in report.problems if p.file == "ca.pem"] == [
+        f"ca.pem:1: info: {len(body) + 3} line(s) of text outside the PEM blocks are dropped "
+        "[text-outside-blocks]",
+        "ca.pem: error: no PEM block found: expected '-----BEGIN ...-----' (a bare base64 body "
+        "needs its BEGIN/END lines) [pem-framing]",
+    ]
+
+
+def test_a_byte_order_mark_is_not_taken_for_non_ascii_text() -> None:
+    report = report_for(Slot.CA, b"\xef\xbb\xbf" + CA_PEM)
+    assert [p.code for p in report.problems if p.file == "ca.pem"] == ["utf8-bom"]
+
+
+@pytest.mark.parametrize(
+    ("byte", "expected"),
+    [
+        (b"\x7f", []),  # DEL is ASCII
+        (b"\x80", ["ca.pem:2: warning: non-ASCII characters outside the PEM blocks (that text "
+                   "is not written) [not-ascii]"]),
+    ],
+    ids=["del", "0x80"],
+)  # fmt: skip
+def test_ascii_ends_at_0x7f(byte: bytes, expected: list[str]) -> None:
+    report = report_for(Slot.CA, b"comment\nfriendly name " + byte + b"\n" + CA_PEM)
+    assert [str(p) for p in report.problems if p.code == "not-ascii"] == expected
+
+
+def test_a_key_file_of_ec_parameters_alone_is_an_error() -> None:
+    params = b"-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
+    report = report_for(Slot.KEY, params)
+    assert [str(p) for p in report.problems if p.code == "wrong-slot"] == [
+        "client.key: error: --key: only EC PARAMETERS, no private key: the private key slot "
+        "takes a private key ('openssl ecparam -genkey' writes the key after the parameters) "
+        "[wrong-slot]"
+    ]
+
+
+def _damaged_body(pem: bytes) -> bytes:
+    lines = pem.split(b"\n")
+    lines[2] = b"!" + lines[2][1:]
+    return b"\n".join(lines)
+
+
+def _unparsable(pem: bytes) -> bytes:
+    """The same block with its DER cut by three bytes (the base64 stays well formed)."""
+    der = base64.b64decode(b"".join(pem.split(b"\n")[1:-2]))[:-3]
+    body = base64.encodebytes(der)
+    return b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
+
+
+@pytest.mark.parametrize(
+    ("first", "code"),
+    [
+        (KEY_PEM, "wrong-slot"),
+        (_damaged_body(CERT_PEM), "pem-base64"),
+        (_unparsable(CERT_PEM), "der-invalid"),
+    ],
+    ids=["wrong-kind", "base64", "der"],
+)
+def test_a_bad_block_does_not_hide_the_good_one_after_it(first: bytes, code: str) -> None:
+    report = report_for(Slot.CA, first + CA_PEM)
+    assert [p.code for p in report.problems if p.file == "ca.pem"] == [code]
+    assert report.contents[Slot.CA] == CA_PEM
+
+
+def test_an_encrypted_key_before_a_plain_one_is_refused_for_the_firmware_and_the_plain_used() -> (
+    None
+):
+    encrypted = f.key_pem(PKI.device_key, password=b"pw")
+    report = report_for(Slot.KEY, encrypted + KEY_PEM, for_modem_write=True)
+    assert [p.code for p in report.problems if p.file == "client.key"] == ["key-encrypted"]
+    assert report.contents[Slot.KEY] == KEY_PEM
+
+
+def test_a_nonstandard_certificate_is_warned_about_on_its_line() -> None:
+    der = bytearray(f.cert_der(PKI.device_cert))
+    serial = PKI.device_cert.serial_number
+    encoded = serial.to_bytes((serial.bit_length() + 8) // 8, "big")
+    der[der.index(b"\x02" + bytes([len(encoded)]) + encoded) + 2] = 0x80 | 0x5A  # negative
+    block = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bytes(der))
+    report = report_for(Slot.CERT, CERT_PEM + block + b"-----END CERTIFICATE-----\n")
+    second = CERT_PEM.count(b"\n") + 1
+    (warning,) = [p for p in report.problems if p.code == "der-nonstandard"]
+    assert (warning.file, warning.line, warning.severity) == (
+        "client.pem",
+        second,
+        Severity.WARNING,
+    )
+    assert warning.message.startswith("the certificate: ")

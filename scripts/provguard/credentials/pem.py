@@ -27,7 +27,6 @@ class TextLine:
 class PemBlock:
     label: str
     begin_line: int
-    end_label: str | None  # None: the file ends before the END line (truncated)
     headers: tuple[tuple[str, str], ...]  # RFC 1421 headers, e.g. Proc-Type: 4,ENCRYPTED
     body: tuple[TextLine, ...]
 
@@ -36,13 +35,16 @@ class PemBlock:
         return any(k == "Proc-Type" and "ENCRYPTED" in v for k, v in self.headers)
 
     def normalised(self) -> str:
-        """The block as stored: BEGIN, headers, body lines, END, each ending in LF."""
+        """The block as stored: BEGIN, headers, body lines, END, each ending in LF.
+
+        END repeats the BEGIN label: a block cut before its END line, or ending in another label
+        (both reported), is stored closed the way it opened."""
         lines = [f"-----BEGIN {self.label}-----"]
         lines += [f"{k}: {v}" for k, v in self.headers]
         if self.headers:
             lines.append("")
         lines += [line.text for line in self.body]
-        lines.append(f"-----END {self.end_label or self.label}-----")
+        lines.append(f"-----END {self.label}-----")
         return "\n".join(lines) + "\n"
 
 
@@ -121,7 +123,7 @@ def _read_block(
                         f"of line {lines[start].number}",
                     )
                 )
-            block = PemBlock(label, lines[start].number, end.group(1), tuple(headers), tuple(body))
+            block = PemBlock(label, lines[start].number, tuple(headers), tuple(body))
             return block, i + 1, issues
         if _BEGIN.match(line.text):
             break  # a new block starts: this one was never closed
@@ -140,7 +142,7 @@ def _read_block(
             f"after line {last})",
         )
     )
-    return PemBlock(label, lines[start].number, None, tuple(headers), tuple(body)), i, issues
+    return PemBlock(label, lines[start].number, tuple(headers), tuple(body)), i, issues
 
 
 @dataclass(frozen=True)
