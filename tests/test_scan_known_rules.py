@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from provguard.scan.known import (
+    TEXT_BLOCK,
     TEXT_CHUNK,
     KnownIndex,
     KnownMaterial,
@@ -279,3 +280,17 @@ def test_a_run_that_ends_where_the_look_ahead_steps_still_ends_there() -> None:
     assert text.index(b"\x01", 3) == 3 + 256 - 2
     found = KnownIndex([key_material(key, "device.key")]).search(text)
     assert [(m.start, m.end, m.encoding) for m in found] == [(193, 257, "base64 PKCS#8 DER")]
+
+
+def test_text_after_a_run_longer_than_a_text_block_is_still_searched() -> None:
+    """Text is looked for in blocks of TEXT_BLOCK bytes: a run of base64 filling the whole first
+    block does not end the search, a key in the next block is found."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    body = base64.b64encode(key_pkcs8(key))
+    run = base64.b64encode(rng().randbytes(TEXT_BLOCK * 3 // 4 + 300))  # past the first block
+    text = run + b"\x00\x00\x00" + body + b"\x00\x00\x00"
+    found = KnownIndex([key_material(key, "device.key")]).search(text)
+    start = len(run) + 3
+    assert [(m.start, m.end, m.encoding) for m in found] == [
+        (start, start + len(body), "base64 PKCS#8 DER")
+    ]
