@@ -9,6 +9,7 @@ file, permission, internal error), so a scan never says "clean" about bytes it d
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import os
 import re
@@ -169,14 +170,31 @@ def _from_detection(d: Detection, sources: dict[str, str]) -> Hit:
 
 def _merge(hits: list[Hit]) -> list[Hit]:
     """One hit per object: drop those inside a larger one of the same key, keep what we knew."""
+    # Only hits of the same key can hold each other: each hit is compared with those alone (an
+    # image with thousands of certificates is not thousands squared comparisons).
     # A fragment that holds a whole encoding of the same key is that encoding plus coincidence.
-    whole = [h for h in hits if not h.fragment]
-    hits = [h for h in hits if not h.fragment or not any(w.inside(h) for w in whole)]
+    whole: dict[tuple[Kind, str], list[Hit]] = {}
+    for h in hits:
+        if not h.fragment:
+            whole.setdefault((h.kind, h.key), []).append(h)
+    hits = [
+        h
+        for h in hits
+        if not h.fragment or not any(w.inside(h) for w in whole.get((h.kind, h.key), ()))
+    ]
     hits.sort(key=lambda h: (h.start, h.start - h.end, h.known is None, h.fragment))
     kept: list[Hit] = []
+    # (kind, key) -> where its hits are in `kept`, and where they end: in the order of `kept`,
+    # which is by start; a kept hit is inside none before it, so the ends grow too, and the
+    # first that can hold a hit is found by bisection (one key thousands of times in an image)
+    same: dict[tuple[Kind, str], tuple[list[int], list[int]]] = {}
     for hit in hits:
-        container = next((i for i, k in enumerate(kept) if hit.inside(k)), None)
+        indices, ends = same.setdefault((hit.kind, hit.key), ([], []))
+        at = bisect.bisect_left(ends, hit.end)
+        container = indices[at] if at < len(indices) and hit.inside(kept[indices[at]]) else None
         if container is None:
+            indices.append(len(kept))
+            ends.append(hit.end)
             kept.append(hit)
             continue
         other = kept[container]  # the larger object keeps what the smaller one knew
