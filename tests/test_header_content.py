@@ -14,7 +14,8 @@ from importlib.metadata import version
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from provguard.credentials import CredentialFile, CredentialSet, Slot, check
+from provguard.credentials import CheckReport, CredentialFile, CredentialSet, Slot, check
+from provguard.errors import InputError
 from provguard.render import render_header
 from tests import factories as f
 
@@ -103,3 +104,14 @@ def test_a_set_without_a_ca_renders_nothing() -> None:
     assert "ca-missing" in [p.code for p in report.errors]
     with pytest.raises(ValueError, match=r"^render_header needs a report without errors$"):
         render_header(report, creds)
+
+
+def test_a_report_without_a_ca_is_refused_even_without_errors() -> None:
+    # check never passes a set without a CA (ca-missing, above); a report built by other code
+    # that claims no errors still gets no header that would leave the device unable to trust.
+    creds = CredentialSet(None, None, None)
+    report = CheckReport(problems=(), contents={}, sec_tag=24)
+    assert report.ok
+    with pytest.raises(InputError) as refused:
+        render_header(report, creds)
+    assert str(refused.value) == "render needs a CA certificate (--ca)"

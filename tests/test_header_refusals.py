@@ -400,3 +400,18 @@ def test_when_git_cannot_say_if_it_is_a_work_tree_render_refuses(
     assert render.git_refusal(fake_git) == (
         f"git could not tell whether this path is in a work tree ({shown})"
     )
+
+
+def test_a_whitelisting_gitignore_still_refuses_a_header_it_does_not_ignore(repo: Path) -> None:
+    # The "ignore everything, list what to keep" style: git ignores every name except C sources
+    # and headers, so a header in src/ would be added by `git add -A`. Only the header's own path
+    # may be asked about: any other word given to check-ignore is a name git ignores here.
+    (repo / ".gitignore").write_text("*\n!*/\n!.gitignore\n!*.c\n!*.h\n")
+    path = repo / "src" / "certificates.h"
+    message = refusal(path)
+    assert message.startswith(f"{path}: inside the git work tree ")
+    assert "and not ignored by git (git check-ignore)" in message
+    assert not path.exists()
+    # The same tree ignores a header that is not a C file's name: that one is written.
+    notes = repo / "src" / "certificates.h.txt"
+    assert write_header(notes, with_marker(HEADER)) is True
