@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 
 import pytest
 
@@ -88,3 +89,42 @@ def test_thousands_of_objects_are_not_compared_pairwise(
     kept = _merge(hits)  # comparing every pair: 8 million comparisons
     assert [(h.start, h.key) for h in kept] == [(h.start, h.key) for h in hits]
     assert compared <= 2 * count
+
+
+# --- line numbers for SARIF, for thousands of findings ------------------------------------------
+
+
+def test_line_numbers_of_many_places_are_counted_as_from_the_start() -> None:
+    """`_line_breaks_before`: for each place, the line endings before it (CR LF, CR and LF each
+    one), even where a place falls between the CR and the LF of a line ending."""
+    from provguard.scan.engine import _line_breaks_before  # noqa: PLC0415
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        data = bytes(rng.choice(b"ab\r\n") for _ in range(rng.randrange(0, 60)))
+        places = [rng.randrange(0, len(data) + 1) for _ in range(rng.randrange(1, 8))]
+        expected = {p: len(re.findall(rb"\r\n|\r|\n", data[:p])) for p in places}
+        assert _line_breaks_before(data, places) == expected, (data, places)
+
+
+def test_hex_record_lines_of_many_addresses() -> None:
+    """`lines_of_addresses`: the line of the first data record holding each address, in a HEX
+    whose records (written here) come in any order, across extended-address records."""
+    from provguard.scan.hexfile import lines_of_addresses  # noqa: PLC0415
+
+    def record(kind: int, address: int, payload: bytes) -> bytes:
+        body = bytes([len(payload), address >> 8, address & 0xFF, kind]) + payload
+        return b":" + body.hex().upper().encode() + b"%02X" % (-sum(body) & 0xFF)
+
+    rng = random.Random(11)
+    records = [(0x10000 * (i // 4096) + 16 * (i % 4096), 16) for i in range(6000)]
+    rng.shuffle(records)
+    lines, expected_line = [], {}
+    for start, size in records:
+        lines.append(record(4, 0, (start >> 16).to_bytes(2, "big")))
+        lines.append(record(0, start & 0xFFFF, bytes(size)))
+        expected_line[start] = len(lines)  # 1-based: the data record just written
+    lines.append(b":00000001FF")
+    wanted = rng.sample([start + rng.randrange(16) for start, _ in records], 3000)
+    expected = {a: expected_line[a - a % 16] for a in wanted}
+    assert lines_of_addresses(b"\n".join(lines) + b"\n", wanted) == expected

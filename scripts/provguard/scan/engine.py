@@ -223,6 +223,22 @@ def _line_breaks(data: bytes, end: int) -> int:
     return data.count(b"\n", 0, end) + data.count(b"\r", 0, end) - data.count(b"\r\n", 0, end)
 
 
+def _line_breaks_before(data: bytes, positions: Iterable[int]) -> dict[int, int]:
+    """`_line_breaks(data, p)` for each of `positions`, counted in one pass over `data` (a text
+    with thousands of findings is not counted from its start thousands of times)."""
+    out: dict[int, int] = {}
+    at = total = 0
+    for end in sorted(set(positions)):
+        total += (
+            data.count(b"\n", at, end) + data.count(b"\r", at, end) - data.count(b"\r\n", at, end)
+        )
+        if 0 < at < end and data[at - 1 : at + 1] == b"\r\n":
+            total -= 1  # its CR was counted before `at` as a line ending of its own
+        out[end] = total
+        at = end
+    return out
+
+
 def segment_findings(
     image: Image,
     segment: Segment,
@@ -239,7 +255,10 @@ def segment_findings(
     of the window repeats the previous one)."""
     findings = []
     text = image.format == "text" or segment.section == HEX_TEXT
-    for hit in scan_segment(segment.data, known, detectors):
+    hits = scan_segment(segment.data, known, detectors)
+    lines_at = _line_breaks_before(segment.data, (h.start for h in hits)) if lines and text else {}
+    symbol_starts: dict[int, tuple[int, ...]] = {}  # id of a region -> its symbols' offsets
+    for hit in hits:
         if (keep is not None and hit.start >= keep) or hit.end <= fresh:
             continue
         length = hit.end - hit.start
@@ -247,7 +266,9 @@ def segment_findings(
         if region is not None:
             address = None if region.address is None else region.address + hit.start - region.start
             section = region.section
-            starts = tuple(s.offset for s in region.symbols)
+            starts = symbol_starts.get(id(region))
+            if starts is None:
+                starts = symbol_starts[id(region)] = tuple(s.offset for s in region.symbols)
             symbol = symbol_at(region.symbols, starts, hit.start - region.start, length)
         elif segment.regions:  # bytes no header describes (ELF header, padding)
             address, section, symbol = None, segment.section, None
@@ -275,9 +296,7 @@ def segment_findings(
                 file_offset=None
                 if segment.file_offset is None
                 else segment.file_offset + hit.start,
-                line=lines_before + _line_breaks(segment.data, hit.start) + 1
-                if lines and text
-                else None,
+                line=lines_before + lines_at[hit.start] + 1 if lines and text else None,
             )
         )
     return findings

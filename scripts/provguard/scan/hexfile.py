@@ -19,6 +19,7 @@ records that follow no other.
 from __future__ import annotations
 
 import binascii
+import bisect
 import io
 import re
 import sys
@@ -465,9 +466,12 @@ def lines_of_addresses(text: bytes, addresses: list[int]) -> dict[int, int]:
         if kind == b"00":
             start = base + int(line[3:7], 16)
             stop = start + int(line[1:3], 16)
-            for address in wanted:
-                if start <= address < stop and address not in found:
-                    found[address] = number
+            # only the wanted addresses in [start, stop): found by bisection, not a loop over
+            # all of them for every record
+            at = bisect.bisect_left(wanted, start)
+            while at < len(wanted) and wanted[at] < stop:
+                found.setdefault(wanted[at], number)
+                at += 1
             if len(found) == len(wanted):
                 break
         elif kind in (b"02", b"04"):
