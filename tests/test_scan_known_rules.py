@@ -294,3 +294,8 @@ def test_text_after_a_run_longer_than_a_text_block_is_still_searched() -> None:
     assert [(m.start, m.end, m.encoding) for m in found] == [
         (start, start + len(body), "base64 PKCS#8 DER")
     ]
+
+
+def test_an_unknown_lookup_is_refused_naming_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"^lookup must be auto, set or stream, not 'fast'$"):
+        KnownIndex([], lookup="fast")
