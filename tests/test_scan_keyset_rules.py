@@ -22,7 +22,14 @@ from cryptography.hazmat.primitives.asymmetric import dh, ec, rsa
 from cryptography.utils import CryptographyDeprecationWarning
 
 from provguard.errors import InputError
-from provguard.scan.keyset import EntryError, load_dir, load_file, load_list, parse_credentials
+from provguard.scan.keyset import (
+    EntryError,
+    load_dir,
+    load_file,
+    load_list,
+    parse_credentials,
+    read_regular,
+)
 from provguard.scan.model import Kind
 from tests import factories as f
 from tests.test_scan_detector_rules import encrypted_openssh
@@ -397,3 +404,122 @@ def test_a_deprecated_key_type_is_loaded_without_a_warning() -> None:
         (material,) = parse_credentials(der, "dh.der").materials
     assert caught == []
     assert material.fingerprint == "SHA256:" + hashlib.sha256(spki).hexdigest()
+
+
+# --- reading a key file ----------------------------------------------------------------------
+
+
+def test_read_regular_reads_up_to_its_limit_and_refuses_more(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    path.write_bytes(b"k" * 100)
+    assert read_regular(path, 100) == b"k" * 100
+    path.write_bytes(b"k" * 101)
+    with pytest.raises(EntryError) as caught:
+        read_regular(path, 100)
+    assert caught.value.message == "larger than 100 bytes: not a key or certificate file"
+    with pytest.raises(EntryError) as caught:
+        read_regular(path / "inside", 100)
+    assert caught.value.message == "cannot read: Not a directory"
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(EntryError) as caught:
+        read_regular(tmp_path / "pipe", 100)
+    assert caught.value.message == "not a regular file (FIFO, socket or device): not read"
+
+
+def test_read_regular_says_why_a_file_cannot_be_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "k.pem"
+    path.write_bytes(b"k")
+
+    def refuse(*_: object) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(EntryError) as caught:
+        read_regular(path, 100)
+    assert caught.value.message == "cannot read: Permission denied"
+
+
+@pytest.mark.parametrize(
+    ("grown_to", "told_sizes", "read"),
+    [(5000, (10, 99), True), (100, (10, 99), True), (101, (10, 99, 100), False)],
+)
+def test_a_file_that_grew_since_it_was_looked_at_is_read_whole_or_refused(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    grown_to: int,
+    told_sizes: tuple[int, ...],
+    read: bool,
+) -> None:
+    """The size stat() gave is only a first guess: the file is read to its end, and refused once
+    it is past the limit (here 100 bytes; stat() says less)."""
+    data = bytes(range(256)) * 20
+    path = tmp_path / "k.pem"
+    path.write_bytes(data[:grown_to])
+    real = os.stat
+    for told in told_sizes:
+
+        def stat(target, *args, told=told, **kwargs):  # type: ignore[no-untyped-def]
+            info = real(target, *args, **kwargs)
+            if os.fspath(target) != str(path):
+                return info
+            fields = list(info)
+            fields[6] = told  # st_size
+            return os.stat_result(fields)
+
+        monkeypatch.setattr(os, "stat", stat)
+        limit = 100 if grown_to <= 101 else 10_000
+        if read:
+            assert read_regular(path, limit) == data[:grown_to], told
+        else:
+            with pytest.raises(EntryError, match="larger than 100 bytes"):
+                read_regular(path, limit)
+
+
+def test_a_key_option_file_without_a_private_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "device.crt"
+    path.write_bytes(f.cert_pem(f.make_cert("dev", f.ec_key())))
+    with pytest.raises(InputError) as caught:
+        load_file(path, need_key=True)
+    assert str(caught.value) == f"{path}: no private key in it"
+    assert [m.kind for m in load_file(path)] == [Kind.CERTIFICATE]
+
+
+def test_parse_credentials_refusals_and_lines_in_full() -> None:
+    assert entry_refusal(b"  \n\t\n") == ("the file is empty", None)
+    pem = f.key_pem(f.ec_key())
+    assert entry_refusal(pem.split(b"-----END")[0]) == (
+        "a PEM block has no matching END line (truncated?)",
+        None,
+    )
+    other = f.key_pem(f.rsa_key())
+    NEWLINE = b"\n"  # noqa: N806
+    loaded = parse_credentials(b"\n" + pem + other, "keys.pem")
+    assert [m.source for m in loaded.materials] == [
+        "keys.pem:2",
+        f"keys.pem:{2 + pem.count(NEWLINE)}",
+    ]
+    damaged = pem.replace(b"END PRIVATE KEY", b"END EC PRIVATE KEY")
+    assert entry_refusal(b"\n" + damaged) == ("BEGIN PRIVATE KEY ends with another label", 2)
+
+
+def test_a_der_key_file_with_a_byte_order_mark_is_read() -> None:
+    key = f.ec_key()
+    (material,) = parse_credentials(b"\xef\xbb\xbf" + f.key_der(key), "k.der").materials
+    assert material.fingerprint == spki_fingerprint(key)
+
+
+def test_read_regular_says_why_a_read_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "k.pem"
+    path.write_bytes(b"k")
+
+    def fail(*_: object) -> bytes:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "read", fail)
+    with pytest.raises(EntryError) as caught:
+        read_regular(path, 100)
+    assert caught.value.message == "cannot read: Input/output error"
