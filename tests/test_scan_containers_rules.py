@@ -1,0 +1,808 @@
+"""The rules of scan/archive.py and scan/walk.py at their exact edges: every limit one byte (or
+one member, one level) below and above, each reason a user reads written out in full, names
+escaped at the edges of every escaped range, and what an --exclude pattern matches.
+
+The archives are built here with zipfile, tarfile, gzip/lzma/bz2 and byte by byte (tests/
+containers.py), so the expected sizes, counts and names come from how the test made them.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import stat
+import tarfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from provguard.errors import InputError
+from provguard.scan.archive import (
+    ArchiveLimits,
+    Chunk,
+    Event,
+    Location,
+    Outcome,
+    State,
+    archive_format,
+    escape_name,
+    file_format,
+    read_archive,
+    windows,
+)
+from provguard.scan.walk import (
+    EntryState,
+    Unreadable,
+    WalkOptions,
+    classify,
+    open_file,
+    read_small_file,
+    special_kind,
+    walk,
+)
+from tests import containers as c
+
+
+def events_of(data: bytes, name: str, limits: ArchiveLimits | None = None) -> list[Event]:
+    return list(read_archive(io.BytesIO(data), name, limits))
+
+
+def outcome(events: list[Event], display: str, kind: str = "file") -> Outcome:
+    return c.outcomes(events)[(display, kind)]
+
+
+def summary(events: list[Event]) -> list[tuple[str, str, str, int, str | None]]:
+    """Every outcome as (display, kind, state, size, reason), in order."""
+    return [
+        (e.location.display, e.kind, e.state.value, e.size, e.reason)
+        for e in events
+        if isinstance(e, Outcome)
+    ]
+
+
+def plain_tar(*members: tuple[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def a_zip(*members: tuple[str, bytes], method: int = zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as z:
+        for name, data in members:
+            z.writestr(name, data)
+    return buffer.getvalue()
+
+
+def deflated(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
+
+
+# --- limits at their edges --------------------------------------------------------------------
+
+
+def test_a_member_of_exactly_the_member_limit_is_read_and_one_byte_more_is_not() -> None:
+    limits = ArchiveLimits(max_member_bytes=5000)
+    data = plain_tar(("at.bin", b"a" * 5000), ("over.bin", b"b" * 5001), ("far.bin", b"c" * 9000))
+    events = events_of(data, "t.tar", limits)
+    assert summary(events) == [
+        ("t.tar!at.bin", "file", "read in full", 5000, None),
+        ("t.tar!over.bin", "file", "unchecked", 5001, "member larger than the limit of 5000 bytes"),
+        # reading stops one byte past the limit: enough to know it is exceeded
+        ("t.tar!far.bin", "file", "unchecked", 5001, "member larger than the limit of 5000 bytes"),
+        ("t.tar", "archive", "read in full", 3, None),
+    ]
+
+
+def test_the_member_limit_holds_across_windows() -> None:
+    limits = ArchiveLimits(max_member_bytes=3000, window_bytes=1000, overlap_bytes=10)
+    data = plain_tar(("at.bin", os.urandom(3000)), ("over.bin", os.urandom(3500)))
+    events = events_of(data, "t.tar", limits)
+    assert outcome(events, "t.tar!at.bin").state is State.READ
+    over = outcome(events, "t.tar!over.bin")
+    assert (over.state, over.size) == (State.UNCHECKED, 3001)
+    fresh = [
+        len(e.data) - e.fresh
+        for e in events
+        if isinstance(e, Chunk) and e.location.members == ("over.bin",)
+    ]
+    assert fresh == [1000, 1000, 1000, 1]
+
+
+def test_the_total_limit_reached_exactly_reads_every_member() -> None:
+    members = [(f"m{i}.bin", os.urandom(10_000)) for i in range(4)]
+    exact = events_of(plain_tar(*members[:3]), "t.tar", ArchiveLimits(max_total_bytes=30_000))
+    assert [s[2] for s in summary(exact)] == ["read in full"] * 4
+    short = events_of(plain_tar(*members[:3]), "t.tar", ArchiveLimits(max_total_bytes=29_999))
+    assert summary(short)[2] == (
+        "t.tar!m2.bin",
+        "file",
+        "unchecked",
+        10_000,
+        "the input's decompressed total passed the limit of 29999 bytes",
+    )
+    assert summary(short)[:2] == [
+        ("t.tar!m0.bin", "file", "read in full", 10_000, None),
+        ("t.tar!m1.bin", "file", "read in full", 10_000, None),
+    ]
+    rest = events_of(plain_tar(*members), "t.tar", ArchiveLimits(max_total_bytes=30_000))
+    assert summary(rest)[3:] == [
+        (
+            "t.tar",
+            "archive",
+            "unchecked",
+            3,
+            "the input's decompressed total reached the limit of 30000 bytes: the remaining"
+            " members are not read",
+        )
+    ]
+
+
+def test_the_member_count_limit_reached_exactly_reads_every_member() -> None:
+    five = plain_tar(*[(f"e{i}", b"x") for i in range(5)])
+    six = plain_tar(*[(f"e{i}", b"x") for i in range(6)])
+    limits = ArchiveLimits(max_members=5)
+    assert summary(events_of(five, "t.tar", limits))[-1] == (
+        "t.tar",
+        "archive",
+        "read in full",
+        5,
+        None,
+    )
+    events = events_of(six, "t.tar", limits)
+    assert summary(events)[-1] == (
+        "t.tar",
+        "archive",
+        "unchecked",
+        5,
+        "more than 5 members: the rest are not read",
+    )
+    assert sum(isinstance(e, Outcome) and e.kind == "file" for e in events) == 5
+    zip_five = a_zip(*[(f"e{i}", b"x") for i in range(5)])
+    zip_six = a_zip(*[(f"e{i}", b"x") for i in range(6)])
+    assert summary(events_of(zip_five, "z.zip", limits))[-1] == (
+        "z.zip",
+        "archive",
+        "read in full",
+        5,
+        None,
+    )
+    assert summary(events_of(zip_six, "z.zip", limits)) == [
+        (
+            "z.zip",
+            "archive",
+            "unchecked",
+            0,
+            "the central directory lists 6 members, more than the limit of 5: not read",
+        )
+    ]
+
+
+def _padded_deflate_zip(size: int, compressed_size: int) -> bytes:
+    """One deflated member of `size` zeros whose compressed data is padded with bytes after the
+    end of the deflate stream to exactly `compressed_size` (the central directory says so)."""
+    stream = deflated(bytes(size))
+    assert len(stream) <= compressed_size
+    data = stream + bytes(compressed_size - len(stream))
+    entry = c.RawEntry(b"z.bin", data, size, zlib.crc32(bytes(size)), method=8)
+    return c.raw_zip([entry])
+
+
+def test_the_compression_ratio_limit_at_its_edge() -> None:
+    limits = ArchiveLimits(max_ratio=100, ratio_grace_bytes=1000)
+    at = events_of(_padded_deflate_zip(100_000, 1000), "r.zip", limits)
+    assert outcome(at, "r.zip!z.bin").state is State.READ  # 100:1 is not above 100:1
+    above = events_of(_padded_deflate_zip(100_000, 999), "r.zip", limits)
+    assert summary(above)[0] == (
+        "r.zip!z.bin",
+        "file",
+        "unchecked",
+        100_000,
+        "compression ratio above 100:1 (100000 bytes from 999): a compression bomb",
+    )
+
+
+def test_the_ratio_grace_at_its_edge() -> None:
+    data = _padded_deflate_zip(50_000, 500)  # 100:1
+    grace = ArchiveLimits(max_ratio=2, ratio_grace_bytes=50_000)
+    assert outcome(events_of(data, "g.zip", grace), "g.zip!z.bin").state is State.READ
+    past = ArchiveLimits(max_ratio=2, ratio_grace_bytes=49_999)
+    assert outcome(events_of(data, "g.zip", past), "g.zip!z.bin").reason == (
+        "compression ratio above 2:1 (50000 bytes from 500): a compression bomb"
+    )
+    # a stored member is 1:1, which a ratio limit of 1 allows, even with no grace at all
+    stored = a_zip(("s.bin", os.urandom(4000)))
+    tight = ArchiveLimits(max_ratio=1, ratio_grace_bytes=0)
+    assert outcome(events_of(stored, "s.zip", tight), "s.zip!s.bin").state is State.READ
+
+
+def test_the_ratio_of_a_compressed_tar_stops_what_follows() -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as t:
+        for name, size in (("zeros.bin", 2 * c.MiB), ("after.bin", 10)):
+            info = tarfile.TarInfo(name)
+            info.size = size
+            t.addfile(info, io.BytesIO(bytes(size)))
+    limits = ArchiveLimits(ratio_grace_bytes=c.MiB)
+    events = events_of(buffer.getvalue(), "b.tgz", limits)
+    zeros = outcome(events, "b.tgz!zeros.bin")
+    assert zeros.state is State.UNCHECKED
+    assert (zeros.reason or "").startswith("compression ratio above 100:1 (")
+    assert summary(events)[-1] == (
+        "b.tgz",
+        "archive",
+        "unchecked",
+        1,
+        "stopped after an unchecked member: the rest is not read",
+    )
+    # in a plain tar an unchecked member does not stop the rest: nothing after it is compressed
+    plain = plain_tar(("big.bin", bytes(3000)), ("after.bin", b"a"))
+    events = events_of(plain, "p.tar", ArchiveLimits(max_member_bytes=2000))
+    assert [s[2] for s in summary(events)] == ["unchecked", "read in full", "read in full"]
+
+
+def _nested(levels: int, payload: bytes) -> bytes:
+    data, name = payload, "k.bin"
+    for level in range(levels):
+        data, name = a_zip((name, data)), f"l{level}.zip"
+    return data
+
+
+def test_nesting_exactly_at_the_depth_limit_is_read() -> None:
+    data = _nested(3, b"payload")  # top.zip!l1.zip!l0.zip!k.bin: two archives inside the top
+    read = events_of(data, "top.zip", ArchiveLimits(max_depth=2))
+    assert outcome(read, "top.zip!l1.zip!l0.zip!k.bin").state is State.READ
+    cut = events_of(data, "top.zip", ArchiveLimits(max_depth=1))
+    assert outcome(cut, "top.zip!l1.zip!l0.zip", "archive").reason == (
+        "archive nested deeper than 1 levels: its members are not read, only its raw bytes"
+    )
+    assert outcome(cut, "top.zip!l1.zip!l0.zip", "archive").format == "nested"
+    assert outcome(cut, "top.zip!l1.zip!l0.zip").state is State.READ  # its raw bytes
+    none = events_of(data, "top.zip", ArchiveLimits(max_depth=0))
+    assert outcome(none, "top.zip!l1.zip", "archive").reason == (
+        "archive nested deeper than 0 levels: its members are not read, only its raw bytes"
+    )
+
+
+def test_limits_are_validated_one_by_one() -> None:
+    for name in ("max_total_bytes", "max_member_bytes", "max_members", "max_ratio"):
+        with pytest.raises(ValueError, match=f"archive limit {name} must be positive"):
+            ArchiveLimits(**{name: 0})  # type: ignore[arg-type]
+        ArchiveLimits(**{name: 1})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="window_bytes must be positive"):
+        ArchiveLimits(window_bytes=0, overlap_bytes=0)
+    ArchiveLimits(window_bytes=1, overlap_bytes=0)
+    for name in ("max_depth", "ratio_grace_bytes", "spool_memory_bytes"):
+        with pytest.raises(ValueError, match="must not be negative"):
+            ArchiveLimits(**{name: -1})  # type: ignore[arg-type]
+        ArchiveLimits(**{name: 0})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="overlap_bytes must be smaller"):
+        ArchiveLimits(overlap_bytes=-1)
+    ArchiveLimits(window_bytes=100, overlap_bytes=99)
+
+
+def test_the_documented_defaults() -> None:
+    limits = ArchiveLimits()
+    assert (limits.max_total_bytes, limits.max_member_bytes) == (4 * 2**30, 2**30)
+    assert (limits.max_members, limits.max_depth, limits.max_ratio) == (10_000, 4, 100)
+    assert (limits.ratio_grace_bytes, limits.window_bytes) == (8 * 2**20, 16 * 2**20)
+    assert (limits.overlap_bytes, limits.spool_memory_bytes) == (64 * 2**10, 8 * 2**20)
+
+
+# --- windows at their edges -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "chunks"),
+    [(1000, [(0, 0, 1000, True)]), (1001, [(0, 0, 1000, False), (900, 100, 101, False)])],
+)
+def test_a_member_of_exactly_one_window_is_one_whole_chunk(
+    size: int, chunks: list[tuple[int, int, int, bool]]
+) -> None:
+    data = os.urandom(size)
+    limits = ArchiveLimits(window_bytes=1000, overlap_bytes=100)
+    events = events_of(plain_tar(("m.bin", data)), "t.tar", limits)
+    got = [e for e in events if isinstance(e, Chunk)]
+    assert [(e.offset, e.fresh, len(e.data), e.whole) for e in got] == chunks
+    assert b"".join(e.data[e.fresh :] for e in got) == data
+    assert outcome(events, "t.tar!m.bin").size == size
+    plain = list(windows(io.BytesIO(data), Location("f"), limits))
+    assert [(e.offset, e.fresh, len(e.data), e.whole) for e in plain] == chunks
+
+
+def test_windows_without_overlap_and_of_nothing() -> None:
+    limits = ArchiveLimits(window_bytes=10, overlap_bytes=0)
+    data = bytes(range(25))
+    got = list(windows(io.BytesIO(data), Location("f"), limits))
+    assert [(e.offset, e.data, e.fresh) for e in got] == [
+        (0, data[:10], 0),
+        (10, data[10:20], 0),
+        (20, data[20:], 0),
+    ]
+    assert list(windows(io.BytesIO(b""), Location("f"), limits)) == []
+    big = os.urandom(3 * c.MiB)  # past the 1 MiB a single read asks for
+    (one,) = windows(io.BytesIO(big), Location("f"))
+    assert one.whole
+    assert one.data == big
+
+
+# --- zip entries ------------------------------------------------------------------------------
+
+
+def test_entry_kinds_by_their_mode_and_flags() -> None:
+    entries = [
+        c.stored(b"dir/", b"", external_attr=0o040755 << 16),
+        c.stored(b"link", b"target", external_attr=0o120777 << 16),
+        c.stored(b"regular.bin", b"data", external_attr=0o100644 << 16),
+        c.stored(b"dos.bin", b"data"),  # made on DOS: no Unix mode at all
+        c.stored(b"socketish", b"data", external_attr=0o140755 << 16),  # not a symlink
+        c.RawEntry(b"locked.bin", os.urandom(24), 12, 0, flags=0x1),
+    ]
+    events = events_of(c.raw_zip(entries), "e.zip")
+    assert summary(events)[:6] == [
+        ("e.zip!dir/", "directory", "stated", 0, "directory entry"),
+        ("e.zip!link", "symlink", "stated", 0, "symlink (not followed)"),
+        ("e.zip!regular.bin", "file", "read in full", 4, None),
+        ("e.zip!dos.bin", "file", "read in full", 4, None),
+        ("e.zip!socketish", "file", "read in full", 4, None),
+        ("e.zip!locked.bin", "file", "unchecked", 0, "encrypted zip member: not read"),
+    ]
+    assert summary(events)[-1] == ("e.zip", "archive", "read in full", 6, None)
+
+
+def test_a_member_that_shares_another_members_data_is_not_read_twice() -> None:
+    data = os.urandom(100)
+    entry = c.stored(b"a.bin", data)
+    events = events_of(c.raw_zip([entry], copies=3), "o.zip")
+    members = [s for s in summary(events) if s[0] == "o.zip!a.bin"]
+    reason = "its data overlaps another member's (a zip bomb's shape): not read"
+    assert members == [
+        ("o.zip!a.bin", "file", "read in full", 100, None),
+        ("o.zip!a.bin", "file", "unchecked", 0, reason),
+        ("o.zip!a.bin", "file", "unchecked", 0, reason),
+    ]
+
+
+def test_members_side_by_side_do_not_overlap() -> None:
+    """Each member's data ends where the next local header starts: none overlaps the next."""
+    events = events_of(a_zip(("a", b"1" * 50), ("b", b"2" * 50), ("c", b"")), "s.zip")
+    assert [s[2] for s in summary(events)] == ["read in full"] * 5  # 3 + headers + archive
+
+
+def test_an_unreadable_central_directory_is_unchecked() -> None:
+    data = bytearray(a_zip(("a", b"1")))
+    central = data.index(b"PK\x01\x02")
+    data[central : central + 4] = b"XX\x01\x02"
+    assert summary(events_of(bytes(data), "d.zip")) == [
+        (
+            "d.zip",
+            "archive",
+            "unchecked",
+            0,
+            "unreadable zip central directory: corrupt (BadZipFile)",
+        )
+    ]
+
+
+def test_a_deflated_member_is_read_and_its_crc_checked() -> None:
+    data = os.urandom(500) + bytes(3000)
+    good = c.RawEntry(b"good.bin", deflated(data), len(data), zlib.crc32(data), method=8)
+    bad = c.RawEntry(b"bad.bin", deflated(data), len(data), zlib.crc32(data) ^ 0x80, method=8)
+    events = events_of(c.raw_zip([good, bad]), "c.zip")
+    assert summary(events)[:2] == [
+        ("c.zip!good.bin", "file", "read in full", 3500, None),
+        ("c.zip!bad.bin", "file", "unchecked", 3500, "bad CRC-32: the member's data is corrupt"),
+    ]
+
+
+# --- compressed streams -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "member"),
+    [
+        ("app.hex.gz", "app.hex"),
+        ("APP.HEX.GZ", "APP.HEX"),
+        ("dir/app.hex.gz", "app.hex"),
+        (".gz", "(decompressed)"),
+        ("app.hex", "(decompressed)"),
+        ("image.bin.lzma", "image.bin"),
+        ("image.bin.xz", "image.bin"),
+        ("image.bin.bz2", "image.bin"),
+    ],
+)
+def test_a_compressed_files_member_is_named_without_its_suffix(name: str, member: str) -> None:
+    suffix = name.lower().rsplit(".", 1)[-1]
+    compress = {"xz": lzma.compress, "lzma": lzma.compress, "bz2": bz2.compress}.get(
+        suffix, gzip.compress
+    )
+    fmt = {"xz": "xz", "lzma": "xz", "bz2": "bzip2"}.get(suffix, "gzip")
+    data = compress(b"firmware " * 100)
+    events = list(read_archive(io.BytesIO(data), name))
+    assert summary(events) == [
+        (f"{name}!{member}", "file", "read in full", 900, None),
+        (name, "archive", "read in full", 1, None),
+    ]
+    assert {e.format for e in events if isinstance(e, Outcome)} == {fmt}
+
+
+def test_a_compressed_member_of_a_zip_is_named_from_the_member() -> None:
+    data = a_zip(("fw/app.hex.gz", gzip.compress(b"x" * 10)))
+    events = events_of(data, "r.zip")
+    assert outcome(events, "r.zip!fw/app.hex.gz!app.hex").state is State.READ
+    assert outcome(events, "r.zip!fw/app.hex.gz", "archive").format == "gzip"
+
+
+@pytest.mark.parametrize(
+    ("compress", "fmt"),
+    [
+        (gzip.compress, "gzip"),
+        (lzma.compress, "xz"),
+        (lambda data: bz2.compress(data, 1), "bzip2"),  # 100 kB blocks: the first one is whole
+    ],
+)
+def test_a_truncated_compressed_file_is_unchecked_with_the_reason(
+    compress: object, fmt: str
+) -> None:
+    whole: bytes = compress(os.urandom(300_000))  # type: ignore[operator]
+    events = list(read_archive(io.BytesIO(whole[: len(whole) // 2]), "f.bin.x"))
+    assert summary(events) == [
+        (
+            "f.bin.x!(decompressed)",
+            "file",
+            "unchecked",
+            0,
+            "truncated: the compressed stream ends early",
+        ),
+        ("f.bin.x", "archive", "read in full", 1, None),
+    ]
+    assert {e.format for e in events if isinstance(e, Outcome)} == {fmt}
+
+
+@pytest.mark.parametrize(
+    ("compress", "name", "reason"),
+    [
+        (lzma.compress, "f.xz", "corrupt LZMA/xz stream"),
+        (lambda data: bz2.compress(data, 1), "f.bz2", "corrupt bzip2 stream"),
+    ],
+)
+def test_corrupt_compressed_streams_name_their_damage(
+    compress: object, name: str, reason: str
+) -> None:
+    data = bytearray(compress(os.urandom(300_000)))  # type: ignore[operator]
+    data[len(data) // 2] ^= 0xFF
+    events = list(read_archive(io.BytesIO(bytes(data)), name))
+    assert summary(events) == [
+        (f"{name}!f", "file", "unchecked", 0, reason),
+        (name, "archive", "read in full", 1, None),
+    ]
+
+
+def test_a_damaged_gzip_header_is_an_unchecked_archive() -> None:
+    data = bytearray(gzip.compress(b"x" * 1000))
+    data[2] = 99  # compression method: only 8 (deflate) exists
+    assert summary(list(read_archive(io.BytesIO(bytes(data)), "f.gz"))) == [
+        ("f.gz", "archive", "unchecked", 0, "corrupt (BadGzipFile)")
+    ]
+
+
+# --- tar entries ------------------------------------------------------------------------------
+
+
+def test_tar_entries_without_data_are_stated_with_their_reason() -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for name, kind, link in (
+            ("d", tarfile.DIRTYPE, ""),
+            ("s", tarfile.SYMTYPE, "../x\nfake"),
+            ("h", tarfile.LNKTYPE, "d/f"),
+            ("c", tarfile.CHRTYPE, ""),
+            ("b", tarfile.BLKTYPE, ""),
+            ("p", tarfile.FIFOTYPE, ""),
+        ):
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.linkname = link
+            t.addfile(info)
+    assert summary(events_of(buffer.getvalue(), "t.tar")) == [
+        ("t.tar!d", "directory", "stated", 0, "directory entry"),
+        ("t.tar!s", "symlink", "stated", 0, "symlink to ../x\\x0afake (not followed)"),
+        ("t.tar!h", "hardlink", "stated", 0, "hard link to d/f (its data is that member's)"),
+        ("t.tar!c", "device", "stated", 0, "device node entry"),
+        ("t.tar!b", "device", "stated", 0, "device node entry"),
+        ("t.tar!p", "fifo", "stated", 0, "FIFO entry"),
+        ("t.tar", "archive", "read in full", 6, None),
+    ]
+
+
+def test_a_tar_without_its_end_marker_is_unchecked() -> None:
+    whole = plain_tar(("a.bin", b"a" * 600))
+    cut = whole[: 512 + 1024]  # the header and the data's two blocks: no end-of-archive blocks
+    events = events_of(cut, "t.tar")
+    assert summary(events) == [
+        ("t.tar!a.bin", "file", "read in full", 600, None),
+        (
+            "t.tar",
+            "archive",
+            "unchecked",
+            1,
+            "truncated or damaged: the tar ends without its end-of-archive marker",
+        ),
+    ]
+
+
+def test_a_tar_recognised_by_its_name_only() -> None:
+    """A v7 tar (no "ustar" magic) is a tar when its name says so and its header is valid."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        info = tarfile.TarInfo("a.txt")
+        info.size = 3
+        t.addfile(info, io.BytesIO(b"abc"))
+    v7 = bytearray(buffer.getvalue())
+    v7[257:265] = bytes(8)  # no magic, no version: a pre-POSIX header
+    header = bytes(v7[:148]) + b" " * 8 + bytes(v7[156:512])
+    v7[148:156] = b"%06o\0 " % sum(header)
+    assert archive_format(bytes(v7[:512]), b"", "old.TAR") == "tar"
+    assert archive_format(bytes(v7[:512]), b"", "old.bin") is None
+    assert archive_format(bytes(512), b"", "zeros.tar") is None
+    assert archive_format(bytes(v7[:511]), b"", "short.tar") is None
+    stream = io.BytesIO(bytes(v7))
+    events = list(read_archive(stream, "old.tar", fmt=file_format(stream, "old.tar")))
+    assert outcome(events, "old.tar!a.txt").state is State.READ
+    nested = events_of(a_zip(("old.tar", bytes(v7))), "r.zip")  # named by the member
+    assert outcome(nested, "r.zip!old.tar!a.txt").state is State.READ
+    assert outcome(nested, "r.zip!old.tar", "archive").state is State.READ
+
+
+# --- formats ----------------------------------------------------------------------------------
+
+
+def test_formats_by_their_magic() -> None:
+    assert archive_format(b"PK\x03\x04" + bytes(100)) == "zip"
+    assert archive_format(b"PK\x05\x06" + bytes(18)) == "zip"  # an empty zip
+    assert archive_format(b"\x1f\x8b" + bytes(10)) == "gzip"
+    assert archive_format(b"\xfd7zXZ\x00" + bytes(10)) == "xz"
+    assert archive_format(b"BZh9" + bytes(10)) == "bzip2"
+    assert archive_format(b"BZh1" + bytes(10)) == "bzip2"
+    assert archive_format(b"BZh0" + bytes(10)) is None  # block size 0 does not exist
+    assert archive_format(b"BZhx" + bytes(10)) is None
+    assert archive_format(b"\x1f\x9d" + bytes(10)) == "compress (.Z)"
+    assert archive_format(b"hsqs" + bytes(10)) == "squashfs"
+    assert archive_format(b"MSCF\0\0\0\0" + bytes(10)) == "cab"
+    assert archive_format(b"LZIP\x01" + bytes(10)) == "lzip"
+    assert archive_format(bytes(257) + b"ustar" + bytes(250)) == "tar"
+
+
+def test_file_format_keeps_the_position_and_finds_the_end_record() -> None:
+    data = os.urandom(100_000) + a_zip(("a", b"b"))
+    stream = io.BytesIO(data)
+    stream.seek(1234)
+    assert file_format(stream) == "zip"
+    assert stream.tell() == 1234
+
+
+def test_unread_formats_and_non_archives_are_unchecked_archives() -> None:
+    events = list(read_archive(io.BytesIO(b"\x1f\x9d" + os.urandom(100)), "a.Z"))
+    assert summary(events) == [
+        (
+            "a.Z",
+            "archive",
+            "unchecked",
+            0,
+            "compress (.Z) archive: this format is not read, its content is not checked",
+        )
+    ]
+    (only,) = [e for e in events if isinstance(e, Outcome)]
+    assert only.format == "compress (.Z)"
+    (plain,) = list(read_archive(io.BytesIO(b"just text"), "t.txt"))
+    assert isinstance(plain, Outcome)
+    assert (plain.kind, plain.format, plain.state, plain.reason) == (
+        "archive",
+        "unknown",
+        State.UNCHECKED,
+        "not an archive",
+    )
+
+
+# --- names ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("\x00", "\\x00"),
+        ("\x1f", "\\x1f"),
+        (" ~", " ~"),
+        ("\x7f", "\\x7f"),
+        ("\x80", "\\x80"),
+        ("\x9f", "\\x9f"),
+        ("\xa0\xff", "\xa0\xff"),
+        ("\u2027\u2028\u2029\u202a", "\u2027\\u2028\\u2029\\u202a"),
+        ("\u061b\u061c\u061d", "\u061b\\u061c\u061d"),
+        ("\u200d\u200e\u200f\u2010", "\u200d\\u200e\\u200f\u2010"),
+        ("\u202e\u202f", "\\u202e\u202f"),
+        ("\u2065\u2066\u2069\u206a", "\u2065\\u2066\\u2069\u206a"),
+        ("\ud800", "\\ud800"),
+        ("\udc7f", "\\udc7f"),
+        ("\udc80\udcff", "\\x80\\xff"),
+        ("\udd00\udfff", "\\udd00\\udfff"),
+        ("a\\b", "a\\\\b"),
+        ("\u2028\\", "\\u2028\\\\"),
+    ],
+)
+def test_escape_name_at_the_edges_of_each_range(name: str, shown: str) -> None:
+    assert escape_name(name) == shown
+
+
+def test_escape_name_of_bytes_in_an_encoding() -> None:
+    assert escape_name(b"caf\xe9") == "caf\\xe9"
+    assert escape_name(b"caf\xe9", "latin-1") == "caf\xe9"
+    assert escape_name("café".encode()) == "café"
+
+
+def test_a_zip_name_without_the_utf8_flag_is_cp437() -> None:
+    events = events_of(c.raw_zip([c.stored(b"\x81ber.bin", b"x")]), "n.zip")
+    assert outcome(events, "n.zip!\u00fcber.bin").state is State.READ
+    flagged = events_of(c.raw_zip([c.stored("über.bin".encode(), b"x", flags=0x800)]), "u.zip")
+    assert outcome(flagged, "u.zip!über.bin").state is State.READ
+
+
+# --- walk: --exclude ---------------------------------------------------------------------------
+
+
+def _tree(root: Path, *names: str) -> None:
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"x")
+
+
+def _excluded(root: Path, *patterns: str) -> dict[str, str | None]:
+    return {
+        e.path.relative_to(root).as_posix(): e.reason
+        for e in walk(root, WalkOptions(exclude=patterns))
+        if e.state is EntryState.EXCLUDED
+    }
+
+
+def test_exclude_a_name_at_any_depth_and_a_path_from_the_root(tmp_path: Path) -> None:
+    _tree(tmp_path, "build/a.o", "sub/build/b.o", "tmp/x", "sub/tmp/y", "A.O", "k/a.O")
+    assert _excluded(tmp_path, "build/") == {
+        "build": "excluded by --exclude build/",
+        "sub/build": "excluded by --exclude build/",
+    }
+    assert _excluded(tmp_path, "tmp/*") == {"tmp/x": "excluded by --exclude tmp/*"}
+    # case counts: "*.O" is not "*.o"
+    assert _excluded(tmp_path, "*.O") == {
+        "A.O": "excluded by --exclude *.O",
+        "k/a.O": "excluded by --exclude *.O",
+    }
+    assert _excluded(tmp_path, "sub/*") == {
+        "sub/build": "excluded by --exclude sub/*",
+        "sub/tmp": "excluded by --exclude sub/*",
+    }
+    assert _excluded(tmp_path, "*.o", "b*") == {
+        "build": "excluded by --exclude b*",
+        "sub/build": "excluded by --exclude b*",
+    }
+
+
+def test_the_first_matching_pattern_is_named_and_escaped(tmp_path: Path) -> None:
+    _tree(tmp_path, "a.bin")
+    assert _excluded(tmp_path, "*.bin", "a*") == {"a.bin": "excluded by --exclude *.bin"}
+    assert _excluded(tmp_path, "a*", "*.bin") == {"a.bin": "excluded by --exclude a*"}
+    assert _excluded(tmp_path, "a.b\x1bin", "a.bi?") == {"a.bin": "excluded by --exclude a.bi?"}
+    assert WalkOptions(exclude=("x\n*",)).excluded_by("x\ny") == "x\n*"
+    assert WalkOptions().excluded_by("anything") is None
+
+
+# --- walk: paths and option files --------------------------------------------------------------
+
+
+def test_special_kinds_in_words() -> None:
+    assert special_kind(stat.S_IFREG | 0o644) is None
+    assert special_kind(stat.S_IFDIR | 0o755) is None
+    assert special_kind(stat.S_IFIFO) == "a FIFO (named pipe)"
+    assert special_kind(stat.S_IFSOCK) == "a socket"
+    assert special_kind(stat.S_IFCHR) == "a character device"
+    assert special_kind(stat.S_IFBLK) == "a block device"
+    assert special_kind(stat.S_IFLNK) == "not a regular file"
+
+
+def test_a_path_replaced_by_a_directory_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "app.bin"
+    path.write_bytes(b"x")
+    entry = classify(path)
+    path.unlink()
+    path.mkdir()
+    opened = open_file(entry)
+    assert opened == Unreadable("a directory (replaced after the walk): not read")
+    path.rmdir()
+    assert open_file(entry) == Unreadable("cannot open: No such file or directory")
+
+
+def test_read_small_file_at_its_limit(tmp_path: Path) -> None:
+    path = tmp_path / "k.bin"
+    data = os.urandom(1000)
+    path.write_bytes(data)
+    assert read_small_file(path, 1000) == data
+    with pytest.raises(InputError) as caught:
+        read_small_file(path, 999, what="--allow file")
+    assert str(caught.value) == f"{path}: --allow file too large (1000 bytes, limit 999)"
+    default = tmp_path / "mib"
+    default.write_bytes(bytes(c.MiB))
+    assert len(read_small_file(default)) == c.MiB
+    default.write_bytes(bytes(c.MiB + 1))
+    with pytest.raises(InputError) as caught:
+        read_small_file(default)
+    assert str(caught.value) == f"{default}: file too large ({c.MiB + 1} bytes, limit {c.MiB})"
+
+
+def test_read_small_file_names_what_it_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        read_small_file(tmp_path, what="--key file")
+    assert str(caught.value) == f"{tmp_path}: --key file not read: is a directory"
+    with pytest.raises(InputError) as caught:
+        read_small_file(tmp_path / "none")
+    assert str(caught.value) == f"{tmp_path / 'none'}: file not read: no such file or directory"
+
+
+def test_read_small_file_stops_at_the_limit_when_the_size_lies() -> None:
+    """A /proc file states size 0 and holds more: the read itself is bounded."""
+    path = Path("/proc/self/status")
+    assert classify(path).size == 0
+    with pytest.raises(InputError) as caught:
+        read_small_file(path, 10, what="--key file")
+    assert str(caught.value) == f"{path}: --key file too large (limit 10 bytes)"
+
+
+def test_read_small_file_names_a_read_error() -> None:
+    """/proc/self/mem is a regular file that opens and then fails to read at offset 0."""
+    path = Path("/proc/self/mem")
+    with pytest.raises(InputError) as caught:
+        read_small_file(path, what="--key file")
+    assert str(caught.value) == f"{path}: cannot read: Input/output error"
+    assert caught.value.path == str(path)
+
+
+def test_read_small_file_names_a_file_that_cannot_be_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "k.pem"
+    path.write_bytes(b"x")
+
+    def vanished(target: object, flags: int, *args: object) -> int:
+        raise FileNotFoundError(2, "No such file or directory")  # removed after it was seen
+
+    monkeypatch.setattr(os, "open", vanished)
+    with pytest.raises(InputError) as caught:
+        read_small_file(path, what="--allow file")
+    assert str(caught.value) == (
+        f"{path}: --allow file not read: cannot open: No such file or directory"
+    )
+    assert caught.value.path == str(path)
+
+
+def test_an_os_error_without_a_message_is_named_by_its_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "d").mkdir()
+    real = os.scandir
+
+    def scandir(path: os.PathLike[str] | str) -> object:
+        if Path(path).name == "d":
+            raise OSError  # no errno, no strerror
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    (entry,) = walk(tmp_path)
+    assert (entry.state, entry.reason) == (EntryState.UNCHECKED, "cannot list: OSError")
