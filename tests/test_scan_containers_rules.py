@@ -14,6 +14,7 @@ import io
 import lzma
 import os
 import stat
+import struct
 import tarfile
 import zipfile
 import zlib
@@ -806,3 +807,127 @@ def test_an_os_error_without_a_message_is_named_by_its_type(
     monkeypatch.setattr(os, "scandir", scandir)
     (entry,) = walk(tmp_path)
     assert (entry.state, entry.reason) == (EntryState.UNCHECKED, "cannot list: OSError")
+
+
+# --- parts that are no member: their format, their ratio, their names -------------------------
+
+#: A part's bytes are searched as they are (1:1): no ratio limit can call them a bomb, even one
+#: that allows no grace and no compression at all.
+NO_GRACE = ArchiveLimits(max_ratio=1, ratio_grace_bytes=0)
+
+
+def test_bytes_after_a_tar_are_a_tar_part_named_by_their_offset() -> None:
+    tar = plain_tar(("a.txt", b"a"))  # header, one data block, end-of-archive: 10240 bytes
+    assert len(tar) == 10240
+    # counted from the end of the first end-of-archive block (header + data + that block)
+    start = 3 * 512
+    for zeros in (0, 100, 3 * c.MiB + 5):  # more zeros than one 1 MiB read
+        data = tar + bytes(zeros) + b"K" * 7
+        events = events_of(data, "t.tar", NO_GRACE)
+        name = f"t.tar!(bytes after the end of the tar, from +0x{len(tar) - start + zeros:x})"
+        assert summary(events)[1:] == [
+            (name, "file", "read in full", 7, None),
+            ("t.tar", "archive", "read in full", 1, None),
+        ]
+        assert {e.format for e in events if isinstance(e, Outcome)} == {"tar"}
+
+
+def test_tar_extended_headers_are_a_tar_part() -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as t:
+        info = tarfile.TarInfo("a.txt")
+        info.size = 1
+        info.pax_headers = {"comment": "x" * 3000}
+        t.addfile(info, io.BytesIO(b"a"))
+    events = events_of(buffer.getvalue(), "p.tar", NO_GRACE)
+    part = outcome(events, "p.tar!(tar extended headers and padding)")
+    assert (part.format, part.state, part.reason) == ("tar", State.READ, None)
+    assert part.size >= 3000
+
+
+def test_a_zip_gap_is_a_zip_part_and_a_hidden_member_is_named() -> None:
+    gap = os.urandom(3000)  # bytes no entry covers, put between the two members
+    fixed = c.raw_zip([c.stored(b"a", b"1"), c.stored(b"b", b"2")])
+    second = fixed.index(b"PK\x03\x04", 4)
+    # the second entry and the central directory move 3000 bytes on: their offsets follow
+    body = fixed[: fixed.index(b"PK\x01\x02")]
+    body = body[:second] + gap + body[second:]
+    central = bytearray(fixed[fixed.index(b"PK\x01\x02") : fixed.index(b"PK\x05\x06")])
+    second_record = central.index(b"PK\x01\x02", 4)
+    struct.pack_into("<I", central, second_record + 42, second + len(gap))
+    end = bytearray(fixed[fixed.index(b"PK\x05\x06") :])
+    struct.pack_into("<I", end, 16, len(body))
+    whole = bytes(body + central + end)
+    with zipfile.ZipFile(io.BytesIO(whole)) as z:
+        assert z.read("b") == b"2"  # zipfile agrees the zip is sound
+    name = f"g.zip!(bytes 0x{second:x}-0x{second + len(gap):x} between zip members)"
+    events = events_of(whole, "g.zip", NO_GRACE)
+    assert c.outcomes(events)[(name, "file")] == Outcome(
+        Location("g.zip", (name.split("!", 1)[1],)), "file", "zip", State.READ, 3000
+    )
+    # a local header in the gap, across the first 1 MiB read of it: a hidden member
+    hidden = bytearray(os.urandom(c.MiB + 100))
+    hidden[c.MiB - 2 : c.MiB + 2] = b"PK\x03\x04"
+    for at in range(len(hidden) - 3):  # no other signature by chance
+        if hidden[at : at + 4] == b"PK\x03\x04" and at != c.MiB - 2:
+            hidden[at] = 0
+    body = fixed[: fixed.index(b"PK\x01\x02")]
+    body = body[:second] + bytes(hidden) + body[second:]
+    struct.pack_into("<I", central, second_record + 42, second + len(hidden))
+    struct.pack_into("<I", end, 16, len(body))
+    events = events_of(bytes(body + central + end), "h.zip", NO_GRACE)
+    name = f"h.zip!(bytes 0x{second:x}-0x{second + len(hidden):x} between zip members)"
+    part = c.outcomes(events)[(name, "file")]
+    assert (part.format, part.state, part.size) == ("zip", State.UNCHECKED, len(hidden))
+    assert part.reason == (
+        "holds a zip local header that the central directory does not list"
+        " (a hidden member, not read)"
+    )
+
+
+def test_extended_headers_beyond_what_is_kept_leave_the_part_unchecked() -> None:
+    """GNU long-name headers may follow each other (tarfile keeps the last): five of 1 MB each,
+    under the 1 MiB limit one by one, are more than the 2 MiB of header bytes kept."""
+    blocks = bytearray()
+    for _ in range(5):
+        name = b"n" * 1_000_000 + b"\0"
+        info = tarfile.TarInfo("././@LongLink")
+        info.type = tarfile.GNUTYPE_LONGNAME
+        info.size = len(name)
+        blocks += info.tobuf(tarfile.GNU_FORMAT)
+        blocks += name + bytes(-len(name) % 512)
+    member = tarfile.TarInfo("short")
+    member.size = 1
+    blocks += member.tobuf(tarfile.GNU_FORMAT) + b"a" + bytes(511) + bytes(1024)
+    events = events_of(bytes(blocks), "l.tar", NO_GRACE)
+    part = outcome(events, "l.tar!(tar extended headers and padding)")
+    assert (part.state, part.reason) == (State.UNCHECKED, "some header bytes were not kept")
+    assert outcome(events, f"l.tar!{'n' * 1_000_000}").state is State.READ
+    assert outcome(events, "l.tar", "archive").state is State.READ
+
+
+def test_windows_are_not_bounded_by_the_member_or_total_limits() -> None:
+    """`windows` reads a plain file the caller already bounded: only the window sizes apply."""
+    limits = ArchiveLimits(
+        max_member_bytes=10, max_total_bytes=10, max_ratio=1, window_bytes=100, overlap_bytes=0
+    )
+    data = os.urandom(1000)
+    got = list(windows(io.BytesIO(data), Location("f"), limits))
+    assert b"".join(e.data for e in got) == data
+    assert len(got) == 10
+
+
+def test_a_v7_tar_name_that_is_not_utf8_is_still_a_tar() -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as t:
+        info = tarfile.TarInfo(b"k\xff.bin".decode("utf-8", "surrogateescape"))
+        info.size = 1
+        t.addfile(info, io.BytesIO(b"k"))
+    v7 = bytearray(buffer.getvalue())
+    v7[257:265] = bytes(8)  # no magic: found by the name ".tar" and a valid header only
+    header = bytes(v7[:148]) + b" " * 8 + bytes(v7[156:512])
+    v7[148:156] = b"%06o\0 " % sum(header)
+    assert archive_format(bytes(v7[:512]), b"", "x.tar") == "tar"
+    events = events_of(gzip.compress(bytes(v7)), "x.tgz")
+    assert outcome(events, "x.tgz!k\\xff.bin").state is State.READ
+    assert outcome(events, "x.tgz", "archive").format == "tar.gz"
