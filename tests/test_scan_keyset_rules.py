@@ -8,6 +8,7 @@ are the SHA-256 of the public key's SubjectPublicKeyInfo, computed here with cry
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
@@ -21,9 +22,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dh, ec, rsa
 from cryptography.utils import CryptographyDeprecationWarning
 
+from provguard.cli import main
 from provguard.errors import InputError
 from provguard.scan.keyset import (
     EntryError,
+    from_args,
     load_dir,
     load_file,
     load_list,
@@ -523,3 +526,42 @@ def test_read_regular_says_why_a_read_failed(
     with pytest.raises(EntryError) as caught:
         read_regular(path, 100)
     assert caught.value.message == "cannot read: Input/output error"
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def test_key_options_add_up_and_key_needs_a_private_key(
+    tmp_path: Path, keys: dict[str, PrivateKey]
+) -> None:
+    cert = tmp_path / "device.crt"
+    cert.write_bytes(f.cert_pem(f.make_cert("dev", keys["dev0.key"])))
+    listing = tmp_path / "list.txt"
+    listing.write_text("keys/rsa.key\n")
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "a.key").write_bytes(f.key_pem(f.ec_key()))
+    args = argparse.Namespace(
+        key=[tmp_path / "keys" / "dev0.key"], key_dir=[store], keys_from=[listing]
+    )
+    assert [m.source for m in from_args(args)] == [
+        str(tmp_path / "keys" / "dev0.key"),
+        str(store / "a.key"),
+        str(tmp_path / "keys" / "rsa.key"),
+    ]
+    # a caller without the bulk options (only --key) is served too
+    assert len(from_args(argparse.Namespace(key=[tmp_path / "keys" / "dev0.key"]))) == 1
+    with pytest.raises(InputError) as caught:
+        from_args(argparse.Namespace(key=[cert], key_dir=[], keys_from=[]))
+    assert str(caught.value) == f"{cert}: no private key in it"
+
+
+def test_scan_help_describes_key_dir(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["scan", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "--key-dir DIR every private key and certificate in the files under DIR (repeatable)"
+        in text
+    )
+    assert "--keys-from FILE a list of key/certificate files" in text
