@@ -931,3 +931,78 @@ def test_a_v7_tar_name_that_is_not_utf8_is_still_a_tar() -> None:
     events = events_of(gzip.compress(bytes(v7)), "x.tgz")
     assert outcome(events, "x.tgz!k\\xff.bin").state is State.READ
     assert outcome(events, "x.tgz", "archive").format == "tar.gz"
+
+
+# --- tar streams that end badly, and what follows a tar -----------------------------------------
+
+
+def test_a_compressed_tar_cut_inside_a_header_names_the_members_read() -> None:
+    tar = plain_tar(("m0", os.urandom(30_000)), ("m1", os.urandom(1000)))
+    second_header = 512 + 30_208  # m0's header, then its data padded to 512-byte blocks
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip, never finished: no end marker
+    data = compressor.compress(tar[: second_header + 100]) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    assert summary(events_of(data, "c.tgz")) == [
+        ("c.tgz!m0", "file", "read in full", 30_000, None),
+        (
+            "c.tgz",
+            "archive",
+            "unchecked",
+            1,
+            "truncated: the compressed stream ends early after 1 members: the rest is not read",
+        ),
+    ]
+
+
+def test_damage_after_the_last_member_of_a_compressed_tar_is_named() -> None:
+    data = bytearray(gzip.compress(plain_tar(("m0", b"a" * 100), ("m1", b"b" * 100))))
+    data[-8] ^= 1  # the gzip trailer's CRC-32: known only once the stream is read to its end
+    assert summary(events_of(bytes(data), "c.tgz"))[-1] == (
+        "c.tgz",
+        "archive",
+        "unchecked",
+        2,
+        "bad CRC-32: the member's data is corrupt after the last member",
+    )
+
+
+def test_an_archive_appended_to_a_tar_is_read_too() -> None:
+    tar = plain_tar(("a.txt", b"a"))
+    events = events_of(tar + gzip.compress(b"appended"), "t.tar")
+    part = f"t.tar!(bytes after the end of the tar, from +0x{len(tar) - 3 * 512:x})"
+    assert outcome(events, f"{part}!(decompressed)").size == len(b"appended")
+    assert outcome(events, part, "archive").state is State.READ
+    # a zip's end record at the end of the file makes it a zip, as unzip reads it; the tar
+    # before it is read as the bytes before the zip
+    events = events_of(tar + a_zip(("inner.bin", b"inner data")), "t.tar")
+    assert outcome(events, "t.tar!inner.bin").state is State.READ
+    before = f"t.tar!(bytes 0x0-0x{len(tar):x} before the zip)"
+    assert outcome(events, f"{before}!a.txt").state is State.READ
+
+
+def test_the_member_count_limit_of_a_tar_names_its_format() -> None:
+    data = gzip.compress(plain_tar(*[(f"e{i}", b"x") for i in range(3)]))
+    (last,) = [e for e in events_of(data, "c.tgz", ArchiveLimits(max_members=2)) if
+               isinstance(e, Outcome) and e.kind == "archive"]  # fmt: skip
+    assert (last.format, last.size, last.reason) == (
+        "tar.gz",
+        2,
+        "more than 2 members: the rest are not read",
+    )
+
+
+def test_an_ordinary_compressed_tar_is_no_bomb_however_little_grace() -> None:
+    """Hex text compresses about 2:1: far from 100:1, whatever the bytes read so far."""
+    text = os.urandom(400_000).hex().encode()
+    limits = ArchiveLimits(ratio_grace_bytes=0)
+    for name, mode in (("t.tgz", "w:gz"), ("t.txz", "w:xz"), ("t.tbz", "w:bz2")):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode=mode) as t:  # type: ignore[call-overload]
+            info = tarfile.TarInfo("hex.txt")
+            info.size = len(text)
+            t.addfile(info, io.BytesIO(text))
+        events = events_of(buffer.getvalue(), name, limits)
+        assert outcome(events, f"{name}!hex.txt").state is State.READ, name
+        compressed = {"t.tgz": gzip.compress, "t.txz": lzma.compress, "t.tbz": bz2.compress}
+        single = compressed[name](text)
+        one = events_of(single, "hex.txt.x", limits)
+        assert outcome(one, "hex.txt.x!(decompressed)").state is State.READ, name
