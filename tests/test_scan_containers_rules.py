@@ -1006,3 +1006,76 @@ def test_an_ordinary_compressed_tar_is_no_bomb_however_little_grace() -> None:
         single = compressed[name](text)
         one = events_of(single, "hex.txt.x", limits)
         assert outcome(one, "hex.txt.x!(decompressed)").state is State.READ, name
+
+
+# --- where a zip entry ends: data descriptors -------------------------------------------------
+
+
+def _descriptor_zip(
+    entries: list[tuple[bytes, bytes, bool, bytes]], gap: bytes
+) -> tuple[bytes, list[tuple[int, int]]]:
+    """A zip of stored entries, each followed by a data descriptor (flag 0x08) and then `gap`
+    (bytes no entry covers). An entry is (name, data, signed, local extra): a descriptor with
+    its optional PK\\x07\\x08 signature when `signed`, with 8-byte sizes when the local extra
+    holds a zip64 field (tag 1). Returns the zip and where each gap is."""
+    body = bytearray()
+    central = bytearray()
+    gaps = []
+    for name, data, signed, extra in entries:
+        offset = len(body)
+        crc = zlib.crc32(data)
+        body += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0x08, 0, 0, 0x21, 0, 0, 0, len(name),
+                            len(extra))  # fmt: skip
+        body += name + extra + data
+        sizes = "QQ" if _zip64_field(extra) else "II"
+        body += (b"PK\x07\x08" if signed else b"") + struct.pack(
+            f"<I{sizes}", crc, len(data), len(data)
+        )
+        gaps.append((len(body), len(body) + len(gap)))
+        body += gap
+        record = (0x02014B50, 0x031E, 45, 0x08, 0, 0, 0x21, crc, len(data), len(data))
+        central += struct.pack("<IHHHHHHIIIHHHHHII", *record, len(name), 0, 0, 0, 0, 0, offset)
+        central += name
+    end = struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(body), 0
+    )
+    return bytes(body + central + end), gaps
+
+
+def _zip64_field(extra: bytes) -> bool:
+    at = 0
+    while at + 4 <= len(extra):
+        tag, length = struct.unpack_from("<HH", extra, at)
+        if tag == 1:
+            return True
+        at += 4 + length
+    return False
+
+
+VENDOR = struct.pack("<HH", 0xCAFE, 5) + b"vend!"
+ZIP64 = struct.pack("<HHQQ", 1, 16, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [b"", VENDOR, ZIP64, VENDOR + ZIP64, VENDOR + VENDOR + ZIP64, struct.pack("<HH", 1, 0)],
+    ids=["none", "vendor", "zip64", "vendor-zip64", "two-vendors-zip64", "empty-zip64"],
+)
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_a_data_descriptor_ends_its_entry_exactly(extra: bytes, signed: bool) -> None:
+    """The bytes after each descriptor are a gap of their own, starting where it ends."""
+    entries = [(b"a.bin", b"A" * 40, signed, extra), (b"b.bin", b"B" * 40, signed, extra)]
+    data, gaps = _descriptor_zip(entries, b"GAP")
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.read("b.bin") == b"B" * 40  # zipfile reads the entries
+    events = events_of(data, "d.zip")
+    parts = [
+        (e.location.members[-1], e.state, e.size)
+        for e in events
+        if isinstance(e, Outcome) and e.location.members and "between" in e.location.members[-1]
+    ]
+    assert parts == [
+        (f"(bytes 0x{start:x}-0x{stop:x} between zip members)", State.READ, 3)
+        for start, stop in gaps
+    ]
+    assert outcome(events, "d.zip!b.bin").state is State.READ
