@@ -1079,3 +1079,111 @@ def test_a_data_descriptor_ends_its_entry_exactly(extra: bytes, signed: bool) ->
         for start, stop in gaps
     ]
     assert outcome(events, "d.zip!b.bin").state is State.READ
+
+
+# --- zip names, entry formats, the headers part -------------------------------------------------
+
+
+def _zip_with(entries: list[c.RawEntry], comments: dict[int, bytes]) -> bytes:
+    """`c.raw_zip`, with an entry comment added to the central records named in `comments`."""
+    data = bytearray(c.raw_zip(entries))
+    start = data.index(b"PK\x01\x02")
+    body, central, end = data[:start], bytearray(), bytearray(data[data.index(b"PK\x05\x06") :])
+    at = start
+    for index, entry in enumerate(entries):
+        record = bytearray(data[at : at + 46 + len(entry.name)])
+        comment = comments.get(index, b"")
+        struct.pack_into("<H", record, 32, len(comment))
+        central += record + comment
+        at += 46 + len(entry.name)
+    struct.pack_into("<I", end, 12, len(central))
+    return bytes(body + central + end)
+
+
+def test_each_zip_name_is_decoded_by_its_own_flag() -> None:
+    entries = [
+        c.stored(b"\x81ber-cp437.bin", b"1"),
+        c.stored("€-utf8.bin".encode(), b"2", flags=0x800),
+        c.stored(b"fw\xff.bin", b"3", flags=0x800),  # flagged UTF-8, and it is not
+        c.RawEntry(b"\x81-locked.bin", os.urandom(24), 12, 0, flags=0x1),  # encrypted, cp437
+    ]
+    for data in (c.raw_zip(entries), _zip_with(entries, {0: b"c" * 40_000})):
+        names = [
+            (e.location.members[-1], e.state.value)
+            for e in events_of(data, "n.zip")
+            if isinstance(e, Outcome) and e.kind == "file" and e.location.members[-1][0] != "("
+        ]
+        assert names == [
+            ("\u00fcber-cp437.bin", "read in full"),
+            ("€-utf8.bin", "read in full"),
+            ("fw\ufffd.bin", "read in full"),
+            ("\u00fc-locked.bin", "unchecked"),
+        ]
+
+
+def test_zip_member_outcomes_name_the_zip_format() -> None:
+    entries = [
+        c.stored(b"ok.bin", b"data"),
+        c.RawEntry(b"method.bin", os.urandom(20), 40, 0, method=93),  # Zstandard: not read
+        c.RawEntry(b"crc.bin", b"data", 4, zlib.crc32(b"data") ^ 1),
+    ]
+    events = events_of(c.raw_zip(entries), "f.zip")
+    assert [(s[0], s[2], s[3], s[4]) for s in summary(events)[:3]] == [
+        ("f.zip!ok.bin", "read in full", 4, None),
+        ("f.zip!method.bin", "unchecked", 0, "compression method not supported"),
+        ("f.zip!crc.bin", "unchecked", 4, "bad CRC-32: the member's data is corrupt"),
+    ]
+    assert {e.format for e in events if isinstance(e, Outcome) and e.kind == "file"} == {"zip"}
+
+
+def test_the_headers_part_is_every_header_byte_once() -> None:
+    names = [b"a.bin", b"bb.bin", b"ccc.bin"]
+    data = c.raw_zip([c.stored(n, b"x" * 10) for n in names])
+    expected = sum(30 + len(n) for n in names) + sum(46 + len(n) for n in names) + 22
+    events = events_of(data, "h.zip", NO_GRACE)
+    part = outcome(events, "h.zip!(zip headers and central directory)")
+    assert (part.format, part.state, part.size) == ("zip", State.READ, expected)
+    (chunk,) = [e for e in events if isinstance(e, Chunk) and e.location == part.location]
+    assert chunk.data.startswith(b"PK\x03\x04")  # the first local header, from its first byte
+    assert chunk.data.endswith(data[-22:])  # the end record
+
+
+def test_entries_listed_twice_are_read_once_and_directories_share_nothing() -> None:
+    entries = [
+        c.stored(b"d/", b"", external_attr=0o040755 << 16),
+        c.stored(b"e", b""),
+        c.stored(b"a", b"data"),
+    ]
+    events = events_of(c.raw_zip(entries, copies=2), "t.zip")
+    reason = "its data overlaps another member's (a zip bomb's shape): not read"
+    assert [(s[0], s[1], s[2], s[4]) for s in summary(events)[:6]] == [
+        ("t.zip!d/", "directory", "stated", "directory entry"),
+        ("t.zip!d/", "directory", "stated", "directory entry"),
+        ("t.zip!e", "file", "read in full", None),
+        ("t.zip!e", "file", "unchecked", reason),
+        ("t.zip!a", "file", "read in full", None),
+        ("t.zip!a", "file", "unchecked", reason),
+    ]
+
+
+def test_an_entry_whose_header_is_inside_another_entrys_data_overlaps_it() -> None:
+    """A's data holds B's local header: B's bytes are A's, however long A's name is."""
+    b_local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, 0, 0, 0, 1, 0) + b"b"
+    a_name = b"a" * 40
+    a_data = b"x" * 5 + b_local
+    a = c.stored(a_name, a_data)
+    data = bytearray(c.raw_zip([a]))
+    start = data.index(b"PK\x01\x02")
+    b_offset = 30 + len(a_name) + 5
+    b_record = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x031E, 20, 0, 0, 0, 0x21, 0, 0, 0, 1,
+                           0, 0, 0, 0, 0, b_offset) + b"b"  # fmt: skip
+    central = bytes(data[start : data.index(b"PK\x05\x06")]) + b_record
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 2, 2, len(central), start, 0)
+    whole = bytes(data[:start]) + central + end
+    with zipfile.ZipFile(io.BytesIO(whole)) as z:
+        assert z.read("b") == b""  # zipfile reads B from inside A
+    events = events_of(whole, "o.zip")
+    assert outcome(events, "o.zip!b").reason == (
+        "its data overlaps another member's (a zip bomb's shape): not read"
+    )
+    assert outcome(events, f"o.zip!{a_name.decode()}").state is State.READ
