@@ -1187,3 +1187,68 @@ def test_an_entry_whose_header_is_inside_another_entrys_data_overlaps_it() -> No
         "its data overlaps another member's (a zip bomb's shape): not read"
     )
     assert outcome(events, f"o.zip!{a_name.decode()}").state is State.READ
+
+
+# --- tar headers and padding kept for the search ------------------------------------------------
+
+
+def _long_name_tar(length: int) -> bytes:
+    """A GNU tar whose one member's name takes a long-name header of `length` bytes (the name
+    and its NUL)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as t:
+        info = tarfile.TarInfo("n" * (length - 1))
+        info.size = 1
+        t.addfile(info, io.BytesIO(b"a"))
+    return buffer.getvalue()
+
+
+def test_an_extended_header_of_exactly_the_limit_is_read() -> None:
+    events = events_of(_long_name_tar(c.MiB), "t.tar")
+    assert outcome(events, f"t.tar!{'n' * (c.MiB - 1)}").state is State.READ
+    assert outcome(events, "t.tar", "archive").state is State.READ
+    assert summary(events_of(_long_name_tar(c.MiB + 1), "t.tar")) == [
+        (
+            "t.tar",
+            "archive",
+            "unchecked",
+            0,
+            f"an extended tar header of {c.MiB + 1} bytes, above the limit of {c.MiB}",
+        )
+    ]
+
+
+def test_padding_that_is_not_zeros_is_searched_whatever_it_holds() -> None:
+    data = bytearray(plain_tar(("a.txt", b"a")))
+    data[513:1024] = b"X" * 511  # the rest of the data block after the member's one byte
+    events = events_of(bytes(data), "p.tar")
+    part = outcome(events, "p.tar!(tar extended headers and padding)")
+    assert (part.state, part.size) == (State.READ, 511)
+
+
+def test_headers_after_a_large_member_are_still_kept() -> None:
+    """Bytes read are kept in a ring of a few MiB: after 12 MiB of member data the next
+    member's PAX header is still searched, and no header byte is lost."""
+    marker = b"PAX-MARKER-" + os.urandom(8).hex().encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as t:
+        big = tarfile.TarInfo("big.bin")
+        big.size = 12 * c.MiB
+        t.addfile(big, io.BytesIO(bytes(big.size)))
+        small = tarfile.TarInfo("small.txt")
+        small.size = 1
+        small.pax_headers = {"comment": marker.decode()}
+        t.addfile(small, io.BytesIO(b"s"))
+    events = events_of(buffer.getvalue(), "r.tar")
+    part = outcome(events, "r.tar!(tar extended headers and padding)")
+    assert (part.state, part.reason) == (State.READ, None)
+    assert c.found(events, marker) == ["r.tar!(tar extended headers and padding)"]
+
+
+def test_the_ratio_grace_of_a_compressed_tar_at_its_edge() -> None:
+    size = 2 * c.MiB
+    data = gzip.compress(plain_tar(("zeros.bin", bytes(size))))
+    at = events_of(data, "z.tgz", ArchiveLimits(ratio_grace_bytes=size))
+    assert outcome(at, "z.tgz!zeros.bin").state is State.READ
+    past = events_of(data, "z.tgz", ArchiveLimits(ratio_grace_bytes=size - 1))
+    assert outcome(past, "z.tgz!zeros.bin").state is State.UNCHECKED
