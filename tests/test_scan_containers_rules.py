@@ -1252,3 +1252,53 @@ def test_the_ratio_grace_of_a_compressed_tar_at_its_edge() -> None:
     assert outcome(at, "z.tgz!zeros.bin").state is State.READ
     past = events_of(data, "z.tgz", ArchiveLimits(ratio_grace_bytes=size - 1))
     assert outcome(past, "z.tgz!zeros.bin").state is State.UNCHECKED
+
+
+# --- single compressed streams: windows, ratio, nesting -----------------------------------------
+
+
+def test_a_compressed_file_comes_in_windows() -> None:
+    data = os.urandom(2500)
+    limits = ArchiveLimits(window_bytes=1000, overlap_bytes=10)
+    events = events_of(gzip.compress(data), "f.bin.gz", limits)
+    chunks = [e for e in events if isinstance(e, Chunk)]
+    assert [(e.offset, e.fresh, len(e.data)) for e in chunks] == [
+        (0, 0, 1000),
+        (990, 10, 1010),
+        (1990, 10, 510),
+    ]
+    assert b"".join(e.data[e.fresh :] for e in chunks) == data
+
+
+def test_the_ratio_of_a_compressed_file_at_its_grace_and_far_past_it() -> None:
+    size = 2 * c.MiB
+    data = gzip.compress(bytes(size))
+    at = events_of(data, "z.gz", ArchiveLimits(ratio_grace_bytes=size))
+    assert outcome(at, "z.gz!z").state is State.READ
+    past = events_of(data, "z.gz", ArchiveLimits(ratio_grace_bytes=size - 1))
+    assert outcome(past, "z.gz!z").state is State.UNCHECKED
+    big = events_of(gzip.compress(bytes(6 * c.MiB)), "b.gz", ArchiveLimits(ratio_grace_bytes=c.MiB))
+    reason = outcome(big, "b.gz!b").reason or ""
+    assert reason.startswith("compression ratio above 100:1 (")
+    assert reason.endswith("): a compression bomb")
+
+
+def test_an_archive_inside_a_compressed_file_is_read() -> None:
+    data = gzip.compress(a_zip(("k.bin", b"key")))
+    events = events_of(data, "bundle.zip.gz")
+    assert outcome(events, "bundle.zip.gz!bundle.zip!k.bin").state is State.READ
+    assert outcome(events, "bundle.zip.gz!bundle.zip", "archive").format == "zip"
+
+
+def test_a_compressed_tar_with_a_damaged_first_header_is_unchecked() -> None:
+    """A "ustar" header whose checksum is wrong: a damaged tar, not a plain compressed file."""
+    tar = bytearray(plain_tar(("a.txt", b"a")))
+    tar[148:156] = b"000000\0 "  # the header checksum
+    assert summary(events_of(gzip.compress(bytes(tar)), "d.tgz")) == [
+        ("d.tgz", "archive", "unchecked", 0, "corrupt or truncated tar stream")
+    ]
+    damaged = bytearray(gzip.compress(b"x" * 1000))
+    damaged[2] = 99
+    (only,) = events_of(bytes(damaged), "f.gz")
+    assert isinstance(only, Outcome)
+    assert only.format == "gzip"
