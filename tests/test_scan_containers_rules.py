@@ -137,6 +137,7 @@ def test_the_total_limit_reached_exactly_reads_every_member() -> None:
         ("t.tar!m1.bin", "file", "read in full", 10_000, None),
     ]
     rest = events_of(plain_tar(*members), "t.tar", ArchiveLimits(max_total_bytes=30_000))
+    assert outcome(rest, "t.tar", "archive").format == "tar"
     assert summary(rest)[3:] == [
         (
             "t.tar",
@@ -268,6 +269,7 @@ def test_nesting_exactly_at_the_depth_limit_is_read() -> None:
         "archive nested deeper than 1 levels: its members are not read, only its raw bytes"
     )
     assert outcome(cut, "top.zip!l1.zip!l0.zip", "archive").format == "nested"
+    assert outcome(cut, "top.zip!l1.zip!l0.zip", "archive").size == 0
     assert outcome(cut, "top.zip!l1.zip!l0.zip").state is State.READ  # its raw bytes
     none = events_of(data, "top.zip", ArchiveLimits(max_depth=0))
     assert outcome(none, "top.zip!l1.zip", "archive").reason == (
@@ -1014,7 +1016,7 @@ def test_an_ordinary_compressed_tar_is_no_bomb_however_little_grace() -> None:
 
 
 def _descriptor_zip(
-    entries: list[tuple[bytes, bytes, bool, bytes]], gap: bytes
+    entries: list[tuple[bytes, bytes, bool, bytes]], gap: bytes, flags: int = 0x08
 ) -> tuple[bytes, list[tuple[int, int]]]:
     """A zip of stored entries, each followed by a data descriptor (flag 0x08) and then `gap`
     (bytes no entry covers). An entry is (name, data, signed, local extra): a descriptor with
@@ -1026,7 +1028,7 @@ def _descriptor_zip(
     for name, data, signed, extra in entries:
         offset = len(body)
         crc = zlib.crc32(data)
-        body += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0x08, 0, 0, 0x21, 0, 0, 0, len(name),
+        body += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, flags, 0, 0, 0x21, 0, 0, 0, len(name),
                             len(extra))  # fmt: skip
         body += name + extra + data
         sizes = "QQ" if _zip64_field(extra) else "II"
@@ -1035,7 +1037,7 @@ def _descriptor_zip(
         )
         gaps.append((len(body), len(body) + len(gap)))
         body += gap
-        record = (0x02014B50, 0x031E, 45, 0x08, 0, 0, 0x21, crc, len(data), len(data))
+        record = (0x02014B50, 0x031E, 45, flags, 0, 0, 0x21, crc, len(data), len(data))
         central += struct.pack("<IHHHHHHIIIHHHHHII", *record, len(name), 0, 0, 0, 0, 0, offset)
         central += name
     end = struct.pack(
@@ -1304,3 +1306,105 @@ def test_a_compressed_tar_with_a_damaged_first_header_is_unchecked() -> None:
     (only,) = events_of(bytes(damaged), "f.gz")
     assert isinstance(only, Outcome)
     assert only.format == "gzip"
+
+
+def test_a_utf8_name_with_a_data_descriptor_is_read() -> None:
+    """Flags 0x0808: the UTF-8 name flag is cleared for zipfile, the descriptor flag kept."""
+    entries = [("é.bin".encode(), b"E" * 20, True, b""), (b"z.bin", b"Z" * 20, True, b"")]
+    data, gaps = _descriptor_zip(entries, b"", flags=0x0808)
+    assert gaps[0][0] == gaps[0][1]
+    events = events_of(data, "u.zip")
+    assert outcome(events, "u.zip!é.bin").size == 20
+    assert outcome(events, "u.zip!z.bin").state is State.READ
+
+
+def test_an_empty_member_is_read_with_size_zero() -> None:
+    events = events_of(a_zip(("empty", b""), ("one", b"1")), "e.zip")
+    assert summary(events)[:2] == [
+        ("e.zip!empty", "file", "read in full", 0, None),
+        ("e.zip!one", "file", "read in full", 1, None),
+    ]
+    assert next(e.location.members for e in events if isinstance(e, Chunk)) == ("one",)
+
+
+def test_a_member_named_like_an_archive_is_opened_even_without_its_magic_at_byte_0() -> None:
+    """A self-extracting zip (a stub, then the zip) inside a zip: found by its name."""
+    inner = os.urandom(600) + a_zip(("k.bin", b"key"))
+    events = events_of(a_zip(("tools/SFX.ZIP", inner)), "r.zip")
+    assert outcome(events, "r.zip!tools/SFX.ZIP!k.bin").state is State.READ
+    plain = events_of(a_zip(("tools/sfx.bin", inner)), "r.zip")
+    assert ("r.zip!tools/sfx.bin", "archive") not in c.outcomes(plain)
+
+
+# --- walk: the root, entries that vanish, order, display ----------------------------------------
+
+
+def test_a_root_that_cannot_be_stated_is_one_unchecked_entry(tmp_path: Path) -> None:
+    root = tmp_path / "missing\x1b"
+    (entry,) = walk(root)
+    assert (entry.path, entry.display, entry.state, entry.reason) == (
+        root,
+        f"{tmp_path}/missing\\x1b",
+        EntryState.UNCHECKED,
+        "cannot stat: No such file or directory",
+    )
+
+
+def test_an_entry_gone_before_it_is_stated_is_unchecked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "gone\n.bin").write_bytes(b"x")
+    (tmp_path / "kept.bin").write_bytes(b"x")
+    real = os.lstat
+
+    def lstat(path: str, *args: object, **kwargs: object) -> os.stat_result:
+        if os.path.basename(path).startswith("gone"):
+            raise FileNotFoundError(2, "No such file or directory")  # removed since the listing
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "lstat", lstat)
+    entries = list(walk(tmp_path))
+    assert [(e.path, e.display, e.state, e.reason) for e in entries] == [
+        (
+            tmp_path / "gone\n.bin",
+            f"{tmp_path}/gone\\x0a.bin",
+            EntryState.UNCHECKED,
+            "cannot stat: No such file or directory",
+        ),
+        (tmp_path / "kept.bin", f"{tmp_path}/kept.bin", EntryState.FILE, None),
+    ]
+
+
+def test_names_are_walked_in_the_order_of_their_bytes(tmp_path: Path) -> None:
+    """U+E000 is EE 80 80 in UTF-8; the undecodable byte F0 sorts after it as bytes, although
+    its surrogate escape (U+DCF0) sorts before it as a string."""
+    for raw in (b"\xf0", "\ue000".encode(), b"a"):
+        with open(os.fsencode(tmp_path) + b"/" + raw, "wb") as out:
+            out.write(b"x")
+    names = [os.fsencode(e.path.name) for e in walk(tmp_path)]
+    assert names == [b"a", "\ue000".encode(), b"\xf0"]
+
+
+def test_excluded_and_unlistable_entries_are_displayed_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tree(tmp_path, "skip\x1b.o", "locked\x1b/f")
+    real = os.scandir
+
+    def scandir(path: os.PathLike[str] | str) -> object:
+        if Path(path).name.startswith("locked"):
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    shown = {e.display: (e.state, e.reason) for e in walk(tmp_path, WalkOptions(("*.o",)))}
+    assert shown == {
+        f"{tmp_path}/locked\\x1b": (EntryState.UNCHECKED, "cannot list: Permission denied"),
+        f"{tmp_path}/skip\\x1b.o": (EntryState.EXCLUDED, "excluded by --exclude *.o"),
+    }
+
+
+def test_exclude_patterns_ending_in_x_and_slash(tmp_path: Path) -> None:
+    _tree(tmp_path, "sub/X", "X", "a.X")
+    assert _excluded(tmp_path, "sub/X") == {"sub/X": "excluded by --exclude sub/X"}
+    assert _excluded(tmp_path, "*.X") == {"a.X": "excluded by --exclude *.X"}
