@@ -1408,3 +1408,51 @@ def test_exclude_patterns_ending_in_x_and_slash(tmp_path: Path) -> None:
     _tree(tmp_path, "sub/X", "X", "a.X")
     assert _excluded(tmp_path, "sub/X") == {"sub/X": "excluded by --exclude sub/X"}
     assert _excluded(tmp_path, "*.X") == {"a.X": "excluded by --exclude *.X"}
+
+
+def test_data_that_looks_like_a_zip64_field_is_not_the_local_extra() -> None:
+    """Only the local header's own extra field says whether a descriptor has 8-byte sizes."""
+    looks = struct.pack("<HH", 1, 0) + b"A" * 36  # a zip64 tag at the start of the data
+    for signed in (True, False):
+        data, gaps = _descriptor_zip(
+            [(b"a.bin", looks, signed, b""), (b"b", b"B", signed, b"")], b"GAP"
+        )
+        parts = [
+            e.location.members[-1]
+            for e in events_of(data, "d.zip")
+            if isinstance(e, Outcome) and e.location.members and "between" in e.location.members[-1]
+        ]
+        assert parts == [f"(bytes 0x{a:x}-0x{b:x} between zip members)" for a, b in gaps]
+
+
+def test_a_local_extra_field_over_32_kib_is_part_of_its_header() -> None:
+    info = zipfile.ZipInfo("x.bin")
+    info.extra = struct.pack("<HH", 0xCAFE, 39_996) + os.urandom(39_996)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr(info, b"data")
+    events = events_of(buffer.getvalue(), "x.zip")
+    parts = [e.location.members[-1] for e in events if isinstance(e, Outcome)
+             and e.location.members and e.location.members[-1].startswith("(")]  # fmt: skip
+    assert parts == ["(zip headers and central directory)"]
+    headers = outcome(events, "x.zip!(zip headers and central directory)")
+    assert headers.size == (30 + 5 + 40_000) + (46 + 5 + 40_000) + 22
+
+
+def test_an_entry_that_points_at_no_local_header() -> None:
+    """The central directory names an entry where there is no local header: unchecked, and the
+    bytes there are searched as a gap past the 30 bytes a header would take."""
+    a = c.raw_zip([c.stored(b"a", b"1")])
+    start = a.index(b"PK\x01\x02")
+    garbage = b"X" * 100
+    body = a[:start] + garbage
+    b_record = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x031E, 20, 0, 0, 0, 0x21, 0, 0, 0, 1,
+                           0, 0, 0, 0, 0, start) + b"b"  # fmt: skip
+    central = a[start : a.index(b"PK\x05\x06")] + b_record
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 2, 2, len(central), len(body), 0)
+    events = events_of(body + central + end, "p.zip")
+    assert outcome(events, "p.zip!b").state is State.UNCHECKED
+    gap = f"p.zip!(bytes 0x{start + 30:x}-0x{start + 100:x} between zip members)"
+    assert outcome(events, gap).size == 70
+    headers = outcome(events, "p.zip!(zip headers and central directory)")
+    assert headers.size == (30 + 1) + 30 + len(central) + 22
