@@ -1456,3 +1456,76 @@ def test_an_entry_that_points_at_no_local_header() -> None:
     assert outcome(events, gap).size == 70
     headers = outcome(events, "p.zip!(zip headers and central directory)")
     assert headers.size == (30 + 1) + 30 + len(central) + 22
+
+
+def test_every_kind_of_entry_is_displayed_escaped(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe\x1b")
+    (tmp_path / "broken\x1b").symlink_to("missing")
+    (tmp_path / "loop-a\x1b").symlink_to("loop-b\x1b")
+    (tmp_path / "loop-b\x1b").symlink_to("loop-a\x1b")
+    (tmp_path / "file\x1b").write_bytes(b"12345")
+    os.link(tmp_path / "file\x1b", tmp_path / "hard\x1b")
+    entries = {e.display: e for e in walk(tmp_path)}
+    shown = {d.removeprefix(f"{tmp_path}/"): (e.state, e.reason) for d, e in entries.items()}
+    assert shown == {
+        "broken\\x1b": (EntryState.UNCHECKED, "broken symlink"),
+        "file\\x1b": (EntryState.FILE, None),
+        "hard\\x1b": (EntryState.SAME, None),
+        "loop-a\\x1b": (EntryState.UNCHECKED, "symlink loop"),
+        "loop-b\\x1b": (EntryState.UNCHECKED, "symlink loop"),
+        "pipe\\x1b": (EntryState.UNCHECKED, "a FIFO (named pipe): not read"),
+    }
+    info = os.stat(tmp_path / "file\x1b")
+    read = entries[f"{tmp_path}/file\\x1b"]
+    assert (read.size, read.id) == (5, (info.st_dev, info.st_ino))
+    assert entries[f"{tmp_path}/hard\\x1b"].same_as == f"{tmp_path}/file\\x1b"
+
+
+def test_a_file_the_os_will_not_let_us_read_is_unchecked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root reads every file: the OS's answer for an unreadable one is given here by os.access,
+    which the walk asks with the effective ids (a set-uid run checks as whom it runs)."""
+    (tmp_path / "locked\x1b.pem").write_bytes(b"x")
+    (tmp_path / "open.txt").write_bytes(b"x")
+    asked: list[bool] = []
+
+    def access(path: str, mode: int, *, effective_ids: bool = False, **kwargs: object) -> bool:
+        asked.append(effective_ids)
+        return "locked" not in os.path.basename(path)
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(os, "supports_effective_ids", {access})
+    entries = [(e.path, e.display, e.state, e.reason) for e in walk(tmp_path)]
+    assert entries == [
+        (
+            tmp_path / "locked\x1b.pem",
+            f"{tmp_path}/locked\\x1b.pem",
+            EntryState.UNCHECKED,
+            "cannot read: permission denied",
+        ),
+        (tmp_path / "open.txt", f"{tmp_path}/open.txt", EntryState.FILE, None),
+    ]
+    assert asked == [True, True]
+
+
+def test_a_symlink_that_cannot_be_followed_names_the_os_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "target").write_bytes(b"x")
+    (tmp_path / "link\x1b").symlink_to("target")
+    real = os.stat
+
+    def stat_(path: str, *args: object, **kwargs: object) -> os.stat_result:
+        if os.path.basename(path).startswith("link"):
+            raise PermissionError(13, "Permission denied")
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "stat", stat_)
+    link = next(e for e in walk(tmp_path) if e.path.name.startswith("link"))
+    assert (link.path, link.display, link.state, link.reason) == (
+        tmp_path / "link\x1b",
+        f"{tmp_path}/link\\x1b",
+        EntryState.UNCHECKED,
+        "cannot follow: Permission denied",
+    )
