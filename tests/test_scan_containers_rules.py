@@ -1529,3 +1529,61 @@ def test_a_symlink_that_cannot_be_followed_names_the_os_reason(
         EntryState.UNCHECKED,
         "cannot follow: Permission denied",
     )
+
+
+def test_classify_names_what_it_cannot_stat_or_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "locked\x1b").write_bytes(b"x")
+    (tmp_path / "hidden").write_bytes(b"x")
+    real_stat = os.stat
+
+    def stat_(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        if os.path.basename(os.fspath(path)) == "hidden":  # type: ignore[arg-type]
+            raise PermissionError(13, "Permission denied")
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    asked: list[bool] = []
+
+    def access(path: object, mode: int, *, effective_ids: bool = False, **kw: object) -> bool:
+        asked.append(effective_ids)
+        return False
+
+    monkeypatch.setattr(os, "stat", stat_)
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(os, "supports_effective_ids", {access})
+    hidden = classify(tmp_path / "hidden")
+    assert (hidden.display, hidden.state, hidden.reason) == (
+        f"{tmp_path}/hidden",
+        EntryState.UNCHECKED,
+        "cannot stat: Permission denied",
+    )
+    locked = classify(tmp_path / "locked\x1b")
+    assert (locked.path, locked.display, locked.state, locked.reason) == (
+        tmp_path / "locked\x1b",
+        f"{tmp_path}/locked\\x1b",
+        EntryState.UNCHECKED,
+        "cannot read: permission denied",
+    )
+    assert asked == [True]
+
+
+def test_classify_gives_a_file_its_size_and_id_and_a_directory_its_id(tmp_path: Path) -> None:
+    (tmp_path / "f\x1b").write_bytes(b"abc")
+    entry = classify(tmp_path / "f\x1b")
+    info = os.stat(tmp_path / "f\x1b")
+    assert (entry.path, entry.display, entry.state, entry.reason) == (
+        tmp_path / "f\x1b",
+        f"{tmp_path}/f\\x1b",
+        EntryState.FILE,
+        None,
+    )
+    assert (entry.size, entry.id) == (3, (info.st_dev, info.st_ino))
+    folder = classify(tmp_path)
+    top = os.stat(tmp_path)
+    assert (folder.state, folder.id, folder.display) == (
+        EntryState.DIRECTORY,
+        (top.st_dev, top.st_ino),
+        str(tmp_path),
+    )
+    assert classify(tmp_path / "nothing").display == f"{tmp_path}/nothing"
