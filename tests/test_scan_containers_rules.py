@@ -361,6 +361,7 @@ def test_entry_kinds_by_their_mode_and_flags() -> None:
         ("e.zip!locked.bin", "file", "unchecked", 0, "encrypted zip member: not read"),
     ]
     assert summary(events)[-1] == ("e.zip", "archive", "read in full", 6, None)
+    assert {e.format for e in events if isinstance(e, Outcome)} == {"zip"}
 
 
 def test_a_member_that_shares_another_members_data_is_not_read_twice() -> None:
@@ -1159,6 +1160,7 @@ def test_entries_listed_twice_are_read_once_and_directories_share_nothing() -> N
         c.stored(b"a", b"data"),
     ]
     events = events_of(c.raw_zip(entries, copies=2), "t.zip")
+    assert {e.format for e in events if isinstance(e, Outcome)} == {"zip"}
     reason = "its data overlaps another member's (a zip bomb's shape): not read"
     assert [(s[0], s[1], s[2], s[4]) for s in summary(events)[:6]] == [
         ("t.zip!d/", "directory", "stated", "directory entry"),
