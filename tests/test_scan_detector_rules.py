@@ -98,10 +98,11 @@ def test_a_non_ascii_header_line_does_not_stop_the_search() -> None:
         b"-----BEGIN EC PRIVATE KEY----------END EC PRIVATE KEY-----",  # mbedTLS's label strings
         b"-----BEGIN PRIVATE KEY-----\n%s\n-----END PRIVATE KEY-----",  # a format string
         b"-----BEGIN PRIVATE KEY-----\nAAA\n-----END PRIVATE KEY-----",  # does not decode
+        b"-----BEGIN PRIVATE KEY-----\nMAMCAQA=\n-----END PRIVATE KEY-----",  # DER, not a key
         b"-----BEGIN EC PRIVATE KEY-----\nno end line here",  # no END (the key after ends in
         # "END PRIVATE KEY", not "END EC PRIVATE KEY")
     ],
-    ids=["no body", "not base64", "does not decode", "no END"],
+    ids=["no body", "not base64", "does not decode", "not a key", "no END"],
 )
 def test_what_is_not_a_key_block_does_not_hide_the_key_after_it(before: bytes) -> None:
     key = f.ec_key()
@@ -174,3 +175,36 @@ def test_an_encrypted_openssh_key_is_found_and_does_not_hide_the_key_after_it() 
         Detection(*one, Kind.PRIVATE_KEY, "PEM OpenSSH (encrypted)", digest, None),
         pem_key_detection(other, two),
     ]
+
+
+def test_an_rsa_key_is_found_without_its_costly_consistency_check() -> None:
+    """A PKCS#1 key whose CRT coefficient is off (cryptography's checking load refuses it) is
+    still a private key in the image: found by its public key."""
+    key = f.rsa_key()
+    n = key.private_numbers()
+    numbers = (0, n.public_numbers.n, n.public_numbers.e, n.d, n.p, n.q, n.dmp1, n.dmq1)
+    body = b"".join(_der_integer(v) for v in (*numbers, n.iqmp + 1))
+    der = b"\x30" + _der_length(len(body)) + body
+    with pytest.raises(ValueError, match="Invalid private key"):
+        serialization.load_der_private_key(der, None)
+    image, _ = place(der)
+    span = (image.index(der), image.index(der) + len(der))
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    fingerprint = "SHA256:" + hashlib.sha256(spki).hexdigest()
+    assert detect(image) == [
+        Detection(*span, Kind.PRIVATE_KEY, "PKCS#1 DER", fingerprint, "RSA-2048")
+    ]
+
+
+def _der_integer(value: int) -> bytes:
+    content = value.to_bytes(value.bit_length() // 8 + 1, "big")
+    return b"\x02" + _der_length(len(content)) + content
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
