@@ -16,7 +16,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from provguard.scan.detectors import MAX_OBJECT, Detection, detect
+from provguard.scan.detectors import (
+    BLOCK,
+    MAX_OBJECT,
+    Detection,
+    candidates,
+    der_length,
+    der_object,
+    detect,
+)
 from provguard.scan.model import Kind
 from tests import factories as f
 
@@ -208,3 +216,66 @@ def _der_length(n: int) -> bytes:
         return bytes([n])
     raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
     return bytes([0x80 | len(raw)]) + raw
+
+
+# --- DER lengths -----------------------------------------------------------------------------
+
+LONG = 0x80  # the long form: 0x80 | number of length bytes that follow
+
+
+@pytest.mark.parametrize(
+    ("data", "total"),
+    [
+        (b"\x30", None),  # no length byte
+        (b"\x30\x05", 2 + 5),  # short form (the content need not be there yet)
+        (b"\x30\x7f", 2 + 127),
+        (b"\x30\x80", None),  # indefinite length: BER, not DER
+        (b"\x30\x81", None),  # its length byte is missing
+        (b"\x30\x81\x05", None),  # 5 in the long form: not the shortest form
+        (b"\x30\x81\x80", 2 + 1 + 128),  # the length bytes end the data
+        (b"\x30\x82\x00\x80", None),  # a leading zero length byte: not the shortest form
+        (b"\x30\x82\x01\x00", 2 + 2 + 256),
+        (b"\x30\x83\x01\x00\x00", 2 + 3 + 65536),
+        (b"\x30\x84\x01\x00\x00\x00", None),  # more than 3 length bytes: far beyond any key
+    ],
+)
+def test_der_length_follows_the_shortest_form_rules(data: bytes, total: int | None) -> None:
+    assert der_length(data, 0) == total
+    assert der_length(b"junk" + data, 4) == total
+
+
+def sequence(total: int) -> bytes:
+    """A DER SEQUENCE of exactly `total` bytes (2-byte long-form length)."""
+    content = total - 4
+    return b"\x30" + bytes([LONG | 2]) + content.to_bytes(2, "big") + bytes(content)
+
+
+def test_der_object_is_whole_and_at_most_max_object_bytes() -> None:
+    assert der_object(sequence(MAX_OBJECT), 0) == sequence(MAX_OBJECT)
+    assert der_object(b"x" + sequence(MAX_OBJECT + 1), 1) is None
+    whole = sequence(300)
+    assert der_object(whole[:-1], 0) is None  # cut short
+    assert der_object(b"\x30", 0) is None
+
+
+def test_a_key_at_a_block_boundary_is_one_candidate() -> None:
+    """Candidates are found block by block (BLOCK bytes, searched a little beyond): a key that
+    starts exactly where a block starts is the next block's, found once."""
+    key = f.ec_key()
+    der = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    data = bytes(BLOCK) + der + bytes(100)
+    alone = candidates(der + bytes(100)).keys  # the key, and the SEC1 key inside its PKCS#8
+    assert alone[0] == 0
+    assert candidates(data).keys == tuple(BLOCK + at for at in alone)
+    assert detect(data) == [
+        Detection(
+            BLOCK,
+            BLOCK + len(der),
+            Kind.PRIVATE_KEY,
+            "PKCS#8 DER",
+            spki_fingerprint(key),
+            "EC secp256r1",
+        )
+    ]
