@@ -564,4 +564,8 @@ def test_scan_help_describes_key_dir(capsys: pytest.CaptureFixture[str]) -> None
         "--key-dir DIR every private key and certificate in the files under DIR (repeatable)"
         in text
     )
-    assert "--keys-from FILE a list of key/certificate files" in text
+    assert (
+        "--keys-from FILE a list of key/certificate files: one path per line, or a provisioning "
+        "run's .json (array of paths or {key, cert, privateKey, clientCert, caCert, id}) or .csv "
+        "(header with those columns); repeatable"
+    ) in text
