@@ -862,3 +862,44 @@ def test_zip_bomb_is_read_in_bounded_memory(tmp_path: Path) -> None:
     assert "larger than the limit" in no_ratio[(member, "file")][3]
     assert report["no_ratio"]["seen"] >= 768 * c.MiB
     assert report["peak"] < 200 * c.MiB, f"peak RSS {report['peak'] // c.MiB} MiB"
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT], ids=["gnu", "pax"])
+def test_a_tar_with_long_names_is_read_in_full(tmp_path: Path, key: bytes, fmt: int) -> None:
+    # A name over 100 bytes goes into a GNU long-name or PAX header, as `tar` writes for any deep
+    # build tree: those header bytes are searched as they are, never opened as a tar of their own.
+    name = "build/" + "zephyr-" * 20 + "merged.pem"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as t:
+        info = tarfile.TarInfo(name)
+        info.size = len(key)
+        t.addfile(info, io.BytesIO(key))
+    path = tmp_path / "release.tar"
+    path.write_bytes(buffer.getvalue())
+    events = events_of(path)
+    assert c.found(events, key) == [f"{path}!{name}"]
+    unchecked = [e for e in c.outcomes(events).values() if e.state is State.UNCHECKED]
+    assert unchecked == []
+    assert state(events, str(path), "archive").state is State.READ
+
+
+def test_a_tar_member_of_an_unknown_type_is_searched_as_a_file(tmp_path: Path, key: bytes) -> None:
+    # POSIX tar extracts a member whose type flag it does not know as a regular file, so a key
+    # stored under such a flag reaches the disk: it must be found, not stated as "no data".
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        info = tarfile.TarInfo("device.pem")
+        info.size = len(key)
+        info.type = b"Z"
+        t.addfile(info, io.BytesIO(key))
+    path = tmp_path / "odd.tar"
+    path.write_bytes(buffer.getvalue())
+    extracted = tmp_path / "out"
+    extracted.mkdir()
+    tar = shutil.which("tar")
+    if tar is not None:  # what GNU tar makes of it: a regular file holding the key
+        subprocess.run([tar, "-xf", str(path)], cwd=extracted, check=True, capture_output=True)
+        assert (extracted / "device.pem").read_bytes() == bytes(key)
+    events = events_of(path)
+    assert c.found(events, key) == [f"{path}!device.pem"]
+    assert state(events, f"{path}!device.pem").state is State.READ

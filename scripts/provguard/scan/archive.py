@@ -988,8 +988,11 @@ def _compressed(
 
 
 def _tar_stated(info: tarfile.TarInfo, where: Location) -> Outcome | None:
-    """The outcome of an entry without data to search, or None for a regular file."""
-    if info.isreg():
+    """The outcome of an entry without data to search, or None for a regular file.
+
+    A type flag tarfile does not know is read as a regular file, as tar(1) extracts it (POSIX:
+    an unrecognised type is a regular file): its data may hold a key, so it is searched."""
+    if info.isreg() or info.type not in tarfile.SUPPORTED_TYPES:
         return None
     if info.isdir():
         return Outcome(where, "directory", "tar", State.STATED, 0, "directory entry")
@@ -1238,8 +1241,10 @@ class _TarExtras:
                 produced += len(data)
                 return data
 
+            # the part begins with a tar header of its own (ustar magic): it is searched, never
+            # opened as a nested tar, which it is not
             for event in _member(
-                read, where, "tar", budget, depth, lambda: produced, lambda: produced
+                read, where, "tar", budget, depth, lambda: produced, lambda: produced, nested=False
             ):
                 if self.lost and _read_file(event, where):
                     event = dataclasses.replace(  # noqa: PLW2901
