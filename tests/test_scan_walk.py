@@ -326,3 +326,22 @@ def test_a_listing_that_fails_midway_is_unchecked(
         "a/b": (EntryState.UNCHECKED, "cannot list: Permission denied"),
         "c": (EntryState.FILE, None),
     }
+
+
+def test_a_leading_slash_anchors_an_exclude_at_the_root(tmp_path: Path) -> None:
+    # As in .gitignore: "/build" is the root's build directory only, "build" is any of them.
+    for name in ("build/zephyr/zephyr.bin", "app/build/x.bin", "keep.bin"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+
+    def excluded(*patterns: str) -> set[str]:
+        return {
+            e.path.relative_to(tmp_path).as_posix()
+            for e in walk(tmp_path, WalkOptions(exclude=patterns))
+            if e.state is EntryState.EXCLUDED
+        }
+
+    assert excluded("/build") == {"build"}
+    assert excluded("/build/") == {"build"}
+    assert excluded("/app/build") == {"app/build"}
+    assert excluded("build") == {"build", "app/build"}

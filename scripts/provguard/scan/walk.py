@@ -65,7 +65,8 @@ class FileId(NamedTuple):
 class WalkOptions:
     """`exclude`: glob patterns. A pattern without `/` matches a file or directory name at any
     depth (`*.o`, `.git`); one with `/` matches the path relative to the root, with `/`
-    separators (`build/tmp/*`, `*/objects/*`). `*` matches `/` too (fnmatch). An excluded
+    separators (`build/tmp/*`, `*/objects/*`); a leading `/` anchors a name at the root
+    (`/build` is the root's build, not every build). `*` matches `/` too (fnmatch). An excluded
     directory is not entered."""
 
     exclude: tuple[str, ...] = ()
@@ -76,8 +77,10 @@ class WalkOptions:
             return None
         name = PurePosixPath(relative).name
         for pattern in self.exclude:
-            target = relative if "/" in pattern.strip("/") else name
-            if fnmatch.fnmatchcase(target, pattern.rstrip("/")):
+            body = pattern.strip("/")
+            # a leading "/" anchors the pattern at the root, as in .gitignore
+            target = relative if pattern.startswith("/") or "/" in body else name
+            if fnmatch.fnmatchcase(target, body):
                 return pattern
         return None
 
