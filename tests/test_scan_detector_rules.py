@@ -279,3 +279,20 @@ def test_a_key_at_a_block_boundary_is_one_candidate() -> None:
             "EC secp256r1",
         )
     ]
+
+
+@pytest.mark.parametrize("pkcs8", [False, True], ids=["sec1", "pkcs8"])
+@pytest.mark.parametrize("header", [b"Comment: device 42", b"Proc-Type: 4,NOTENCRYPTED"])
+def test_a_plain_pem_key_with_a_header_line_is_found(pkcs8: bool, header: bytes) -> None:
+    # Headers do not make a key secret: only "Proc-Type: 4,ENCRYPTED" with DEK-Info does. A
+    # key in the clear under a comment line is as much a leak as one without it.
+    key = f.ec_key()
+    lines = f.key_pem(key, pkcs8=pkcs8).split(b"\n")
+    pem = b"\n".join([lines[0], header, b"", *lines[1:]])
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    found = detect(b"\0" * 8 + pem + b"\0" * 8)
+    assert [(d.kind, d.key, d.start, d.end) for d in found] == [
+        (Kind.PRIVATE_KEY, "SHA256:" + hashlib.sha256(spki).hexdigest(), 8, 8 + len(pem) - 1)
+    ]

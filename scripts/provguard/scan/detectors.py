@@ -279,7 +279,7 @@ class PemPrivateKeyDetector:
                     continue
                 yield _key_detection(block.start, block.end, "PEM OpenSSH", ssh_key)
                 continue
-            if block.headers:  # legacy "Proc-Type: 4,ENCRYPTED" PEM: confirm it is encrypted
+            if block.headers:  # legacy "Proc-Type: 4,ENCRYPTED" PEM, or plain with a comment
                 pem = "\n".join(
                     [
                         f"-----BEGIN {block.label}-----",
@@ -291,12 +291,16 @@ class PemPrivateKeyDetector:
                     ]
                 ).encode()
                 try:
-                    serialization.load_pem_private_key(pem, None)
+                    loaded = serialization.load_pem_private_key(pem, None)
                 except TypeError:
                     yield self._encrypted(block, "PEM (legacy encrypted)")
-                except ValueError:
-                    pass
-                continue
+                    continue
+                except (ValueError, UnsupportedAlgorithm):
+                    pass  # headers cryptography refuses: the body is tried on its own below
+                else:  # headers that encrypt nothing: the key is in the clear
+                    form = f"PEM {_der_form(block.der)} (with headers)"
+                    yield _key_detection(block.start, block.end, form, loaded)
+                    continue
             key, encrypted = _load_key(block.der)
             if encrypted:
                 yield self._encrypted(block, "PEM encrypted PKCS#8")
