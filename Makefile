@@ -57,8 +57,9 @@ bench: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/enroll_bench.py --baud 115200
 
 ## mutation: mutmut over the core (not part of `make test`: minutes per part); MODULE=at runs one
-# part (at, credentials, render, provision, probe, scan; see tests/mutation/modules.py). Without
-# MODULE, `make mutation-c` (the C mutations of app/src) runs after it when that target exists.
+# part (at, credentials, render, provision, probe, scan = scan-keys, scan-readers, scan-containers,
+# scan-report; see tests/mutation/modules.py). Without MODULE, `make mutation-c` (the C mutations
+# of app/src) runs after it when that target exists.
 MODULE ?=
 mutation: setup
 	@rc=0; PATH="$(CURDIR)/$(VENV)/bin:$$PATH" nice -n 10 $(PY) tests/mutation/run.py $(if $(MODULE),--module $(MODULE)) || rc=$$?; \
