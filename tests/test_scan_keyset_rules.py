@@ -376,11 +376,12 @@ def test_csv_refusals_in_full(tmp_path: Path) -> None:
         f"{table}:2: the entry names no key or certificate (key, cert, privateKey, clientCert, "
         "caCert, cert_pem)"
     )
-    table.write_text('id,privateKey\n1,"' + "A" * 140_000 + '"\n')
-    said = refusal(load_list, table)  # (which line csv names is its own affair)
-    assert re.fullmatch(
-        re.escape(f"{table}:") + r"\d+: invalid CSV: field larger than field limit \(131072\)", said
-    ), said
+    # the record that breaks the limit starts on line 3 (header, one good record, then it)
+    (tmp_path / "a.pem").write_bytes(f.key_pem(f.ec_key()))
+    table.write_text('id,key,privateKey\n1,a.pem,\n2,,"' + "A" * 140_000 + '"\n')
+    assert refusal(load_list, table) == (
+        f"{table}:3: invalid CSV: field larger than field limit (131072)"
+    )
 
 
 def test_an_encrypted_openssh_key_file_is_refused() -> None:

@@ -471,7 +471,8 @@ def _csv_entries(text: str, listing: Path) -> Iterator[_Entry]:
             yield _entry_from(cleaned, line, listing)
             line = reader.line_num + 1
     except csv.Error as exc:
-        raise InputError(f"invalid CSV: {exc}", path=listing, line=reader.line_num) from None
+        # the line the broken record starts on (line_num has not counted it yet)
+        raise InputError(f"invalid CSV: {exc}", path=listing, line=line) from None
 
 
 # --- the command line ------------------------------------------------------------------------
