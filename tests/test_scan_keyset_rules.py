@@ -13,7 +13,6 @@ import base64
 import hashlib
 import json
 import os
-import re
 import warnings
 from pathlib import Path
 
