@@ -569,3 +569,12 @@ def test_scan_help_describes_key_dir(capsys: pytest.CaptureFixture[str]) -> None
         "run's .json (array of paths or {key, cert, privateKey, clientCert, caCert, id}) or .csv "
         "(header with those columns); repeatable"
     ) in text
+
+
+def test_an_encrypted_der_key_file_says_it_is_encrypted() -> None:
+    der = f.ec_key().private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    assert entry_refusal(der) == ("the private key is encrypted; decrypt it first", None)

@@ -111,6 +111,10 @@ class EntryError(ValueError):
         return f"{name}:{self.line}: {self.message}" if self.line else f"{name}: {self.message}"
 
 
+class _EncryptedKeyError(EntryError):
+    """A private key that needs a password: known to be a key, so never reported as "neither"."""
+
+
 @dataclass(frozen=True)
 class Loaded:
     materials: tuple[KnownMaterial, ...]
@@ -223,6 +227,8 @@ def _from_der(der: bytes, name: str) -> KnownMaterial:
         raise EntryError("neither PEM nor DER: no private key or certificate in it")
     try:
         return _key(der, name)
+    except _EncryptedKeyError:
+        raise  # a key for sure: say so rather than "neither a key nor a certificate"
     except EntryError:
         pass
     try:
@@ -244,7 +250,7 @@ def _key(der: bytes, name: str) -> KnownMaterial:
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)
             key = serialization.load_der_private_key(der, None, unsafe_skip_rsa_key_validation=True)
     except TypeError:
-        raise EntryError("the private key is encrypted; decrypt it first") from None
+        raise _EncryptedKeyError("the private key is encrypted; decrypt it first") from None
     except (ValueError, UnsupportedAlgorithm):
         raise EntryError("the private key does not parse (damaged or unsupported)") from None
     return key_material(key, name)
