@@ -296,3 +296,15 @@ def test_a_plain_pem_key_with_a_header_line_is_found(pkcs8: bool, header: bytes)
     assert [(d.kind, d.key, d.start, d.end) for d in found] == [
         (Kind.PRIVATE_KEY, "SHA256:" + hashlib.sha256(spki).hexdigest(), 8, 8 + len(pem) - 1)
     ]
+
+
+@pytest.mark.parametrize("space", [b"\v", b"\f", b" \t"], ids=["vt", "ff", "space-tab"])
+def test_a_pem_key_whose_lines_end_in_other_white_space_is_found(space: bytes) -> None:
+    # cryptography and OpenSSL read such a key; the scan must not be stricter than the reader.
+    key = f.ec_key()
+    pem = f.key_pem(key).replace(b"\n", space + b"\n")
+    serialization.load_pem_private_key(pem, None)  # a key its users can load
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert [d.key for d in detect(pem)] == ["SHA256:" + hashlib.sha256(spki).hexdigest()]

@@ -229,7 +229,7 @@ def pem_blocks(data: bytes, label_pattern: bytes) -> Iterator[PemSpan]:
         headers: list[str] = []
         chunks: list[bytes] = []
         for raw in _PEM_LINE_BREAK.split(data[match.end() : stop]):
-            line = raw.strip(b" \t")
+            line = raw.strip()  # spaces, tabs, and the \v \f a text tool may leave
             if not line:
                 continue
             if not chunks and b":" in line:
