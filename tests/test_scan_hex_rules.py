@@ -9,12 +9,19 @@ the fast column-wise path hands to the careful line-by-line one.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import random
+import zipfile
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from intelhex import IntelHex
 
+from provguard.cli import main
 from provguard.scan.hexfile import HexDecoder, parse_intel_hex
 
 
@@ -99,3 +106,65 @@ def test_records_out_of_order_across_address_records(kind: int) -> None:
         ]
     )
     assert ours(text) == oracle(text)
+
+
+# --- a damaged HEX inside a DFU package ---------------------------------------------------------
+
+
+def test_a_damaged_hex_in_a_zip_is_searched_as_records_and_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A key pasted between the records of app.hex, and a record whose checksum is wrong, in a DFU
+    # package: the key is found in the HEX text at its byte offset, the damaged record is named
+    # by its line as unchecked, and the records around it are decoded where intelhex puts them.
+    image = IntelHex()
+    image.frombytes(bytes(range(256)) * 4, offset=0x8000)
+    written = io.StringIO()
+    image.write_hex_file(written)
+    records = written.getvalue().splitlines(keepends=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    damaged = len(records) - 2  # the last data record, before the end-of-file record
+    checksum = records[damaged][-3:-1]
+    records[damaged] = records[damaged][:-3] + ("00" if checksum != "00" else "01") + "\n"
+    text = "".join(records[:3]) + pem + "".join(records[3:])
+    package = tmp_path / "dfu.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("app.hex", text)
+    assert main(["scan", "--format", "json", str(package)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    member = f"{package}!app.hex"
+    assert [
+        (f["path"], f["section"], f["fileOffset"], f["length"], f["key"])
+        for f in report["findings"]
+    ] == [
+        (
+            member,
+            "Intel HEX text",
+            text.index("-----BEGIN"),
+            len(pem.rstrip("\n")),
+            "SHA256:" + hashlib.sha256(spki).hexdigest(),
+        )
+    ]
+    damaged_line = 3 + pem.count("\n") + (damaged - 3) + 1
+    reason = (
+        f"line {damaged_line}: Intel HEX record checksum mismatch; the rest of the file was "
+        "searched as records and as text"
+    )
+    assert report["unchecked"] == [
+        {"path": member, "reason": reason, "line": damaged_line, "offset": None}
+    ]
+    (entry,) = [c for c in report["coverage"] if c["path"] == member]
+    lost = int(records[damaged][1:3], 16)  # the damaged record's data is not decoded
+    assert entry["size"] == len(text.encode())
+    assert entry["ranges"] == [{"start": 0x8000, "end": 0x8000 + 1024 - lost, "label": None}]
+    assert entry["notes"] == [
+        f"{pem.count(chr(10))} line(s) are not Intel HEX records (first: line 4): searched as text"
+    ]
