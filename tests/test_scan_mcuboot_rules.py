@@ -1,0 +1,102 @@
+"""The LZMA headers of compressed MCUboot payloads (scan/mcuboot.py `_lzma`), against liblzma.
+
+The LZMA1 ("alone") header is written here by Python's lzma module (liblzma): its properties
+byte, dictionary size and 64-bit size must come back as the filter that decodes the stream, at
+the edges of each field. Found by `make mutation MODULE=scan-readers`.
+"""
+
+from __future__ import annotations
+
+import lzma
+import os
+
+import pytest
+
+from provguard.scan.mcuboot import (
+    F_COMPRESSED_ARM_THUMB,
+    F_COMPRESSED_LZMA1,
+    F_COMPRESSED_LZMA2,
+    _lzma,
+)
+
+DATA = os.urandom(2000) + bytes(3000)
+
+
+def alone(lc: int, lp: int, pb: int, dict_size: int) -> bytes:
+    spec = {"id": lzma.FILTER_LZMA1, "lc": lc, "lp": lp, "pb": pb, "dict_size": dict_size}
+    return lzma.compress(DATA, format=lzma.FORMAT_ALONE, filters=[spec])
+
+
+@pytest.mark.parametrize(
+    ("lc", "lp", "pb", "dict_size"),
+    [(3, 0, 2, 1 << 16), (0, 0, 0, 4096), (4, 0, 0, 1 << 20), (0, 4, 4, 65536), (4, 0, 4, 12345)],
+)
+@pytest.mark.parametrize("thumb", [False, True])
+def test_an_lzma1_header_gives_the_filter_that_decodes_it(
+    lc: int, lp: int, pb: int, dict_size: int, thumb: bool
+) -> None:
+    payload = alone(lc, lp, pb, dict_size)
+    flags = F_COMPRESSED_LZMA1 | (F_COMPRESSED_ARM_THUMB if thumb else 0)
+    plan = _lzma(payload, flags)
+    assert not isinstance(plan, str), plan
+    lzma1 = plan.filters[-1]
+    assert (lzma1["lc"], lzma1["lp"], lzma1["pb"]) == (lc, lp, pb)
+    assert lzma1["dict_size"] == int.from_bytes(payload[1:5], "little")  # liblzma rounds it up
+    assert plan.stream == payload[13:]
+    assert plan.how == ("LZMA1 + ARM Thumb filter" if thumb else "LZMA1")
+    assert [f["id"] for f in plan.filters] == (
+        [lzma.FILTER_ARMTHUMB, lzma.FILTER_LZMA1] if thumb else [lzma.FILTER_LZMA1]
+    )
+    # liblzma writes "size unknown" (all ones): no size is declared
+    assert payload[5:13] == b"\xff" * 8
+    assert plan.declared is None
+    # the filter alone (no Thumb) decodes the stream back
+    plain = _lzma(payload, F_COMPRESSED_LZMA1)
+    assert not isinstance(plain, str)
+    decoder = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=list(plain.filters))
+    assert decoder.decompress(plain.stream) == DATA
+
+
+def test_a_declared_lzma1_size_is_read_as_64_bit_little_endian() -> None:
+    payload = bytearray(alone(3, 0, 2, 1 << 16))
+    payload[5:13] = len(DATA).to_bytes(8, "little")
+    plan = _lzma(bytes(payload), F_COMPRESSED_LZMA1)
+    assert not isinstance(plan, str)
+    assert plan.declared == len(DATA)
+    payload[5:13] = ((1 << 64) - 2).to_bytes(8, "little")  # one less than "unknown": a size
+    plan = _lzma(bytes(payload), F_COMPRESSED_LZMA1)
+    assert not isinstance(plan, str)
+    assert plan.declared == (1 << 64) - 2
+
+
+def test_the_edges_of_an_lzma1_header() -> None:
+    header = bytes([224]) + (1 << 16).to_bytes(4, "little") + b"\xff" * 8  # pb 4, lp 4, lc 8
+    plan = _lzma(header, F_COMPRESSED_LZMA1)  # 13 bytes, the largest properties byte
+    assert not isinstance(plan, str)
+    assert (plan.filters[-1]["lc"], plan.filters[-1]["lp"], plan.filters[-1]["pb"]) == (8, 4, 4)
+    assert plan.stream == b""
+    assert _lzma(header[:12], F_COMPRESSED_LZMA1) == "malformed LZMA1 header"
+    assert _lzma(bytes([225]) + header[1:], F_COMPRESSED_LZMA1) == "malformed LZMA1 header"
+
+
+@pytest.mark.parametrize(
+    ("byte", "dict_size"),
+    [(0, 4096), (1, 6144), (2, 8192), (17, 3 << 19), (18, 2 << 20), (39, 3 << 30)],
+)
+def test_an_lzma2_dictionary_byte_gives_its_size(byte: int, dict_size: int) -> None:
+    # the LZMA2 dictionary byte: 2 or 3 (its low bit) shifted by 11 + byte // 2 (xz's format)
+    plan = _lzma(bytes([byte, 0x5D]) + b"stream", F_COMPRESSED_LZMA2)
+    assert not isinstance(plan, str)
+    assert plan.filters == ({"id": lzma.FILTER_LZMA2, "dict_size": dict_size},)
+    assert plan.stream == b"stream"
+    assert plan.how == "LZMA2"
+    assert plan.declared is None
+
+
+def test_the_edges_of_an_lzma2_header_and_of_the_flags() -> None:
+    assert _lzma(bytes([41, 0]), F_COMPRESSED_LZMA2) == "malformed LZMA2 header"
+    assert _lzma(bytes([0]), F_COMPRESSED_LZMA2) == "malformed LZMA2 header"
+    assert not isinstance(_lzma(bytes([40, 0]), F_COMPRESSED_LZMA2), str)
+    neither = "the flags name no single LZMA format (0x200 LZMA1 or 0x400 LZMA2)"
+    assert _lzma(bytes(20), 0) == neither
+    assert _lzma(bytes(20), F_COMPRESSED_LZMA1 | F_COMPRESSED_LZMA2) == neither
