@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from intelhex import IntelHex
 
 from provguard.cli import main
-from provguard.scan.hexfile import HexDecoder, parse_intel_hex
+from provguard.scan.hexfile import HexDecoder, lines_of_addresses, parse_intel_hex
 
 
 def record(kind: int, address: int, data: bytes) -> bytes:
@@ -168,3 +168,28 @@ def test_a_damaged_hex_in_a_zip_is_searched_as_records_and_as_text(
     assert entry["notes"] == [
         f"{pem.count(chr(10))} line(s) are not Intel HEX records (first: line 4): searched as text"
     ]
+
+
+def test_the_line_of_each_address_across_segment_records_short_records_and_blank_lines() -> None:
+    # The line numbers are counted here as the file is written: a report points at the record.
+    lines: list[bytes] = [b"", b"; build 42"]  # a blank line and a short note come first
+    where: dict[int, int] = {}
+
+    def data(absolute: int, base: int, size: int) -> None:
+        lines.append(record(0, absolute - base, bytes(size)).rstrip(b"\n"))
+        for address in range(absolute, absolute + size):
+            where.setdefault(address, len(lines))
+
+    lines.append(record(2, 0, (0x1200).to_bytes(2, "big")).rstrip(b"\n"))  # base 0x12000
+    data(0x12000, 0x12000, 8)  # a short record
+    data(0x12008, 0x12000, 32)  # a long one
+    lines.append(record(4, 0, (0x0003).to_bytes(2, "big")).rstrip(b"\n"))  # base 0x30000
+    data(0x30010, 0x30000, 16)
+    lines.append(b":00000001FF")
+    text = b"\n".join(lines) + b"\n"
+    wanted = [0x12000, 0x12007, 0x12008, 0x12009, 0x12027, 0x30010, 0x3001F, 0x12028, 0x30020]
+    expected = {a: where[a] for a in wanted if a in where}
+    assert lines_of_addresses(text, wanted) == expected
+    assert expected == {
+        0x12000: 4, 0x12007: 4, 0x12008: 5, 0x12009: 5, 0x12027: 5, 0x30010: 7, 0x3001F: 7
+    }  # fmt: skip
