@@ -16,8 +16,11 @@ from provguard.scan.mcuboot import (
     F_COMPRESSED_ARM_THUMB,
     F_COMPRESSED_LZMA1,
     F_COMPRESSED_LZMA2,
+    McubootOptions,
     _lzma,
+    parse,
 )
+from tests import containers as c
 
 DATA = os.urandom(2000) + bytes(3000)
 
@@ -100,3 +103,69 @@ def test_the_edges_of_an_lzma2_header_and_of_the_flags() -> None:
     neither = "the flags name no single LZMA format (0x200 LZMA1 or 0x400 LZMA2)"
     assert _lzma(bytes(20), 0) == neither
     assert _lzma(bytes(20), F_COMPRESSED_LZMA1 | F_COMPRESSED_LZMA2) == neither
+
+
+# --- the decompressed size: DECOMP_SIZE (TLV 0x70) against the stream ---------------------------
+
+APP = bytes(range(256)) * 40  # 10,240 bytes
+STREAM = lzma.compress(APP, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
+LZMA2 = bytes([16, 0x5D])  # dictionary byte 16 (1 MiB), lc 3 / lp 0 / pb 2
+
+
+def decompressed(payload: bytes, *protected: tuple[int, bytes]) -> tuple[bytes | None, str]:
+    image = parse(c.mcuboot(payload, F_COMPRESSED_LZMA2, protected=protected))
+    if image.unchecked:
+        (reason,) = image.unchecked
+        return None, reason
+    return image.derived[0].data, image.derived[0].name
+
+
+def unreadable(payload: bytes, why: str) -> str:
+    return (
+        f"MCUboot payload at offset 0x200 ({len(payload)} bytes) is compressed and could not be "
+        f"read: {why}"
+    )
+
+
+def size_tlv(size: int, width: int = 4) -> tuple[int, bytes]:
+    return (0x70, size.to_bytes(width, "little"))
+
+
+def test_decomp_size_cuts_what_the_stream_gives_beyond_it() -> None:
+    payload = LZMA2 + STREAM
+    whole = (APP, "mcuboot payload (decompressed LZMA2)")
+    assert decompressed(payload) == whole
+    assert decompressed(payload, size_tlv(len(APP))) == whole
+    assert decompressed(payload, size_tlv(len(APP) - 5))[0] == APP[:-5]
+    # a DECOMP_SIZE that is not 4 bytes long is not read as one
+    assert decompressed(payload, size_tlv(len(APP) - 5, 8))[0] == APP
+
+
+def test_a_stream_shorter_than_decomp_size_or_cut_short_is_unchecked() -> None:
+    payload = LZMA2 + STREAM
+    assert decompressed(payload, size_tlv(len(APP) + 5)) == (
+        None,
+        unreadable(
+            payload,
+            f"LZMA2 stream ends after {len(APP)} of {len(APP) + 5} bytes (corrupt or truncated)",
+        ),
+    )
+    cut = LZMA2 + STREAM[: len(STREAM) // 2]
+    assert decompressed(cut) == (
+        None, unreadable(cut, "LZMA2 stream ends early (corrupt or truncated)")
+    )  # fmt: skip
+
+
+def test_the_decompression_limit_is_inclusive() -> None:
+    payload = LZMA2 + STREAM
+    image = parse(
+        c.mcuboot(payload, F_COMPRESSED_LZMA2), McubootOptions(max_payload_bytes=len(APP))
+    )
+    assert image.unchecked == ()
+    assert image.derived[0].data == APP
+    over = parse(
+        c.mcuboot(payload, F_COMPRESSED_LZMA2), McubootOptions(max_payload_bytes=len(APP) - 1)
+    )
+    assert over.unchecked == (
+        unreadable(payload, f"decompresses to more than the limit of {len(APP) - 1} bytes"),
+    )
