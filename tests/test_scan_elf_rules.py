@@ -5,6 +5,7 @@ of its message, cut at 80 characters, so a report line stays one line. Found by
 from __future__ import annotations
 
 import io
+import struct
 
 import pytest
 from elftools.common.exceptions import ELFError, ELFParseError
@@ -82,3 +83,20 @@ def test_an_elf_without_any_headers_left_says_so(firmware: bytes) -> None:
     assert neither == f"ELF has neither section nor program headers: {NOT_READ}"
     assert layout.regions == ()
     assert layout.notes == ()
+
+
+def test_a_section_reaching_past_the_end_of_the_file_is_named(firmware: bytes) -> None:
+    # Elf32_Shdr: sh_offset at byte 16, sh_size at byte 20 (the ELF specification's layout).
+    elf = ELFFile(io.BytesIO(firmware))
+    index = next(i for i, s in enumerate(elf.iter_sections()) if s.name == ".rodata")
+    header = elf["e_shoff"] + index * elf["e_shentsize"]
+    (offset,) = struct.unpack_from("<I", firmware, header + 16)
+    damaged = bytearray(firmware)
+    struct.pack_into("<I", damaged, header + 20, len(firmware) - offset + 1)  # one byte too far
+    layout = elf_layout(bytes(damaged))
+    assert list(layout.problems) == [
+        f"truncated ELF file: section .rodata ends at byte {len(firmware) + 1}, "
+        f"the file has {len(firmware)}"
+    ]
+    struct.pack_into("<I", damaged, header + 20, len(firmware) - offset)  # exactly to the end
+    assert elf_layout(bytes(damaged)).problems == ()
