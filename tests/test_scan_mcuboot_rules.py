@@ -7,11 +7,15 @@ the edges of each field. Found by `make mutation MODULE=scan-readers`.
 
 from __future__ import annotations
 
+import hashlib
 import lzma
 import os
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 
+from provguard.errors import InputError
 from provguard.scan.mcuboot import (
     F_COMPRESSED_ARM_THUMB,
     F_COMPRESSED_LZMA1,
@@ -19,6 +23,7 @@ from provguard.scan.mcuboot import (
     McubootOptions,
     _lzma,
     parse,
+    parse_enc_key,
 )
 from tests import containers as c
 
@@ -169,3 +174,64 @@ def test_the_decompression_limit_is_inclusive() -> None:
     assert over.unchecked == (
         unreadable(payload, f"decompresses to more than the limit of {len(APP) - 1} bytes"),
     )
+
+
+# --- --mcuboot-enc-key files ------------------------------------------------------------------
+
+
+def test_each_kind_of_encryption_key_is_read_from_pem_and_der() -> None:
+    keys = {
+        "rsa": rsa.generate_private_key(65537, 2048),
+        "ec-p256": ec.generate_private_key(ec.SECP256R1()),
+        "x25519": x25519.X25519PrivateKey.generate(),
+    }
+    for kind, key in keys.items():
+        spki = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        for encoding in (serialization.Encoding.PEM, serialization.Encoding.DER):
+            data = key.private_bytes(
+                encoding, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            loaded = parse_enc_key(data, "enc.key")
+            assert (loaded.kind, loaded.fingerprint) == (
+                kind,
+                "SHA256:" + hashlib.sha256(spki).hexdigest(),
+            ), (kind, encoding)
+    for size in (16, 32):  # raw AES key-wrap keys
+        raw = os.urandom(size)
+        loaded = parse_enc_key(raw, "kek.bin")
+        assert (loaded.kind, loaded.fingerprint) == (
+            "aes-kw",
+            "SHA256:" + hashlib.sha256(raw).hexdigest(),
+        )
+
+
+def test_what_is_no_encryption_key_is_refused_with_the_file_and_why() -> None:
+    def refusal(data: bytes) -> str:
+        with pytest.raises(InputError) as refused:
+            parse_enc_key(data, "enc.key")
+        return str(refused.value)
+
+    locked = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pw"),
+    )
+    assert refusal(locked) == (
+        "enc.key: MCUboot encryption key is password-protected: give it unencrypted"
+    )
+    for other in (ed25519.Ed25519PrivateKey.generate(), ec.generate_private_key(ec.SECP384R1())):
+        pem = other.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        assert refusal(pem) == (
+            "enc.key: not an MCUboot encryption key (RSA, EC P-256 or X25519 expected)"
+        )
+    for size in (15, 17, 31, 33):
+        assert refusal(os.urandom(size)) == (
+            "enc.key: no MCUboot encryption key could be read (PEM/DER private key or a 16/32-byte "
+            "AES key)"
+        )
