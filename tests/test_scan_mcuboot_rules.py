@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import lzma
 import os
+import struct
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -235,3 +236,79 @@ def test_what_is_no_encryption_key_is_refused_with_the_file_and_why() -> None:
             "enc.key: no MCUboot encryption key could be read (PEM/DER private key or a 16/32-byte "
             "AES key)"
         )
+
+
+# --- the TLV areas ---------------------------------------------------------------------------
+# An image written here: header (0x200), 64 bytes of payload from 0x200, the protected TLV area at
+# 0x240 (magic 0x6908, 12 bytes: one DECOMP_SIZE TLV), the TLV area at 0x24c (magic 0x6907, 40
+# bytes: the SHA256 TLV). Offsets below are counted from that layout (imgtool's).
+
+PROT_AT, TLV_AT = 0x240, 0x24C
+
+
+def tlv_image() -> bytearray:
+    return bytearray(c.mcuboot(b"A" * 64, protected=((0x70, b"\x40\0\0\0"),)))
+
+
+def problems(data: bytes | bytearray) -> tuple[str, ...]:
+    return parse(bytes(data)).unchecked
+
+
+def test_the_tlvs_of_both_areas_are_where_imgtool_put_them() -> None:
+    image = parse(bytes(tlv_image()))
+    assert image.unchecked == ()
+    assert [(t.tag, t.offset, t.length, t.protected) for t in image.tlvs] == [
+        (0x70, PROT_AT + 8, 4, True),
+        (0x10, TLV_AT + 8, 32, False),
+    ]
+
+
+def test_a_cut_or_damaged_tlv_area_is_named_with_its_offset() -> None:
+    data = tlv_image()
+    assert len(data) == TLV_AT + 40
+    assert problems(data[:-1]) == (
+        f"truncated MCUboot image: the TLV area at 0x{TLV_AT:x} ends past the file",
+    )
+    assert problems(data[: PROT_AT + 3]) == (
+        f"truncated MCUboot image: no TLV area at offset 0x{PROT_AT:x}",
+    )
+    assert problems(data[: PROT_AT + 4]) == (  # its magic is there, its TLVs are not
+        f"truncated MCUboot image: the TLV area at 0x{PROT_AT:x} ends past the file",
+    )
+    wrong = tlv_image()
+    struct.pack_into("<H", wrong, PROT_AT + 2, 16)
+    assert problems(wrong) == (
+        "malformed MCUboot image: protected TLV size differs from the header",
+    )
+    for at, magic, what in ((PROT_AT, 0x6908, "protected TLV area"), (TLV_AT, 0x6907, "TLV area")):
+        wrong = tlv_image()
+        struct.pack_into("<H", wrong, at, magic - 1)
+        assert problems(wrong) == (
+            f"malformed MCUboot image: no {what} (magic 0x{magic:04x}) at 0x{at:x}",
+        )
+    short = tlv_image()
+    struct.pack_into("<H", short, TLV_AT + 2, 3)  # an area smaller than its own 4-byte header
+    assert problems(short) == (
+        f"truncated MCUboot image: the TLV area at 0x{TLV_AT:x} ends past the file",
+    )
+
+
+@pytest.mark.parametrize("length", [33, 0x8001])
+def test_a_tlv_longer_than_its_area_is_malformed(length: int) -> None:
+    data = tlv_image()
+    struct.pack_into("<H", data, TLV_AT + 6, length)  # the SHA256 TLV's length field
+    assert problems(data) == (f"malformed MCUboot TLV at 0x{TLV_AT + 4:x}: runs past its area",)
+
+
+def test_bytes_too_few_for_a_tlv_header_at_the_end_of_an_area_are_malformed() -> None:
+    data = tlv_image() + b"\0\0"
+    struct.pack_into("<H", data, TLV_AT + 2, 42)  # the area claims two bytes after its TLV
+    assert problems(data) == (f"malformed MCUboot TLV at 0x{TLV_AT + 40:x}",)
+
+
+def test_an_empty_tlv_at_the_very_end_of_its_area_is_a_tlv() -> None:
+    data = tlv_image() + struct.pack("<HH", 0x99, 0)
+    struct.pack_into("<H", data, TLV_AT + 2, 44)
+    image = parse(bytes(data))
+    assert image.unchecked == ()
+    assert [(t.tag, t.offset, t.length) for t in image.tlvs][-1] == (0x99, TLV_AT + 44, 0)
