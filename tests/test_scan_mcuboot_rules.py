@@ -312,3 +312,35 @@ def test_an_empty_tlv_at_the_very_end_of_its_area_is_a_tlv() -> None:
     image = parse(bytes(data))
     assert image.unchecked == ()
     assert [(t.tag, t.offset, t.length) for t in image.tlvs][-1] == (0x99, TLV_AT + 44, 0)
+
+
+def test_an_image_is_taken_apart_into_its_parts_and_a_finding_named_by_them() -> None:
+    image = parse(bytes(tlv_image()) + b"trailer")
+    assert [(p.name, p.offset, len(p.data)) for p in image.parts] == [
+        ("mcuboot header", 0, 0x200),
+        ("mcuboot payload", 0x200, 64),
+        ("mcuboot protected TLVs", PROT_AT, 12),
+        ("mcuboot TLVs", TLV_AT, 40),
+        ("after the mcuboot TLVs", TLV_AT + 40, 7),
+    ]
+    # a finding is named by every part it touches
+    assert image.part_at(0x1FF, 2) == "mcuboot header+mcuboot payload"
+    assert image.part_at(0x23F, 0) == "mcuboot payload"  # an empty span still has a place
+    assert image.part_at(0x23F, 1) == "mcuboot payload"
+    assert image.part_at(PROT_AT) == "mcuboot protected TLVs"
+    assert image.part_at(TLV_AT + 46) == "after the mcuboot TLVs"  # its last byte
+    assert image.part_at(TLV_AT + 46, 100) == "after the mcuboot TLVs"
+    assert image.part_at(TLV_AT + 47) is None
+
+
+def test_a_decompressed_payload_says_where_it_came_from() -> None:
+    image = parse(c.mcuboot(LZMA2 + STREAM, F_COMPRESSED_LZMA2))
+    ((name, data, source, offset),) = [
+        (d.name, d.data, d.source, d.source_offset) for d in image.derived
+    ]
+    assert (name, data, source, offset) == (
+        "mcuboot payload (decompressed LZMA2)",
+        APP,
+        "mcuboot payload",
+        0x200,
+    )
