@@ -109,6 +109,27 @@ def key_der(key: PrivateKey, *, pkcs8: bool = True) -> bytes:
     return key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
 
 
+def rsa_der_with_bad_coefficient(key: rsa.RSAPrivateKey) -> bytes:
+    """PKCS#1 DER of `key` with its CRT coefficient (qInv) off by one: still the key (its public
+    numbers are intact), but cryptography's checking load refuses it. Encoded by asn1crypto."""
+    from asn1crypto import keys as asn1_keys  # noqa: PLC0415 - only two tests need it
+
+    n = key.private_numbers()
+    return asn1_keys.RSAPrivateKey(
+        {
+            "version": 0,
+            "modulus": n.public_numbers.n,
+            "public_exponent": n.public_numbers.e,
+            "private_exponent": n.d,
+            "prime1": n.p,
+            "prime2": n.q,
+            "exponent1": n.dmp1,
+            "exponent2": n.dmq1,
+            "coefficient": n.iqmp + 1,
+        }
+    ).dump()
+
+
 @dataclass(frozen=True)
 class DevicePki:
     """A broker CA, a separate device CA, a device certificate and its key (as AWS IoT does)."""

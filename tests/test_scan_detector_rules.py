@@ -189,10 +189,7 @@ def test_an_rsa_key_is_found_without_its_costly_consistency_check() -> None:
     """A PKCS#1 key whose CRT coefficient is off (cryptography's checking load refuses it) is
     still a private key in the image: found by its public key."""
     key = f.rsa_key()
-    n = key.private_numbers()
-    numbers = (0, n.public_numbers.n, n.public_numbers.e, n.d, n.p, n.q, n.dmp1, n.dmq1)
-    body = b"".join(_der_integer(v) for v in (*numbers, n.iqmp + 1))
-    der = b"\x30" + _der_length(len(body)) + body
+    der = f.rsa_der_with_bad_coefficient(key)
     with pytest.raises(ValueError, match="Invalid private key"):
         serialization.load_der_private_key(der, None)
     image, _ = place(der)
@@ -204,18 +201,6 @@ def test_an_rsa_key_is_found_without_its_costly_consistency_check() -> None:
     assert detect(image) == [
         Detection(*span, Kind.PRIVATE_KEY, "PKCS#1 DER", fingerprint, "RSA-2048")
     ]
-
-
-def _der_integer(value: int) -> bytes:
-    content = value.to_bytes(value.bit_length() // 8 + 1, "big")
-    return b"\x02" + _der_length(len(content)) + content
-
-
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
 
 
 # --- DER lengths -----------------------------------------------------------------------------

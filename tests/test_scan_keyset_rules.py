@@ -137,26 +137,11 @@ def test_a_der_certificate_file_is_named_by_the_digest_of_its_der(tmp_path: Path
     assert material.fingerprint == "SHA256:" + hashlib.sha256(f.cert_der(cert)).hexdigest()
 
 
-def _der_integer(value: int) -> bytes:
-    content = value.to_bytes(value.bit_length() // 8 + 1, "big")
-    return b"\x02" + _der_length(len(content)) + content
-
-
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
 def test_an_rsa_key_is_loaded_without_its_costly_consistency_check() -> None:
     """A key list of thousands of RSA keys is loaded without checking each key's CRT numbers
     (what makes RSA loading slow): a PKCS#1 key whose coefficient is off is still its key."""
     key = f.rsa_key()
-    n = key.private_numbers()
-    numbers = (0, n.public_numbers.n, n.public_numbers.e, n.d, n.p, n.q, n.dmp1, n.dmq1)
-    body = b"".join(_der_integer(v) for v in (*numbers, n.iqmp + 1))
-    der = b"\x30" + _der_length(len(body)) + body
+    der = f.rsa_der_with_bad_coefficient(key)
     with pytest.raises(ValueError, match="Invalid private key"):  # a checking load
         serialization.load_der_private_key(der, None)
     (material,) = parse_credentials(der, "rsa.der").materials
