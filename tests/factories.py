@@ -115,7 +115,7 @@ def rsa_der_with_bad_coefficient(key: rsa.RSAPrivateKey) -> bytes:
     from asn1crypto import keys as asn1_keys  # noqa: PLC0415 - only two tests need it
 
     n = key.private_numbers()
-    return asn1_keys.RSAPrivateKey(
+    der: bytes = asn1_keys.RSAPrivateKey(
         {
             "version": 0,
             "modulus": n.public_numbers.n,
@@ -128,6 +128,7 @@ def rsa_der_with_bad_coefficient(key: rsa.RSAPrivateKey) -> bytes:
             "coefficient": n.iqmp + 1,
         }
     ).dump()
+    return der
 
 
 @dataclass(frozen=True)
