@@ -121,8 +121,7 @@ class _EncryptedKeyError(EntryError):
 
 @dataclass(frozen=True)
 class Loaded:
-    materials: tuple[KnownMaterial, ...]
-    skipped: bool = False  # only blocks that are neither a key nor a certificate
+    materials: tuple[KnownMaterial, ...]  # empty: only other blocks (a CSR, a public key)
 
 
 # --- one file --------------------------------------------------------------------------------
@@ -190,7 +189,7 @@ def parse_credentials(data: bytes, name: str) -> Loaded:
         except EntryError as exc:
             line = line or data.count(b"\n", 0, block.start()) + 1
             raise EntryError(exc.message, line) from None
-    return Loaded(tuple(out), skipped=not usable)
+    return Loaded(tuple(out))
 
 
 def _one_p256_key(data: bytes, name: str) -> KnownMaterial | None:

@@ -432,16 +432,6 @@ class _Template:
         t, s, p = self.der, self.scalar, self.point
         return t[:s], t[s + 32 : p], t[p + 65 :]
 
-    def fits(self, der: bytes) -> bool:
-        head, between, tail = self.around
-        return (
-            len(der) == len(self.der)
-            and der.startswith(head)
-            and der.startswith(between, self.scalar + 32)
-            and der.endswith(tail)
-            and der[self.point] == 4
-        )
-
     @property
     def parts(self) -> tuple[tuple[Part, ...], tuple[Part, ...], Layout]:
         return _template_parts(self.scalar, self.point, len(self.der))
@@ -822,9 +812,6 @@ class KnownIndex:
             )
         self._corpus = b"".join(chunks)
         return longest, widest
-
-    def __bool__(self) -> bool:
-        return bool(self.materials)
 
     def __len__(self) -> int:
         return len(self.materials)
