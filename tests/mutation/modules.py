@@ -110,6 +110,7 @@ PARTS: tuple[Part, ...] = (
             mutate=("scan/known.py", "scan/keyset.py", "scan/detectors.py"),
             tests=(
                 "tests/test_scan.py",
+                "tests/test_scan_keyset_*.py",  # the parallel loader's tests too
                 "tests/test_scan_formats.py",
                 "tests/test_scan_gate.py",
                 *SCAN_NEW_TESTS,
