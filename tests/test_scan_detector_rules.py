@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from provguard.scan.detectors import (
     BLOCK,
     MAX_OBJECT,
+    UNLOADABLE_PEM,
     Detection,
     candidates,
     der_length,
@@ -69,11 +70,16 @@ def test_an_openssh_key_is_found_and_named_by_its_public_key() -> None:
     ]
 
 
-def test_a_damaged_openssh_block_does_not_hide_the_key_after_it() -> None:
+def test_a_damaged_openssh_block_is_reported_and_does_not_hide_the_key_after_it() -> None:
     key = f.ec_key()
     damaged = openssh(f.ec_key()).replace(b"\n", b"\nAAAA", 1)
-    image, (_, span) = place(damaged, f.key_pem(key))
-    assert detect(image) == [pem_key_detection(key, span)]
+    image, (first, span) = place(damaged, f.key_pem(key))
+    body = b"".join(damaged.splitlines()[1:-1])
+    digest = "SHA256:" + hashlib.sha256(base64.b64decode(body)).hexdigest()
+    assert detect(image) == [
+        Detection(*first, Kind.PRIVATE_KEY, UNLOADABLE_PEM, digest),
+        pem_key_detection(key, span),
+    ]
 
 
 def test_a_legacy_encrypted_pem_key_is_found_by_its_headers() -> None:

@@ -14,7 +14,7 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from provguard.scan.model import Kind
@@ -205,6 +205,16 @@ _PEM_LINE_BREAK = re.compile(rb'(?:\\[rn]|\\\r?\n|["\r\n])+')
 _BASE64_LINE = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
 
 
+#: A damaged body shorter than this (base64 characters) cannot hold a 256-bit secret...
+MIN_DAMAGED_BODY = 44
+#: ... nor a body that decodes to fewer bytes than this (cryptography cannot load either).
+MIN_UNREADABLE_DER = 32
+#: How a private key block that cannot be read is reported: a finding, never "clean".
+DAMAGED_PEM = "PEM, damaged: the base64 body does not decode"
+UNLOADABLE_PEM = "PEM, does not load: damaged, or a key type cryptography cannot read"
+_BASE64_TEXT = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+
 @dataclass(frozen=True)
 class PemSpan:
     """A PEM block found at a byte span of an image (not a text file's `credentials.pem.PemBlock`:
@@ -214,11 +224,15 @@ class PemSpan:
     end: int
     label: str
     headers: tuple[str, ...]  # "Proc-Type: 4,ENCRYPTED" and the like (legacy encrypted PEM)
-    der: bytes
+    der: bytes  # empty when the body is damaged
+    #: A body that is base64 lines yet does not decode (a character changed, lost or added,
+    #: padding in the middle): its characters, to name it by; empty for a body that decodes.
+    damaged: bytes = field(default=b"", repr=False)
 
 
-def pem_blocks(data: bytes, label_pattern: bytes) -> Iterator[PemSpan]:
-    """PEM blocks whose label matches, with a body that decodes; bare labels are skipped."""
+def pem_blocks(data: bytes, label_pattern: bytes, *, damaged: bool = False) -> Iterator[PemSpan]:
+    """PEM blocks whose label matches, with a body that decodes; bare labels are skipped. With
+    `damaged`, also blocks whose body looks like a PEM body but does not decode."""
     begin = re.compile(rb"-----BEGIN (" + label_pattern + rb")-----")
     for match in begin.finditer(data):
         label = match.group(1)
@@ -227,28 +241,46 @@ def pem_blocks(data: bytes, label_pattern: bytes) -> Iterator[PemSpan]:
         if stop < 0:
             continue
         headers: list[str] = []
-        chunks: list[bytes] = []
+        lines: list[bytes] = []
         for raw in _PEM_LINE_BREAK.split(data[match.end() : stop]):
             line = raw.strip()  # spaces, tabs, and the \v \f a text tool may leave
             if not line:
                 continue
-            if not chunks and b":" in line:
+            if not lines and b":" in line:
                 headers.append(line.decode("ascii", "replace"))
-            elif _BASE64_LINE.fullmatch(line):
-                chunks.append(line)
             else:
-                chunks = []
-                break
-        if not chunks:
-            continue  # a label with no body (mbedTLS's strings) or a body that is not base64
-        try:
-            der = base64.b64decode(b"".join(chunks), validate=True)
-        except (binascii.Error, ValueError):
-            continue
+                lines.append(line)
+        der = _decoded(lines)
+        span = (match.start(), stop + len(end_marker), label.decode(), tuple(headers))
         if der:
-            yield PemSpan(
-                match.start(), stop + len(end_marker), label.decode(), tuple(headers), der
-            )
+            yield PemSpan(*span, der)
+        elif damaged and _damaged_body(lines):
+            yield PemSpan(*span, b"", b"".join(lines))
+
+
+def _decoded(lines: list[bytes]) -> bytes:
+    """The bytes of a body of base64 lines; empty for no body (mbedTLS's label strings) or a
+    body that is not base64."""
+    if not lines or not all(_BASE64_LINE.fullmatch(line) for line in lines):
+        return b""
+    try:
+        return base64.b64decode(b"".join(lines), validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _damaged_body(lines: list[bytes]) -> bool:
+    """Whether lines that do not decode are a damaged PEM body rather than the other strings a
+    TLS library keeps between its BEGIN and END labels: long enough to hold a secret, no NUL (a
+    PEM text in flash is one C string), at most a few characters that are not base64 (one per
+    line of 64), and lines of one width (give or take the damage) but the last."""
+    text = b"".join(lines)
+    if len(text) < MIN_DAMAGED_BODY or b"\0" in text:
+        return False
+    if len(text.translate(None, _BASE64_TEXT)) > max(2, len(text) // 64):
+        return False
+    widths = [len(line) for line in lines[:-1]]
+    return not widths or max(widths) - min(widths) <= 2
 
 
 class PemPrivateKeyDetector:
@@ -260,52 +292,66 @@ class PemPrivateKeyDetector:
     def find(self, data: bytes) -> Iterator[Detection]:
         if b"PRIVATE KEY-----" not in data:
             return
+        for block in pem_blocks(data, rb"(?:[A-Z0-9]+ )*PRIVATE KEY", damaged=True):
+            if block.damaged:  # what a changed character leaves: still most of a key
+                yield self._unreadable(block, DAMAGED_PEM, block.damaged)
+                continue
+            found = self._read(block)
+            if found is not None:
+                yield found
+            elif len(block.der) >= MIN_UNREADABLE_DER:  # damaged, or a type cryptography lacks
+                yield self._unreadable(block, UNLOADABLE_PEM, block.der)
+
+    def _read(self, block: PemSpan) -> Detection | None:
+        """The key of a block that decodes, or None if cryptography cannot load it."""
         from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
         from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
-        for block in pem_blocks(data, rb"(?:[A-Z0-9]+ )*PRIVATE KEY"):
-            if block.label == "OPENSSH PRIVATE KEY":
-                pem = (
-                    f"-----BEGIN {block.label}-----\n".encode()
-                    + base64.encodebytes(block.der)
-                    + f"-----END {block.label}-----\n".encode()
-                )
-                try:
-                    ssh_key = serialization.load_ssh_private_key(pem, None)
-                except TypeError:  # encrypted with a passphrase
-                    yield self._encrypted(block, "PEM OpenSSH (encrypted)")
-                    continue
-                except (ValueError, UnsupportedAlgorithm):
-                    continue
-                yield _key_detection(block.start, block.end, "PEM OpenSSH", ssh_key)
-                continue
-            if block.headers:  # legacy "Proc-Type: 4,ENCRYPTED" PEM, or plain with a comment
-                pem = "\n".join(
-                    [
-                        f"-----BEGIN {block.label}-----",
-                        *block.headers,
-                        "",
-                        base64.encodebytes(block.der).decode().strip(),
-                        f"-----END {block.label}-----",
-                        "",
-                    ]
-                ).encode()
-                try:
-                    loaded = serialization.load_pem_private_key(pem, None)
-                except TypeError:
-                    yield self._encrypted(block, "PEM (legacy encrypted)")
-                    continue
-                except (ValueError, UnsupportedAlgorithm):
-                    pass  # headers cryptography refuses: the body is tried on its own below
-                else:  # headers that encrypt nothing: the key is in the clear
-                    form = f"PEM {_der_form(block.der)} (with headers)"
-                    yield _key_detection(block.start, block.end, form, loaded)
-                    continue
-            key, encrypted = _load_key(block.der)
-            if encrypted:
-                yield self._encrypted(block, "PEM encrypted PKCS#8")
-            elif key is not None:
-                yield _key_detection(block.start, block.end, f"PEM {_der_form(block.der)}", key)
+        if block.label == "OPENSSH PRIVATE KEY":
+            pem = (
+                f"-----BEGIN {block.label}-----\n".encode()
+                + base64.encodebytes(block.der)
+                + f"-----END {block.label}-----\n".encode()
+            )
+            try:
+                ssh_key = serialization.load_ssh_private_key(pem, None)
+            except TypeError:  # encrypted with a passphrase
+                return self._encrypted(block, "PEM OpenSSH (encrypted)")
+            except (ValueError, UnsupportedAlgorithm):
+                return None
+            return _key_detection(block.start, block.end, "PEM OpenSSH", ssh_key)
+        if block.headers:  # legacy "Proc-Type: 4,ENCRYPTED" PEM, or plain with a comment
+            pem = "\n".join(
+                [
+                    f"-----BEGIN {block.label}-----",
+                    *block.headers,
+                    "",
+                    base64.encodebytes(block.der).decode().strip(),
+                    f"-----END {block.label}-----",
+                    "",
+                ]
+            ).encode()
+            try:
+                loaded = serialization.load_pem_private_key(pem, None)
+            except TypeError:
+                return self._encrypted(block, "PEM (legacy encrypted)")
+            except (ValueError, UnsupportedAlgorithm):
+                pass  # headers cryptography refuses: the body is tried on its own below
+            else:  # headers that encrypt nothing: the key is in the clear
+                form = f"PEM {_der_form(block.der)} (with headers)"
+                return _key_detection(block.start, block.end, form, loaded)
+        key, encrypted = _load_key(block.der)
+        if encrypted:
+            return self._encrypted(block, "PEM encrypted PKCS#8")
+        if key is not None:
+            return _key_detection(block.start, block.end, f"PEM {_der_form(block.der)}", key)
+        return None
+
+    @staticmethod
+    def _unreadable(block: PemSpan, encoding: str, content: bytes) -> Detection:
+        """A private key block that cannot be read: reported, never passed over (named by the
+        SHA-256 of its bytes, or of its body's characters when they do not decode)."""
+        return Detection(block.start, block.end, Kind.PRIVATE_KEY, encoding, _fp(content), None)
 
     @staticmethod
     def _encrypted(block: PemSpan, encoding: str) -> Detection:
