@@ -181,7 +181,8 @@ def _check_presence(out: _Collector, creds: CredentialSet) -> None:
 def _check_text(out: _Collector, pf: ParsedFile) -> None:
     name, data = pf.file.name, pf.file.data
     if pf.is_der:
-        out.info("der-converted", name, "DER input: converted to PEM for the modem")
+        if any(item.text for item in pf.items):  # a public key, a CSR or junk converts to nothing
+            out.info("der-converted", name, "DER input: converted to PEM for the modem")
         return
     if data.startswith(b"\xef\xbb\xbf"):
         out.warning("utf8-bom", name, "starts with a UTF-8 byte order mark: it is removed", 1)
