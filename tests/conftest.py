@@ -13,7 +13,10 @@ A test that may skip in CI for a reason that hides no missing tool carries
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Generator
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +76,33 @@ def pytest_make_collect_report(
             f"failure: {_reason(report.longrepr)}"
         )
     return report
+
+
+@pytest.fixture(scope="session")
+def _session() -> Generator[tuple[int, Path], None, None]:
+    """The process running this session (taken when the session starts, not when this module is
+    imported: mutmut imports it once and forks a session per mutant), and where a forked worker
+    that escaped into the suite leaves word of it."""
+    escaped = Path(tempfile.mkdtemp(prefix="provguard-escaped-forks-"))
+    yield os.getpid(), escaped
+    shutil.rmtree(escaped, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _forked_code_never_returns_into_the_suite(
+    _session: tuple[int, Path],
+) -> Generator[None, None, None]:
+    """A forked worker (scan's pool, the parallel key loader) must end with os._exit. Should a
+    bug (or a mutant) let one return from the code under test into pytest, it would go on with
+    the suite beside the real one: it is ended at its first teardown, and the real process's
+    test fails (it waited for that worker, so the word is there by its own teardown)."""
+    pid, escaped = _session
+    yield
+    if os.getpid() != pid:
+        (escaped / str(os.getpid())).touch()
+        os._exit(70)  # EX_SOFTWARE
+    if any(escaped.iterdir()):
+        names = sorted(p.name for p in escaped.iterdir())
+        for leftover in escaped.iterdir():
+            leftover.unlink()
+        pytest.fail(f"forked worker(s) {', '.join(names)} returned into the test suite")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -172,14 +173,17 @@ def test_workers_still_reading_are_stopped_when_this_process_finds_an_error() ->
 
     def load(unit: int, out: list[KnownMaterial]) -> None:
         if os.getpid() != parent:
-            os.read(os.open("/dev/zero", os.O_RDONLY), 1)
-            while True:  # a worker that would never end on its own
-                pass
+            # a worker still reading long after this process is done; it sleeps rather than
+            # spins, and ends by itself, so that a bug in stopping it leaves no busy orphan
+            time.sleep(30)
         raise InputError("bad", path="list.txt", line=1)
+
+    started = time.monotonic()
 
     with pytest.raises(InputError):
         keyset.load_all(list(range(6)), load, jobs=3)
     assert no_children_left()
+    assert time.monotonic() - started < 20  # stopped, not waited for
 
 
 def test_below_the_threshold_everything_is_read_here(tmp_path: Path) -> None:
