@@ -139,6 +139,28 @@ def scan(*args: str | Path, runs: int = 1) -> Run:
     return child(_MEASURED, "scan", "--quiet", "--format", "json", *args, runs=runs)
 
 
+def by_hand(halves: Sequence[Sequence[Path]], runs: int = 1) -> float:
+    """Best wall time of `provguard scan --jobs 1` run on each of `halves` at once, in separate
+    processes: a tree split over the cores by hand, as the issue measured it."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-m", "provguard", "scan", "--quiet", "--format", "json",
+                 "--jobs", "1", *map(str, half)],
+                stdout=subprocess.DEVNULL,
+                env=_ENV,
+            )
+            for half in halves
+        ]  # fmt: skip
+        codes = [c.wait() for c in children]
+        if any(code not in (0, 1) for code in codes):
+            raise SystemExit(f"benchmark child failed: {codes}")
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def shell(command: str, runs: int = 1) -> float:
     best = float("inf")
     for _ in range(runs):
@@ -447,6 +469,15 @@ def bench_tree(table: Table, setup: Setup, files: int) -> None:
             f"{run.rss / MIB:.0f} MiB (main process)",
             "",
         )
+    folders = sorted(root.iterdir())
+    hand = by_hand([folders[: len(folders) // 2], folders[len(folders) // 2 :]], runs=setup.runs)
+    table.row(
+        f"tree of {files} files, split by hand over 2 processes (--jobs 1 each)",
+        f"{hand:.2f} s",
+        f"{one.seconds / hand:.2f}x --jobs 1; --jobs 2 is {hand / two.seconds:.2f}x that",
+        "",
+        "",
+    )
     walk, work, report = tree_costs(root)
     serial = setup.start.cpu + walk + report  # what every --jobs pays once, in one process
     table.row(
