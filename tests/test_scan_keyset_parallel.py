@@ -217,3 +217,23 @@ def test_scan_finds_a_known_key_read_by_a_worker(
         (1000, 32, fingerprint(key), str(path))
     ]
     assert no_children_left()
+
+
+@pytest.mark.usefixtures("small_runs")
+def test_when_no_process_can_be_forked_the_runs_left_are_read_here(
+    tmp_path: Path, key_files: list[tuple[Path, PrivateKey]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fork, forks = os.fork, []
+
+    def fork() -> int:  # the first fork works, the second finds no process left (EAGAIN)
+        if forks:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork)
+    listing = tmp_path / "keys.txt"
+    listing.write_text("".join(f"{p}\n" for p, _ in key_files))
+    assert seen(keyset.load_list(listing, 4)) == expected(key_files)
+    assert forks == [1]
+    assert no_children_left()

@@ -529,12 +529,15 @@ def load_all(
     workers: list[tuple[int, int]] = []  # (pid, read end of its pipe)
     try:
         for run in runs[1:]:
-            workers.append(_fork_loader(run, load))
+            try:
+                workers.append(_fork_loader(run, load))
+            except OSError:  # no process to be had: the runs left are read here
+                break
         for unit in runs[0]:
             load(unit, out)
-        for run, (_, pipe) in zip(runs[1:], workers, strict=True):
-            sent = _receive(pipe)
-            if sent is None:  # the worker died: its run is read here, errors and all
+        for number, run in enumerate(runs[1:]):
+            sent = _receive(workers[number][1]) if number < len(workers) else None
+            if sent is None:  # the worker died, or none was forked: the run is read here
                 for unit in run:
                     load(unit, out)
             elif isinstance(sent, InputError):
