@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from provguard.scan.model import Kind
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 # `cryptography` (and `provguard.credentials`, which imports all of it) is imported by the
@@ -166,10 +167,75 @@ class DerPrivateKeyDetector:
     def confirm(data: bytes, start: int) -> Detection | None:
         """The private key whose DER starts at `start`, if one does."""
         der = der_object(data, start)
-        key = None if der is None else _load_key(der)[0]
-        if der is None or key is None:
+        if der is None:
             return None
-        return _key_detection(start, start + len(der), f"{_der_form(der)} DER", key)
+        key, encrypted = _load_key(der)
+        if key is not None:
+            return _key_detection(start, start + len(der), f"{_der_form(der)} DER", key)
+        if encrypted:
+            return None
+        damaged = _damaged_ec_key(der)  # whole in form, refused by cryptography: still a key
+        if damaged is None:
+            return None
+        form, key = damaged
+        return _key_detection(start, start + len(der), f"{form} DER, {DAMAGED_EC}", key)
+
+
+#: How an EC key is reported whose structure is whole but whose public key does not match its
+#: private scalar (a byte changed in either): cryptography refuses it, the scalar is still there.
+DAMAGED_EC = "damaged: its public key does not match its private key"
+
+
+def _damaged_ec_key(der: bytes) -> tuple[str, PrivateKeyTypes] | None:
+    """("SEC1" or "PKCS#8", the key its private scalar makes) for the DER of an EC private key
+    that cryptography refuses: whole in form on a named curve (read by asn1crypto, which checks
+    no arithmetic), or a P-256 key laid out as cryptography writes it up to its scalar, whatever
+    follows; None for anything else. The key is named by that scalar's own public key: the
+    fingerprint of the original key when the damage is in its public key."""
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+    from provguard.scan.known import p256_scalar  # noqa: PLC0415 - known imports this module
+
+    found = _ec_key_parts(der)
+    if found is None:
+        prefix = p256_scalar(der)
+        found = None if prefix is None else (prefix[0], ec.SECP256R1(), prefix[1])
+    if found is None:
+        return None
+    form, curve, secret = found
+    try:
+        return form, ec.derive_private_key(int.from_bytes(secret, "big"), curve)
+    except ValueError:  # a scalar of zero or past the curve's order: not a key after all
+        return None
+
+
+def _ec_key_parts(der: bytes) -> tuple[str, ec.EllipticCurve, bytes] | None:
+    """(form, curve, private scalar) of an EC private key DER that is whole in form."""
+    from asn1crypto import keys as asn1_keys  # noqa: PLC0415
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+    try:
+        if _der_form(der) == "PKCS#8":
+            info = asn1_keys.PrivateKeyInfo.load(der, strict=True)
+            algorithm = info["private_key_algorithm"]
+            if algorithm["algorithm"].native != "ec":
+                return None
+            form, parameters = "PKCS#8", algorithm["parameters"]
+            sec1 = info["private_key"].parsed
+        else:
+            form = "SEC1"
+            sec1 = asn1_keys.ECPrivateKey.load(der, strict=True)
+            parameters = sec1["parameters"]
+        if sec1["version"].native != "ecPrivkeyVer1" or parameters.name != "named":
+            return None
+        curve = ec.get_curve_for_oid(x509.ObjectIdentifier(parameters.chosen.dotted))()
+        secret = sec1["private_key"].contents
+    except (ValueError, TypeError, KeyError, LookupError, AttributeError):
+        return None  # not that structure, or a curve cryptography lacks
+    if len(secret) != (curve.key_size + 7) // 8:
+        return None
+    return form, curve, secret
 
 
 class DerCertificateDetector:

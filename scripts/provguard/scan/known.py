@@ -487,6 +487,29 @@ def p256_material(der: bytes, source: str) -> KnownMaterial | None:
     return None
 
 
+#: Bytes of a damaged P-256 key's layout (all but its scalar and point) that may differ from
+#: what cryptography writes.
+P256_LAYOUT_DAMAGE = 2
+
+
+def p256_scalar(der: bytes) -> tuple[str, bytes] | None:
+    """("PKCS#8" or "SEC1", the private scalar) of DER laid out as cryptography writes a P-256
+    key: the same length, and the same bytes around the scalar and the public point but for
+    P256_LAYOUT_DAMAGE of them; what is left of a damaged key. None for anything else (random
+    bytes match the 25 or more bytes of either layout but two by a chance below 2**-180)."""
+    templates, _ = _p256_templates()
+    for template in templates:
+        if len(der) != len(template.der):
+            continue
+        head, between, tail = template.around
+        point = template.point
+        layout = der[: len(head)] + der[template.scalar + 32 : point] + der[point + 65 :]
+        differ = sum(a != b for a, b in zip(layout, head + between + tail, strict=True))
+        if differ <= P256_LAYOUT_DAMAGE:
+            return template.name.removesuffix(" DER"), der[template.scalar : template.scalar + 32]
+    return None
+
+
 @cache
 def _p256_checks() -> tuple[tuple[int, bytes, int, bytes, int, int, bytes, bytes], ...]:
     """What `p256_material` compares, per template, in the order it needs it (ten thousand
