@@ -58,7 +58,7 @@ bench: setup
 
 ## mutation: mutmut over the core (not part of `make test`: minutes per part); MODULE=at runs one
 # part (at, credentials, render, provision, probe, scan = scan-keys, scan-readers, scan-containers,
-# scan-report; see tests/mutation/modules.py). Without MODULE, `make mutation-c` (the C mutations
+# scan-engine, scan-report; see tests/mutation/modules.py). Without MODULE, `make mutation-c` (the C mutations
 # of app/src) runs after it when that target exists.
 MODULE ?=
 mutation: setup

@@ -36,6 +36,7 @@ def test_module_scan_runs_the_pieces_and_a_piece_runs_alone() -> None:
         "scan-keys",
         "scan-readers",
         "scan-containers",
+        "scan-engine",
         "scan-report",
     ]
     assert runs(part_named("scan-keys")) == (part_named("scan-keys"),)
@@ -73,6 +74,6 @@ def test_an_entry_of_the_package_init_belongs_to_the_piece_that_mutates_it() -> 
         run.Equivalent("provguard.scan.x___getattr____mutmut_1", "return 2"),
         run.Equivalent("provguard.scan.known.x__judge__mutmut_1", "return 2"),
     )
-    assert run.judge("scan-report", (), listed).stale == (
+    assert run.judge("scan-engine", (), listed).stale == (
         "provguard.scan.x___getattr____mutmut_1: no longer a surviving mutant, remove the entry",
     )
