@@ -237,3 +237,114 @@ def test_when_no_process_can_be_forked_the_runs_left_are_read_here(
     assert seen(keyset.load_list(listing, 4)) == expected(key_files)
     assert forks == [1]
     assert no_children_left()
+
+
+# --- what crosses the pipe, in this process ------------------------------------------------------
+
+
+def _sent(run: list[tuple[Path, PrivateKey]], fail_at: int | None = None) -> bytes:
+    """What a worker writes for `run` (send_run, called here, not in a fork), read whole."""
+
+    def load(unit: tuple[Path, PrivateKey], out: list[KnownMaterial]) -> None:
+        if unit[0] == (run[fail_at][0] if fail_at is not None else None):
+            raise InputError("no private key in it", path="list.txt", line=fail_at)
+        out += keyset.load_file(unit[0])
+
+    read_end, write_end = os.pipe()
+    try:
+        keyset.send_run(run, load, write_end)  # nine keys: less than a pipe holds
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        return pipe.read()
+
+
+def _received(data: bytes) -> list[KnownMaterial] | InputError | None:
+    read_end, write_end = os.pipe()
+    os.write(write_end, data)
+    os.close(write_end)
+    try:
+        return keyset.receive(read_end)
+    finally:
+        os.close(read_end)
+
+
+def test_what_a_worker_sends_is_received_as_the_same_materials(
+    key_files: list[tuple[Path, PrivateKey]],
+) -> None:
+    data = _sent(key_files)
+    assert int.from_bytes(data[:8], "little") == len(data) - 8  # its length, then the pickle
+    materials = _received(data)
+    assert isinstance(materials, list)
+    here = [m for p, _ in key_files for m in keyset.load_file(p)]
+    assert [(m.kind, m.source, m.fingerprint, m.p256, m.forms) for m in materials] == [
+        (m.kind, m.source, m.fingerprint, m.p256, m.forms) for m in here
+    ]
+    assert seen(materials) == expected(key_files)
+
+
+def test_a_worker_sends_its_first_error_with_its_file_and_line(
+    key_files: list[tuple[Path, PrivateKey]],
+) -> None:
+    error = _received(_sent(key_files, fail_at=3))
+    assert isinstance(error, InputError)
+    assert (error.message, error.path, error.line) == ("no private key in it", "list.txt", 3)
+    assert str(error) == "list.txt:3: no private key in it"
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        lambda d: d[:-1],  # the worker died while writing
+        lambda d: d + b"\x00",  # more than it announced
+        lambda d: d[:8],  # the length alone
+        lambda d: d[:7],  # not even that
+        lambda d: b"",  # nothing at all
+    ],
+    ids=["short", "long", "length only", "cut length", "empty"],
+)
+def test_a_worker_s_result_that_is_not_whole_is_none(
+    key_files: list[tuple[Path, PrivateKey]], cut: object
+) -> None:
+    data = _sent(key_files[:2])
+    assert callable(cut)
+    assert _received(cut(data)) is None
+
+
+def _readers(tmp_path: Path, units: int, jobs: int) -> list[int]:
+    """Which process read each unit (logged, by pid, to a file opened for appending), after
+    checking that every unit was read exactly once and came back in order."""
+    log = tmp_path / f"reads-{units}-{jobs}.log"
+
+    def load(unit: int, out: list[KnownMaterial]) -> None:
+        with open(log, "a") as handle:
+            handle.write(f"{unit} {os.getpid()}\n")
+        out.append(KnownMaterial(Kind.CERTIFICATE, f"unit {unit}", f"SHA256:{unit:064x}"))
+
+    materials = keyset.load_all(list(range(units)), load, jobs=jobs)
+    assert [m.source for m in materials] == [f"unit {i}" for i in range(units)]
+    reads = [(int(u), int(p)) for u, p in (line.split() for line in log.read_text().splitlines())]
+    assert sorted(u for u, _ in reads) == list(range(units))  # each once: none read again here
+    assert no_children_left()
+    return [pid for _, pid in sorted(reads)]
+
+
+@pytest.mark.usefixtures("small_runs")
+def test_each_file_is_read_once_and_the_runs_after_the_first_by_workers(tmp_path: Path) -> None:
+    """Seven units, three jobs, at least two units each: runs of 3, 3 and 1; the first is read
+    here, each other one by a worker of its own (a worker whose result were lost would have its
+    run read here again, which the log would show)."""
+    parent = os.getpid()
+    readers = _readers(tmp_path, 7, 3)
+    assert readers[:3] == [parent] * 3
+    assert readers[3] == readers[4] == readers[5] != parent
+    assert readers[6] not in (parent, readers[3])
+
+
+@pytest.mark.usefixtures("small_runs")
+@pytest.mark.parametrize(("units", "jobs", "workers"), [(3, 8, 0), (4, 8, 1), (4, 1, 0), (9, 2, 1)])
+def test_as_many_workers_as_jobs_allow_with_two_units_each_at_least(
+    tmp_path: Path, units: int, jobs: int, workers: int
+) -> None:
+    readers = _readers(tmp_path, units, jobs)
+    assert len(set(readers) - {os.getpid()}) == workers

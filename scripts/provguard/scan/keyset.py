@@ -536,7 +536,7 @@ def load_all(
         for unit in runs[0]:
             load(unit, out)
         for number, run in enumerate(runs[1:]):
-            sent = _receive(workers[number][1]) if number < len(workers) else None
+            sent = receive(workers[number][1]) if number < len(workers) else None
             if sent is None:  # the worker died, or none was forked: the run is read here
                 for unit in run:
                     load(unit, out)
@@ -555,8 +555,6 @@ def _fork_loader(
     run: Sequence[_Unit], load: Callable[[_Unit, list[KnownMaterial]], None]
 ) -> tuple[int, int]:
     """A forked process reading `run`: (its pid, the read end of the pipe its result comes on)."""
-    import pickle  # noqa: PLC0415
-
     read_end, write_end = os.pipe()
     try:
         pid = os.fork()
@@ -569,19 +567,29 @@ def _fork_loader(
         return pid, read_end
     try:  # pragma: no cover - the child (its coverage is not collected); it never returns
         os.close(read_end)
-        result: list[KnownMaterial] = []
-        try:
-            for unit in run:
-                load(unit, result)
-            payload: object = [_portable(m) for m in result]
-        except InputError as exc:
-            payload = (exc.message, exc.path, exc.line)
-        data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-        view = memoryview(len(data).to_bytes(8, "little") + data)
-        while view:
-            view = view[os.write(write_end, view) :]
+        send_run(run, load, write_end)
     finally:
         os._exit(0)
+
+
+def send_run(
+    run: Sequence[_Unit], load: Callable[[_Unit, list[KnownMaterial]], None], pipe: int
+) -> None:
+    """What a worker does: `load` each unit of `run` and write to `pipe` the materials, or the
+    first error, for `receive` (8 bytes of length, then the pickle)."""
+    import pickle  # noqa: PLC0415
+
+    result: list[KnownMaterial] = []
+    try:
+        for unit in run:
+            load(unit, result)
+        payload: object = [_portable(m) for m in result]
+    except InputError as exc:
+        payload = (exc.message, exc.path, exc.line)
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(len(data).to_bytes(8, "little") + data)
+    while view:
+        view = view[os.write(pipe, view) :]
 
 
 def _portable(material: KnownMaterial) -> object:
@@ -592,7 +600,7 @@ def _portable(material: KnownMaterial) -> object:
     return material
 
 
-def _receive(pipe: int) -> list[KnownMaterial] | InputError | None:
+def receive(pipe: int) -> list[KnownMaterial] | InputError | None:
     """A worker's materials or its error; None if it ended before it sent them whole."""
     import pickle  # noqa: PLC0415
 
