@@ -284,8 +284,17 @@ def test_a_plain_pem_key_with_a_header_line_is_found(pkcs8: bool, header: bytes)
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     found = detect(b"\0" * 8 + pem + b"\0" * 8)
-    assert [(d.kind, d.key, d.start, d.end) for d in found] == [
-        (Kind.PRIVATE_KEY, "SHA256:" + hashlib.sha256(spki).hexdigest(), 8, 8 + len(pem) - 1)
+    form = "PKCS#8" if pkcs8 else "SEC1"
+    fingerprint = "SHA256:" + hashlib.sha256(spki).hexdigest()
+    assert found == [
+        Detection(
+            8,
+            8 + len(pem) - 1,
+            Kind.PRIVATE_KEY,
+            f"PEM {form} (with headers)",  # whether cryptography reads the header or not
+            fingerprint,
+            "EC secp256r1",
+        )
     ]
 
 

@@ -234,3 +234,28 @@ def test_the_gate_fails_on_a_damaged_key_and_shows_none_of_it(
         "1 private key(s), 0 certificate(s), 0 allowed; fail on private-key: FAIL"
     )
     f.assert_no_key_material(report + text, key)
+
+
+@pytest.mark.parametrize(
+    ("widths", "reported"),
+    [((20, 23), False), ((20, 24), True)],  # the length counts the characters of all lines
+)
+def test_a_body_over_several_lines_is_reported_from_44_characters(
+    widths: tuple[int, int], reported: bool
+) -> None:
+    lines = [b"." + b64_text(widths[0] - 1), b64_text(widths[1], seed=2)]
+    assert bool(damaged_detection(lines)) is reported
+
+
+def test_a_damaged_key_does_not_hide_the_keys_after_it() -> None:
+    lines = pem_lines()
+    lines[1] = lines[1][:10] + lines[1][11:]  # does not decode
+    damaged = block(lines)
+    key = f.ec_key()
+    good = f.key_pem(key).rstrip(b"\n")
+    image, (start, _) = place(damaged + b"\n" + good)
+    after = start + len(damaged) + 1
+    assert [(d.start, d.end, d.encoding) for d in detect(image)] == [
+        (start, start + len(damaged), DAMAGED_PEM),
+        (after, after + len(good), "PEM PKCS#8"),
+    ]

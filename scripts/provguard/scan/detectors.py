@@ -268,7 +268,6 @@ class DerCertificateDetector:
 # Between the lines of a PEM body in flash: line breaks, escaped "\n" (JSON, C strings), the
 # quotes and backslash-newlines of a C string literal; spaces around a line are ignored.
 _PEM_LINE_BREAK = re.compile(rb'(?:\\[rn]|\\\r?\n|["\r\n])+')
-_BASE64_LINE = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
 
 
 #: A damaged body shorter than this (base64 characters) cannot hold a 256-bit secret...
@@ -324,11 +323,14 @@ def pem_blocks(data: bytes, label_pattern: bytes, *, damaged: bool = False) -> I
             yield PemSpan(*span, b"", b"".join(lines))
 
 
+def _pem_form(block: PemSpan) -> str:
+    """How a PEM key that loaded is named: its DER form, and whether header lines came first."""
+    return f"PEM {_der_form(block.der)}" + (" (with headers)" if block.headers else "")
+
+
 def _decoded(lines: list[bytes]) -> bytes:
     """The bytes of a body of base64 lines; empty for no body (mbedTLS's label strings) or a
-    body that is not base64."""
-    if not lines or not all(_BASE64_LINE.fullmatch(line) for line in lines):
-        return b""
+    body that is not base64 (padding only at its very end)."""
     try:
         return base64.b64decode(b"".join(lines), validate=True)
     except (binascii.Error, ValueError):
@@ -404,13 +406,12 @@ class PemPrivateKeyDetector:
             except (ValueError, UnsupportedAlgorithm):
                 pass  # headers cryptography refuses: the body is tried on its own below
             else:  # headers that encrypt nothing: the key is in the clear
-                form = f"PEM {_der_form(block.der)} (with headers)"
-                return _key_detection(block.start, block.end, form, loaded)
+                return _key_detection(block.start, block.end, _pem_form(block), loaded)
         key, encrypted = _load_key(block.der)
         if encrypted:
             return self._encrypted(block, "PEM encrypted PKCS#8")
         if key is not None:
-            return _key_detection(block.start, block.end, f"PEM {_der_form(block.der)}", key)
+            return _key_detection(block.start, block.end, _pem_form(block), key)
         return None
 
     @staticmethod
