@@ -10,8 +10,11 @@ Cases:
            `IntelHex(FILE)` (the intelhex package) loading the same file
   keys     0, 1, 100, 1,000, 10,000 known P-256 keys (`--keys-from`, key loading included) on a
            1 MiB image holding 200 foreign P-256 keys (PEM and DER) and a 150-certificate PEM
-           trust store, one known key planted (raw little-endian scalar)
-  tree     2,000 files (sources, objects, a few images) with --jobs 1 and --jobs 2
+           trust store, one known key planted (raw little-endian scalar); each with --jobs 1,
+           and 0 and 10,000 keys again with the default --jobs (every core: key files are read
+           on that many processes), which the target is judged on
+  tree     2,000 files (sources, objects, a few images) with --jobs 1 and --jobs 2, and split
+           by hand over 2 processes (how the issue measured it)
 
 Targets (figures, not timed tests):
   10,000 keys <= 2x the time with 0 keys; reversed HEX <= 1.5x ascending; 16 MiB HEX <= 0.5x
@@ -433,9 +436,22 @@ def bench_keys(table: Table, setup: Setup, counts: Sequence[int]) -> None:
                 f"searching the image with them: CPU {search:.2f} s",
                 "",
             )
-            ratio = run.seconds / base
+            # What a user runs: --jobs defaults to every core, and thousands of key files are
+            # read on as many processes (keyset.load_all); 0 keys measured the same way.
+            none = scan(image, runs=setup.runs)
+            every = scan(image, *extra, runs=setup.runs)
+            jobs = len(os.sched_getaffinity(0))
+            table.row(
+                f"1 MiB, 200 foreign keys + 150 certs, {count} known keys, --jobs {jobs} (default)",
+                f"{every.seconds:.2f} s (CPU {every.cpu:.2f} s)",
+                f"{every.seconds / none.seconds:.2f}x 0 keys ({none.seconds:.2f} s)",
+                f"{every.rss / MIB:.0f} MiB",
+                "",
+            )
+            ratio, single = every.seconds / none.seconds, run.seconds / base
             table.target(
-                f"{count} keys <= 2x 0 keys ({ratio:.2f}x; CPU {run.cpu / cpu_base:.2f}x)",
+                f"{count} keys <= 2x 0 keys ({ratio:.2f}x with the default --jobs {jobs}; "
+                f"{single:.2f}x with --jobs 1, CPU {run.cpu / cpu_base:.2f}x)",
                 ratio <= 2,
             )
 
