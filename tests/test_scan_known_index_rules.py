@@ -1,0 +1,113 @@
+"""Rules of the known-key index (scan/known.py) for its window lookups: which known key a
+window of the image names, and how far around a window that names no key the image is probed.
+Keys are generated here with chosen scalars (cryptography's `derive_private_key`); expected
+offsets are where the test placed the bytes, expected names what the DER form is called.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from provguard.scan.known import KnownIndex, KnownMaterial, key_material, p256_material
+from tests import factories as f
+
+#: P-256's group order: a private scalar is below it.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def rng() -> random.Random:
+    return random.Random(20261203)
+
+
+def p256_key(scalar: bytes) -> ec.EllipticCurvePrivateKey:
+    value = int.from_bytes(scalar, "big")
+    assert 0 < value < P256_ORDER
+    return ec.derive_private_key(value, ec.SECP256R1())
+
+
+def p256_bulk(key: ec.EllipticCurvePrivateKey, source: str) -> KnownMaterial:
+    material = p256_material(f.key_der(key), source)
+    assert material is not None
+    return material
+
+
+def sampled(offset: int) -> int:
+    """Random bytes to put in front of something so that its byte `offset` lands on a multiple
+    of 24 in the image: a word the search reads whatever else it does."""
+    return (24 - offset % 24) % 24 + 96
+
+
+@pytest.mark.parametrize("lookup", ["set", "stream"])
+@pytest.mark.parametrize("load", [p256_bulk, key_material], ids=["in bulk", "one by one"])
+def test_a_fragment_reached_only_by_probing_is_found_whatever_its_bytes(load, lookup: str) -> None:  # type: ignore[no-untyped-def]
+    """34 bytes of a P-256 key's PKCS#8 DER: the 16 bytes of DER header in front of its scalar
+    and the first 20 bytes of the scalar. The image is read where the header is (a window every
+    key has, which names none), so the windows around it are probed, and every one of them that
+    names the key ends in a scalar byte of 0x80 or more (the top bit of an 8-byte word): they
+    name it all the same."""
+    r = rng()
+    key = p256_key(bytes([0x80 | r.randrange(0x40)]) + bytes(0x80 | b for b in r.randbytes(31)))
+    der = f.key_der(key)
+    scalar = key.private_numbers().private_value.to_bytes(32, "big")
+    at = der.find(scalar)
+    first, last = at - 14, at + 20  # 34 bytes, 20 of them secret
+    lead = sampled(at - 8 - first)  # the window 8 bytes before the scalar (header only) is read
+    image = (
+        r.randbytes(lead - 1)
+        + bytes([der[first - 1] ^ 0xFF])
+        + der[first:last]
+        + bytes([der[last] ^ 0xFF])
+        + r.randbytes(99)
+    )
+    index = KnownIndex([load(key, "device.key")], lookup=lookup)
+    found = [(m.start, m.end, m.encoding, m.material.source) for m in index.search(image)]
+    assert found == [(lead, lead + 34, "fragment of PKCS#8 DER", "device.key")]
+
+
+@pytest.mark.parametrize("lookup", ["set", "stream"])
+def test_a_window_across_two_bulk_keys_names_neither_of_them(lookup: str) -> None:
+    """Bulk-loaded keys are laid out one after the other; a window of the image that equals the
+    last 6 bytes of one key's PKCS#8 DER region and the first 2 of the next one's (only possible
+    here because another known key's little-endian scalar is chosen to begin with those 8 bytes)
+    is that other key's, not a place of the bulk keys: finding the little-endian scalar
+    compares it with its own key once, with no bulk key."""
+    r = rng()
+    bulk = [f.ec_key(), f.ec_key()]
+    first, second = f.key_der(bulk[0]), f.key_der(bulk[1])
+    scalar = bulk[0].private_numbers().private_value.to_bytes(32, "big")
+    end = first.find(scalar) + 32 + 16  # the indexed region: 16 bytes past the scalar
+    start = first.find(scalar) - 16  # and 16 bytes before it (the same in every key)
+    straddle = first[end - 6 : end] + second[start : start + 2]
+    little = straddle + r.randbytes(23) + bytes([0x01])  # the scalar, least significant first
+    other = p256_key(little[::-1])
+    lead = sampled(0)
+    image = r.randbytes(lead) + little + r.randbytes(100)
+    index = KnownIndex(
+        [p256_bulk(bulk[0], "bulk0"), p256_bulk(bulk[1], "bulk1"), key_material(other, "other")],
+        lookup=lookup,
+    )
+    found = [(m.start, m.end, m.encoding, m.material.source) for m in index.search(image)]
+    assert found == [(lead, lead + 32, "raw EC private scalar (little-endian)", "other")]
+    assert index.confirmations == 1
+
+
+@pytest.mark.parametrize("lookup", ["set", "stream"])
+def test_an_unknown_p256_key_in_the_image_is_compared_with_no_known_key(lookup: str) -> None:
+    """The SEC1 DER of a P-256 key that is not known, read where its header lies (bytes every
+    P-256 key has): nothing is found, and no known key (one given alone, two in bulk) is
+    compared with it, whatever bytes of the header the windows around hold."""
+    r = rng()
+    unknown = f.ec_key()
+    der = f.key_der(unknown, pkcs8=False)
+    scalar = unknown.private_numbers().private_value.to_bytes(32, "big")
+    header = der.find(scalar) + 32 + 1  # a byte into the DER between scalar and public key
+    lead = sampled(header)
+    image = r.randbytes(lead) + der + r.randbytes(100)
+    known = [key_material(f.ec_key(), "alone")]
+    known += [p256_bulk(f.ec_key(), f"bulk{i}") for i in range(2)]
+    index = KnownIndex(known, lookup=lookup)
+    assert index.search(image) == []
+    assert index.confirmations == 0
