@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from provguard.scan.known import KnownIndex, KnownMaterial, key_material, p256_material
 from tests import factories as f
@@ -111,3 +111,54 @@ def test_an_unknown_p256_key_in_the_image_is_compared_with_no_known_key(lookup: 
     index = KnownIndex(known, lookup=lookup)
     assert index.search(image) == []
     assert index.confirmations == 0
+
+
+@pytest.mark.parametrize("lookup", ["set", "stream"])
+def test_the_first_window_of_the_first_key_names_every_key_that_has_it(lookup: str) -> None:
+    """An RSA key given first: the first 8 bytes of its indexed PKCS#8 region (16 bytes before
+    its private exponent, its modulus's last bytes) are where its windows begin. An Ed25519 key
+    given after it whose private key begins with the same 8 bytes: 32 bytes of its PKCS#8 DER,
+    read only where those 8 bytes lie, are a fragment of it."""
+    r = rng()
+    first = f.rsa_key(1024)
+    der = f.key_der(first)
+    d = first.private_numbers().d
+    region = der.find(d.to_bytes((d.bit_length() + 7) // 8, "big")) - 16
+    region -= region % 2  # the windows indexed are those at even offsets
+    seed = der[region : region + 8] + r.randbytes(24)
+    other = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+    pkcs8 = f.key_der(other)
+    at = pkcs8.find(seed)
+    begin, end = at - 2, at + 30  # 32 bytes, 30 of them secret; the window at `at` is read
+    lead = sampled(at - begin)
+    image = (
+        r.randbytes(lead - 1)
+        + bytes([pkcs8[begin - 1] ^ 0xFF])
+        + pkcs8[begin:end]
+        + bytes([pkcs8[end] ^ 0xFF])
+        + r.randbytes(99)
+    )
+    index = KnownIndex(
+        [key_material(first, "first.key"), key_material(other, "other.key")], lookup=lookup
+    )
+    found = [(m.start, m.end, m.encoding, m.material.source) for m in index.search(image)]
+    assert found == [(lead, lead + 32, "fragment of PKCS#8 DER", "other.key")]
+
+
+@pytest.mark.parametrize("curve", [ec.SECP224R1(), ec.SECP192R1()], ids=["P-224", "P-192"])
+def test_a_little_endian_scalar_shorter_than_a_fragment_is_found_by_its_last_word(
+    curve: ec.EllipticCurve,
+) -> None:
+    """The little-endian scalar of a P-224 (28 bytes) or P-192 (24 bytes) key, placed so that
+    the only 8-byte word of it the search reads at an even offset is its last one: it is found
+    whole, under its own name."""
+    r = rng()
+    key = f.ec_key(curve)
+    size = (curve.key_size + 7) // 8
+    little = key.private_numbers().private_value.to_bytes(size, "little")
+    lead = sampled(size - 8)  # its last 8 bytes start on a multiple of 24
+    image = r.randbytes(lead) + little + r.randbytes(100)
+    found = KnownIndex([key_material(key, "device.key")]).search(image)
+    assert [(m.start, m.end, m.encoding) for m in found] == [
+        (lead, lead + size, "raw EC private scalar (little-endian)")
+    ]
