@@ -162,3 +162,17 @@ def test_a_little_endian_scalar_shorter_than_a_fragment_is_found_by_its_last_wor
     assert [(m.start, m.end, m.encoding) for m in found] == [
         (lead, lead + size, "raw EC private scalar (little-endian)")
     ]
+
+
+@pytest.mark.parametrize("curve", [ec.SECP224R1(), ec.SECP192R1()], ids=["P-224", "P-192"])
+def test_a_little_endian_scalar_that_begins_the_image_is_found(curve: ec.EllipticCurve) -> None:
+    """The first word of the image is the only one read in a 28- or 24-byte little-endian
+    scalar that begins it (the next is read 24 bytes on): it is found there."""
+    key = f.ec_key(curve)
+    size = (curve.key_size + 7) // 8
+    little = key.private_numbers().private_value.to_bytes(size, "little")
+    image = little + rng().randbytes(100)
+    found = KnownIndex([key_material(key, "device.key")]).search(image)
+    assert [(m.start, m.end, m.encoding) for m in found] == [
+        (0, size, "raw EC private scalar (little-endian)")
+    ]
