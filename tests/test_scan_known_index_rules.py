@@ -176,3 +176,81 @@ def test_a_little_endian_scalar_that_begins_the_image_is_found(curve: ec.Ellipti
     assert [(m.start, m.end, m.encoding) for m in found] == [
         (0, size, "raw EC private scalar (little-endian)")
     ]
+
+
+def ed25519_pkcs8(seed: bytes) -> tuple[ed25519.Ed25519PrivateKey, bytes]:
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+    return key, f.key_der(key)
+
+
+def test_probing_keeps_every_word_that_names_a_key_not_only_the_last_ones() -> None:
+    """32 bytes of an Ed25519 key's PKCS#8 DER (its 16-byte header without the first 6 bytes,
+    then 22 bytes of its private key), read only within the header: the words around are
+    probed, 8 byte offsets in turn. Another known key's first 8 private bytes lie 17 bytes in
+    front (probed last, naming a run of 8 bytes): the fragment is found all the same."""
+    r = rng()
+    key, der = ed25519_pkcs8(r.randbytes(32))
+    decoy, decoy_der = ed25519_pkcs8(r.randbytes(32))
+    at = der.find(key.private_bytes_raw())  # 16
+    begin, end = at - 10, at + 22
+    lead = sampled(at - 8 - begin)  # the header word 8 bytes before the private key is read
+    image = bytearray(r.randbytes(lead - 1))
+    image += bytes([der[begin - 1] ^ 0xFF]) + der[begin:end] + bytes([der[end] ^ 0xFF])
+    image += r.randbytes(99)
+    decoy_at = lead + (at - 8 - begin) - 17  # 17 bytes before the word read, 7 mod 8 after
+    image[decoy_at : decoy_at + 8] = decoy_der[at : at + 8]  # the probe's first offset
+    index = KnownIndex([key_material(key, "device.key"), key_material(decoy, "decoy.key")])
+    found = [(m.start, m.end, m.encoding, m.material.source) for m in index.search(bytes(image))]
+    assert found == [(lead, lead + 32, "fragment of PKCS#8 DER", "device.key")]
+
+
+def test_two_fragments_of_one_key_side_by_side_are_both_found() -> None:
+    """The first 32 bytes of an Ed25519 key's PKCS#8 DER, and right after them its private key
+    (the last 32): two runs, the second starting where the first ends, each reported."""
+    r = rng()
+    seed = r.randbytes(32)
+    while seed[0] == seed[16] or seed[15] == 0x20:  # the runs must end where the copies meet
+        seed = r.randbytes(32)
+    key, der = ed25519_pkcs8(seed)
+    at = der.find(seed)
+    lead = sampled(at + 18)  # words read: the first copy's at byte 10, the second's at its byte 18
+    image = r.randbytes(lead) + der[:32] + der[at:] + r.randbytes(100)
+    found = KnownIndex([key_material(key, "device.key")]).search(image)
+    assert sorted((m.start, m.end, m.encoding) for m in found) == [
+        (lead, lead + 32, "fragment of PKCS#8 DER"),
+        (lead + 32, lead + 64, "raw Ed25519 private key"),
+    ]
+
+
+def common_run(a: bytes, b: bytes, at: int) -> tuple[int, int]:
+    """`[start, end)` of the run around `at` where `a` and `b` agree byte for byte."""
+    start, end = at, at
+    while start > 0 and a[start - 1] == b[start - 1]:
+        start -= 1
+    while end < min(len(a), len(b)) and a[end] == b[end]:
+        end += 1
+    return start, end
+
+
+def test_a_window_of_two_keys_names_the_second_after_the_first_was_compared() -> None:
+    """Two P-256 keys whose scalars differ only in their first 6 bytes: the first key's PKCS#8
+    DER in an image holds 32 bytes of the second's (the rest of its scalar and the DER bytes up
+    to its public key). The first word read names the first key alone; the next names both,
+    the first already compared there: the second is still compared, and reported."""
+    r = rng()
+    first = p256_key(bytes([r.randrange(0x80)]) + r.randbytes(31))
+    scalar = first.private_numbers().private_value.to_bytes(32, "big")
+    second = p256_key(bytes([scalar[0] ^ 0x40]) + r.randbytes(5) + scalar[6:])
+    der, der2 = f.key_der(first), f.key_der(second)
+    at = der.find(scalar)
+    start, end = common_run(der, der2, at + 16)
+    assert end - start >= 32
+    lead = sampled(at + 4)  # the words read: the first key's at scalar byte 4, then 28
+    image = r.randbytes(lead) + der + r.randbytes(100)
+    index = KnownIndex([key_material(first, "first.key"), key_material(second, "second.key")])
+    found = [
+        (m.start, m.end, m.encoding)
+        for m in index.search(image)
+        if m.material.source == "second.key"
+    ]
+    assert found == [(lead + start, lead + end, "fragment of PKCS#8 DER")]
