@@ -254,3 +254,27 @@ def test_a_window_of_two_keys_names_the_second_after_the_first_was_compared() ->
         if m.material.source == "second.key"
     ]
     assert found == [(lead + start, lead + end, "fragment of PKCS#8 DER")]
+
+
+def test_a_fragment_of_a_bulk_key_s_sec1_der_alone_is_found() -> None:
+    """35 bytes of a bulk-loaded P-256 key's SEC1 DER: the last 19 bytes of its scalar and the
+    DER after it up to the public key, which its PKCS#8 DER does not have (the bytes after the
+    scalar differ), read where a word of it holds 7 bytes of the scalar and the byte after."""
+    r = rng()
+    key = f.ec_key()
+    der = f.key_der(key, pkcs8=False)
+    scalar = key.private_numbers().private_value.to_bytes(32, "big")
+    at = der.find(scalar)
+    begin, end = at + 13, at + 48  # 19 bytes of scalar, then 16 of the DER after it
+    lead = sampled(at + 25 - begin)  # the word at scalar byte 25 is read
+    image = (
+        r.randbytes(lead - 1)
+        + bytes([der[begin - 1] ^ 0xFF])
+        + der[begin:end]
+        + bytes([der[end] ^ 0xFF])
+        + r.randbytes(99)
+    )
+    found = KnownIndex([p256_bulk(key, "device.key")]).search(image)
+    assert [(m.start, m.end, m.encoding) for m in found] == [
+        (lead, lead + 35, "fragment of SEC1 DER")
+    ]
