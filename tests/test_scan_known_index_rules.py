@@ -278,3 +278,45 @@ def test_a_fragment_of_a_bulk_key_s_sec1_der_alone_is_found() -> None:
     assert [(m.start, m.end, m.encoding) for m in found] == [
         (lead, lead + 35, "fragment of SEC1 DER")
     ]
+
+
+def test_a_key_sharing_two_scalar_bytes_with_a_known_one_is_compared_with_none() -> None:
+    """A P-256 key whose scalar begins with the same 2 bytes as a known key's (one in 65,536
+    keys does): its PKCS#8 DER, read where its header ends with those 2 bytes, names no key and
+    costs no comparison."""
+    r = rng()
+    known = p256_key(bytes([r.randrange(0x80)]) + r.randbytes(31))
+    scalar = known.private_numbers().private_value.to_bytes(32, "big")
+    other = p256_key(scalar[:2] + bytes([scalar[2] ^ 0x01]) + r.randbytes(29))
+    der = f.key_der(other)
+    at = der.find(other.private_numbers().private_value.to_bytes(32, "big"))
+    lead = sampled(at - 6)  # the word of 6 header bytes and those 2
+    image = r.randbytes(lead) + der + r.randbytes(100)
+    index = KnownIndex([key_material(known, "device.key")])
+    assert index.search(image) == []
+    assert index.confirmations == 0
+
+
+def test_a_key_cut_short_is_compared_once_per_der_form_not_again_past_the_cut() -> None:
+    """A known P-256 key's PKCS#8 DER cut after 84 bytes (a few bytes into its public key) and
+    followed by the first bytes of a SEC1 DER, read where the word spans the cut: the 84 bytes
+    are a fragment of the PKCS#8 DER, the scalar with the bytes around it one of the SEC1 DER,
+    and each form is compared once."""
+    r = rng()
+    key = f.ec_key()
+    der, sec1 = f.key_der(key), f.key_der(key, pkcs8=False)
+    while der[84] == sec1[0]:  # the run must end at the cut
+        key = f.ec_key()
+        der, sec1 = f.key_der(key), f.key_der(key, pkcs8=False)
+    lead = sampled(78)
+    image = r.randbytes(lead) + der[:84] + sec1[:2] + r.randbytes(100)
+    scalar = key.private_numbers().private_value.to_bytes(32, "big")
+    shift = der.find(scalar) - sec1.find(scalar)  # SEC1 offset + shift = PKCS#8 offset
+    start, end = common_run(der[shift:], sec1, sec1.find(scalar))
+    index = KnownIndex([key_material(key, "device.key")])
+    found = {(m.start, m.end, m.encoding) for m in index.search(image)}
+    assert found == {
+        (lead, lead + 84, "fragment of PKCS#8 DER"),
+        (lead + shift + start, lead + shift + end, "fragment of SEC1 DER"),
+    }
+    assert index.confirmations == 2
