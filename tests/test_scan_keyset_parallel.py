@@ -8,6 +8,7 @@ SubjectPublicKeyInfo DER), never from the loader.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -348,3 +349,29 @@ def test_as_many_workers_as_jobs_allow_with_two_units_each_at_least(
 ) -> None:
     readers = _readers(tmp_path, units, jobs)
     assert len(set(readers) - {os.getpid()}) == workers
+
+
+def test_key_sets_are_read_on_the_jobs_the_scan_is_given(
+    tmp_path: Path, key_files: list[tuple[Path, PrivateKey]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--jobs` reaches the reading of --key-dir and --keys-from; without it (a caller of its
+    own), and for the loaders called alone, key files are read in this process."""
+    asked: list[int] = []
+    real = keyset.load_all
+
+    def spy(units, load, jobs):  # type: ignore[no-untyped-def]
+        asked.append(jobs)
+        return real(units, load, jobs)
+
+    monkeypatch.setattr(keyset, "load_all", spy)
+    listing = tmp_path.parent / f"{tmp_path.name}.txt"
+    listing.write_text("".join(f"{p}\n" for p, _ in key_files))
+    options = {"key": [], "key_dir": [tmp_path], "keys_from": [listing]}
+    loaded = keyset.from_args(argparse.Namespace(**options, jobs=3))
+    assert asked == [3, 3]
+    assert len(loaded) == 2 * len(key_files)
+    asked.clear()
+    keyset.from_args(argparse.Namespace(**options))
+    keyset.load_dir(tmp_path)
+    keyset.load_list(listing)
+    assert asked == [1, 1, 1, 1]
