@@ -11,7 +11,7 @@ import random
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from provguard.scan.known import KnownIndex, KnownMaterial, key_material, p256_material
+from provguard.scan.known import STRIDE, KnownIndex, KnownMaterial, key_material, p256_material
 from tests import factories as f
 
 #: P-256's group order: a private scalar is below it.
@@ -320,3 +320,23 @@ def test_a_key_cut_short_is_compared_once_per_der_form_not_again_past_the_cut() 
         (lead + shift + start, lead + shift + end, "fragment of SEC1 DER"),
     }
     assert index.confirmations == 2
+
+
+@pytest.mark.parametrize("order", ["big", "little"])
+@pytest.mark.parametrize("curve", [ec.SECP224R1(), ec.SECP192R1()], ids=["P-224", "P-192"])
+def test_a_scalar_shorter_than_a_fragment_is_found_at_every_alignment(
+    curve: ec.EllipticCurve, order: str
+) -> None:
+    """A P-224 (28 bytes) or P-192 (24 bytes) private scalar, alone in raw bytes in either byte
+    order, wherever it starts: the sampled words meet a run of 32 bytes or more for sure, not
+    one this short, so such components are also looked for whole."""
+    key = f.ec_key(curve)
+    size = (curve.key_size + 7) // 8
+    value = key.private_numbers().private_value.to_bytes(size, order)  # type: ignore[arg-type]
+    name = "raw EC private scalar" + (" (little-endian)" if order == "little" else "")
+    index = KnownIndex([key_material(key, "device.key")])
+    r = rng()
+    for lead in range(100, 100 + 2 * STRIDE):
+        image = r.randbytes(lead) + value + r.randbytes(100)
+        found = [(m.start, m.end, m.encoding, m.material.source) for m in index.search(image)]
+        assert found == [(lead, lead + size, name, "device.key")], lead

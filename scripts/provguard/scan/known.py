@@ -39,7 +39,9 @@ same results:
 
 A whole encoding, a component alone, or a fragment of at least 32 bytes (32 characters of base64
 or hex) that holds at least 16 bytes of secret material is reported; runs that share only
-header bytes with a key are not.
+header bytes with a key are not. A secret component shorter than 32 bytes (the scalar of a P-192
+or P-224 key) need not hold a sampled word: it is also looked for whole in the raw bytes, one
+`bytes.find` pass per such component.
 
 Certificates are indexed by the SHA-256 of their DER, which is how they are named: the always-on
 detectors find DER and PEM certificates and the engine names a known one by that digest
@@ -766,6 +768,9 @@ class KnownIndex:
         #: breaks included): windowed readers overlap by at least this much.
         self.longest = 3 * longest + 256
         self._where: dict[int, tuple[_Place, ...]] = {}
+        #: Secret components shorter than MIN_FRAGMENT (the scalars of P-192 and P-224), which
+        #: the sampled words need not meet: looked for whole in raw bytes, one pass each.
+        self._short = _short_components(self.materials)
 
     def _index_bulk(self, structural: set[int]) -> tuple[int, int]:
         """Bulk P-256 keys: one bytes object per form, every key at the same stride; the
@@ -1033,6 +1038,11 @@ class KnownIndex:
             hits = self._hits(data, STRIDE_WORDS, member)
             for material, start, end, encoding in self._search_view(data, hits, BINARY):
                 add(Match(material, start, end, encoding))
+        for component, material, encoding in self._short:
+            at = data.find(component)
+            while at >= 0:
+                add(Match(material, at, at + len(component), encoding))
+                at = data.find(component, at + 1)
         for piece in pieces:
             for material, a, b, encoding in self._found_in(piece, member):
                 add(piece.match(data, material, a, b, encoding))
@@ -1169,6 +1179,25 @@ def _pem_name(data: bytes, first: int, encoding: str) -> str:
         return encoding
     label = encoding.removeprefix("base64 ").removesuffix("DER").strip()
     return f"PEM {label}".strip()
+
+
+def _short_components(
+    materials: Iterable[KnownMaterial],
+) -> tuple[tuple[bytes, KnownMaterial, str], ...]:
+    """(bytes, material, encoding) of each secret component of at least MIN_SECRET_BYTES and
+    under MIN_FRAGMENT bytes, named as the sampled search names it whole: a raw little-endian
+    form by its own name, a component inside a DER form as `raw <component>`."""
+    out: dict[bytes, tuple[KnownMaterial, str]] = {}
+    for material in materials:
+        if material.p256:  # 32-byte components: the sampled search meets them
+            continue
+        for form in material.forms:
+            for part in form.parts:
+                if MIN_SECRET_BYTES <= part.end - part.start < MIN_FRAGMENT:
+                    whole = (part.start, part.end) == (0, len(form.der))
+                    name = form.name if whole else f"raw {part.name}"
+                    out.setdefault(form.der[part.start : part.end], (material, name))
+    return tuple((component, m, name) for component, (m, name) in out.items())
 
 
 def _name(form: str, name: str) -> str:
