@@ -88,7 +88,7 @@ def test_short_records_in_any_order_are_where_intelhex_puts_them(order: str) -> 
     assert decoded(image) == oracle(text)
 
 
-def test_reversed_full_records_after_a_bad_record_in_another_chunk() -> None:
+def test_a_reversed_range_stays_in_order_when_a_later_chunk_is_read_again() -> None:
     # A reversed range and a record-by-record range in the first chunk; the second chunk extends
     # the second range downwards, then a bad checksum sends it to the careful path: the first
     # range must still be put in address order.
