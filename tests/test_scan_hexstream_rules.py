@@ -431,3 +431,21 @@ def test_the_last_line_of_a_long_head_counts_when_whole_not_when_cut(newline: by
     cut = ending(notes + b":00000001FF\n", newline) + b":1000000"
     assert looks_like_hex(cut)  # the record before the cut line counts
     assert not looks_like_hex(ending(notes, newline) + b":10000000000000000000")  # cut short
+
+
+@pytest.mark.parametrize("newline", NEWLINES.values(), ids=NEWLINES.keys())
+@pytest.mark.parametrize("size", [3, 5, 7])
+def test_a_record_line_of_64_blocks_less_one_is_never_cut(newline: bytes, size: int) -> None:
+    # Only a line longer than 64 blocks is handed over cut: long records of 64 blocks less one
+    # character, after a short record of every length that shifts where the blocks end, are
+    # read whole in blocks of `size`.
+    long = (64 * size - 1 - 11) // 2  # data bytes of a record 64 * size - 1 characters long
+    assert len(record(0, 0, bytes(long))) == 64 * size  # with its line end
+    r = random.Random(size)
+    for shift in range(1, 2 * size + 1):
+        text = record(0, 0x8000, r.randbytes(shift))
+        text += b"".join(record(0, 0x1000 + i * long, r.randbytes(long)) for i in range(3))
+        text += EOF
+        image = read_intel_hex_stream(io.BytesIO(ending(text, newline)), size)
+        assert (shift, image.problems) == (shift, ())
+        assert segments(image) == oracle(text)
