@@ -29,6 +29,7 @@ from provguard.scan.hexfile import (
     HexDecoder,
     HexProblem,
     chunks_of,
+    lines_of_addresses,
     looks_like_hex,
     read_intel_hex,
     read_intel_hex_stream,
@@ -449,3 +450,19 @@ def test_a_record_line_of_64_blocks_less_one_is_never_cut(newline: bytes, size: 
         image = read_intel_hex_stream(io.BytesIO(ending(text, newline)), size)
         assert (shift, image.problems) == (shift, ())
         assert segments(image) == oracle(text)
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [b":00000004FC", record(4, 0, b"\x00\x05", checksum=0).rstrip(), b":02000004ZZ05F5"],
+    ids=["no address bytes", "bad checksum", "not hex"],
+)
+def test_a_damaged_address_record_moves_no_line_of_the_records_after_it(damaged: bytes) -> None:
+    """The decoder refuses a damaged extended address record, so the data after it stays at
+    the base it had; the line of each address must follow the same rule (SARIF points there)."""
+    lines = [damaged] + [record(0, at, bytes(16)).rstrip() for at in range(0, 64, 16)]
+    text = b"\n".join([*lines, record(1, 0, b"").rstrip()]) + b"\n"
+    # address 0x25 is in the third data record: the 4th line; 0x05_0000 + 0x25 in none
+    assert lines_of_addresses(text, [0x25, 0x050025]) == {0x25: 4}
+    good = [record(4, 0, b"\x00\x05").rstrip(), *lines[1:]]
+    assert lines_of_addresses(b"\n".join(good) + b"\n", [0x25, 0x050025]) == {0x050025: 4}

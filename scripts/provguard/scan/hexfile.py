@@ -453,6 +453,21 @@ def _u16(value: int) -> bytes:
     return value.to_bytes(2, "little") if 0 <= value <= 0xFFFF else b""
 
 
+def _accepted(line: bytes) -> bool:
+    """Whether a data or address record line is one the decoder takes: a colon, hex digits,
+    as many data bytes as its count says (two for an address record), a checksum that adds up."""
+    try:
+        body = binascii.unhexlify(line[1:])
+    except (binascii.Error, ValueError):
+        return False
+    return (
+        line[:1] == b":"
+        and len(body) == body[0] + 5
+        and (body[3] == 0 or body[0] == 2)
+        and sum(body) & 0xFF == 0
+    )
+
+
 def lines_of_addresses(text: bytes, addresses: list[int]) -> dict[int, int]:
     """The line of the data record holding each address (to point a report at the record)."""
     wanted = sorted(set(addresses))
@@ -463,6 +478,8 @@ def lines_of_addresses(text: bytes, addresses: list[int]) -> dict[int, int]:
         if len(line) < 11:
             continue
         kind = line[7:9]
+        if kind in (b"00", b"02", b"04") and not _accepted(line):
+            continue  # a damaged record moves nothing, as in the decoder
         if kind == b"00":
             start = base + int(line[3:7], 16)
             stop = start + int(line[1:3], 16)
