@@ -31,7 +31,12 @@ from provguard.scan.detectors import (
     candidates,
     detect,
 )
-from provguard.scan.hexfile import lines_of_addresses, looks_like_hex, read_intel_hex_stream
+from provguard.scan.hexfile import (
+    HEAD,
+    lines_of_addresses,
+    looks_like_hex,
+    read_intel_hex_stream,
+)
 from provguard.scan.known import KnownIndex
 from provguard.scan.model import (
     AddressRange,
@@ -603,7 +608,7 @@ def _scan_task(task: Task, ctx: Context) -> ScanResult:
 
 
 def _is_hex(stream: BinaryIO, name: str) -> bool:
-    head = stream.read(512)
+    head = stream.read(HEAD)
     stream.seek(0)
     return name.lower().endswith(HEX_SUFFIXES) or looks_like_hex(head)
 

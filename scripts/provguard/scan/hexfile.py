@@ -42,12 +42,18 @@ class HexSegment:
 _RECORD_LINE = re.compile(rb"[ \t]*:[0-9A-Fa-f]{10,}[ \t]*")
 
 
+#: How much of a file `looks_like_hex` is given.
+HEAD = 512
+
+
 def looks_like_hex(head: bytes) -> bool:
     """Whether a file starts like Intel HEX: one of its first lines is a ':' record (any line
-    ending, any whitespace around the record)."""
+    ending, any whitespace around the record). `head` is the file's first HEAD bytes: shorter,
+    it is the whole file, whose last line is whole even without a line end."""
+    cut = len(head) >= HEAD
     head = head.removeprefix(b"\xef\xbb\xbf")
     lines = [line for line in re.split(rb"\r\n|\r|\n", head)[:8] if line.strip()]
-    if lines and len(head) >= 256 and not head.endswith((b"\r", b"\n")):
+    if lines and cut and not head.endswith((b"\r", b"\n")):
         lines = lines[:-1]  # the last line of a head may be cut short
     return any(_RECORD_LINE.fullmatch(line) for line in lines[:6])
 

@@ -19,7 +19,7 @@ from typing import ClassVar, Protocol
 from provguard.scan import mcuboot
 from provguard.scan.archive import ArchiveLimits
 from provguard.scan.elf import elf_layout
-from provguard.scan.hexfile import HexImage, looks_like_hex, read_intel_hex
+from provguard.scan.hexfile import HEAD, HexImage, looks_like_hex, read_intel_hex
 from provguard.scan.mcuboot import McubootOptions
 from provguard.scan.model import Image, Region, Segment, Unchecked
 
@@ -49,7 +49,7 @@ class HexReader:
     name: ClassVar[str] = "intel-hex"
 
     def claims(self, data: bytes, path: str) -> bool:
-        return path.lower().endswith(HEX_SUFFIXES) or looks_like_hex(data[:512])
+        return path.lower().endswith(HEX_SUFFIXES) or looks_like_hex(data[:HEAD])
 
     def read(self, data: bytes, path: str, options: Options, depth: int) -> list[Image]:
         decoded = read_intel_hex(data, path)
