@@ -473,3 +473,54 @@ def test_a_damaged_address_record_moves_no_line_of_the_records_after_it(damaged:
     assert lines_of_addresses(text, [0x25, 0x050025]) == {0x25: 4}
     good = [record(4, 0, b"\x00\x05").rstrip(), *lines[1:]]
     assert lines_of_addresses(b"\n".join(good) + b"\n", [0x25, 0x050025]) == {0x050025: 4}
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r"], ids=["LF", "CR"])
+def test_a_head_of_512_bytes_that_ends_a_line_keeps_its_last_line(newline: bytes) -> None:
+    notes = b"; " + b"-" * (HEAD - 2 - len(b":00000001FF") - 2) + newline
+    head = notes + b":00000001FF" + newline
+    assert len(head) == HEAD
+    assert looks_like_hex(head)
+
+
+def test_a_cut_head_keeps_every_line_before_its_cut_one() -> None:
+    """A head of HEAD bytes: a note, a record, then text cut short. The record counts (it is
+    not the cut line), the note does not make it HEX, the cut line is left out."""
+    start = b"; note\n:00000001FF\n"
+    tail = b"; " + b"x" * (HEAD - len(start) - 2)
+    assert len(start + tail) == HEAD
+    assert looks_like_hex(start + tail)
+    assert not looks_like_hex(b"; note\n; another\n" + tail[: HEAD - 17])
+
+
+@pytest.mark.parametrize("kind", [2, 4], ids=["segment", "linear"])
+def test_a_damaged_address_record_of_either_kind_moves_no_line(kind: int) -> None:
+    damaged = record(kind, 0, b"\x10\x00", checksum=0).rstrip()
+    lines = [damaged, *[record(0, at, bytes(16)).rstrip() for at in range(0, 64, 16)]]
+    assert lines_of_addresses(b"\n".join(lines) + b"\n", [0x25]) == {0x25: 4}
+
+
+def test_a_damaged_data_record_is_not_the_line_of_its_address() -> None:
+    """A data record the decoder refuses (bad checksum) holds none of the image's bytes: the
+    valid record written after it at the same address is the line that does."""
+    lines = [
+        record(0, 0x20, bytes(16), checksum=0).rstrip(),
+        record(0, 0x20, bytes(16)).rstrip(),
+    ]
+    assert lines_of_addresses(b"\n".join(lines) + b"\n", [0x25]) == {0x25: 2}
+
+
+@pytest.mark.parametrize(
+    ("before", "is_hex"),
+    [
+        (b"; a\n" * 5, True),  # the record is the 6th line that is not blank
+        (b"; a\n" * 6, False),  # the 7th: past what is looked at
+        (b"\n" * 3 + b"; a\n" * 4, True),  # the 8th line (5th not blank)
+        (b"\n" * 4 + b"; a\n" * 4, False),  # the 9th line: past what is looked at
+    ],
+    ids=["6th", "7th", "8th line", "9th line"],
+)
+def test_a_file_is_hex_when_a_record_is_among_its_first_8_lines_and_6_not_blank(
+    before: bytes, is_hex: bool
+) -> None:
+    assert looks_like_hex(before + b":00000001FF\n") is is_hex

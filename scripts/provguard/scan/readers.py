@@ -173,10 +173,6 @@ def read_bytes(data: bytes, path: str, options: Options, depth: int = 0) -> list
     raise AssertionError("the raw reader claims everything")  # pragma: no cover
 
 
-def _u32(data: bytes, offset: int = 0) -> int:
-    return int.from_bytes(data[offset : offset + 4], "little")
-
-
 @dataclass(frozen=True)
 class _Split:
     segments: tuple[Segment, ...]
