@@ -780,6 +780,26 @@ def test_progress_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
     assert quiet.text == ""
 
 
+def test_progress_totals_grow_while_the_walk_finds_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading starts before the walk is over: until it is, the totals end in "+" (found so
+    far), and a file split across workers counts once."""
+    from provguard.scan import progress  # noqa: PLC0415
+
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    monkeypatch.setattr(progress, "INTERVAL", 0.0)
+    terminal = _Terminal()
+    shown = progress.Progress.for_terminal(quiet=False, stream=terminal)  # type: ignore[arg-type]
+    shown.start(0, 0)
+    shown.found(1 << 20)
+    shown.found(2 << 20)
+    shown.advance(True, 1 << 20)
+    assert "scanning: 1/2+ files, 1.0/3.0+ MiB" in terminal.text
+    shown.found(1 << 20)
+    shown.walked()
+    shown.advance(True, 2 << 20)
+    assert "scanning: 2/3 files, 3.0/4.0 MiB" in terminal.text
+
+
 def test_progress_never_in_json_or_on_a_pipe(tmp_path: Path) -> None:
     (tmp_path / "a.bin").write_bytes(os.urandom(1000))
     done = subprocess.run(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -67,29 +68,85 @@ def test_a_dying_worker_loses_only_its_own_file_among_many(
     ]
 
 
-def test_more_batches_than_the_queue_pipe_holds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """20,000 batch numbers (80 kB) do not fit in a pipe (64 kB): the queue is fed as the workers
-    take from it, and every batch is done once."""
-
-    def scan_task(task: Task, ctx: Context) -> ScanResult:
-        name = str(task.entry.path)
-        return ScanResult((), (), (Coverage(name, "raw", 1, 1),))
-
-    monkeypatch.setattr(parallel, "scan_task", scan_task)
-    tasks = [Task(Entry(Path(f"f{i}"), f"f{i}", EntryState.FILE, size=1)) for i in range(20_000)]
-    results: list[ScanResult | None] = [None] * len(tasks)
-    pool = parallel._Pool(tasks, Context(KnownIndex([]), None, Options()), results, Progress.off())
-    lost = pool.run([(i,) for i in range(len(tasks))], 2)
-    assert lost == []
-    assert [r.coverage[0].path if r else None for r in results] == [f"f{i}" for i in range(20_000)]
+def _listed(task: Task, ctx: Context) -> ScanResult:
+    name = str(task.entry.path)
+    return ScanResult((), (), (Coverage(name, "raw", 1, 1),))
 
 
-def test_a_queue_nobody_reads_any_more_ends_the_round() -> None:
-    """When every worker has died, feeding the rest of the queue fails (a broken pipe): the round
-    ends with those batches not done (each is retried alone), not with an error."""
-    tasks = [Task(Entry(Path("f"), "f", EntryState.FILE, size=1))]
-    pool = parallel._Pool(tasks, Context(KnownIndex([]), None, Options()), [None], Progress.off())
-    read_end, pool.queue = os.pipe()
-    os.close(read_end)  # no worker left to read it
-    assert pool._collect([(0,)], []) == set()
-    assert pool.queue == -1  # closed
+def _tasks(count: int, name: str = "f{}") -> list[Task]:
+    return [
+        Task(Entry(Path(name.format(i)), name.format(i), EntryState.FILE, size=1))
+        for i in range(count)
+    ]
+
+
+def test_twenty_thousand_tasks_are_each_done_once_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "scan_task", _listed)
+    tasks = _tasks(20_000)
+    taken, results = parallel.run(iter(tasks), Context(KnownIndex([]), None, Options()), 2)
+    assert taken == tasks
+    assert [r.coverage[0].path for r in results] == [f"f{i}" for i in range(20_000)]
+
+
+def test_batches_larger_than_a_pipe_holds_reach_the_worker_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch of long paths (here 1.3 MB, a pipe holds 64 kB) is written as the worker reads
+    it, without blocking the main process, and arrives whole."""
+    monkeypatch.setattr(parallel, "scan_task", _listed)
+    tasks = _tasks(130, "d/" + "x" * 10_000 + "/f{}")
+    taken, results = parallel.run(iter(tasks), Context(KnownIndex([]), None, Options()), 2)
+    assert [r.coverage[0].path for r in results] == [str(t.entry.path) for t in tasks]
+    assert taken == tasks
+
+
+def test_workers_read_the_first_files_while_the_walk_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The walk is not waited for: results come back before it has found its last file."""
+    import time  # noqa: PLC0415
+
+    monkeypatch.setattr(parallel, "scan_task", _listed)
+    events: list[str] = []
+
+    class Watched(Progress):
+        def advance(self, file_done: bool, size: int) -> None:
+            events.append("done")
+            super().advance(file_done, size)
+
+    def walk() -> Iterator[Task]:
+        for task in _tasks(200):
+            time.sleep(0.002)  # a walk over a slow disk
+            events.append("found")
+            yield task
+
+    taken, results = parallel.run(
+        walk(), Context(KnownIndex([]), None, Options()), 2, Watched(None)
+    )
+    assert len(taken) == len(results) == 200
+    assert events.count("done") == 200
+    last_found = len(events) - 1 - events[::-1].index("found")
+    assert events.index("done") < last_found / 2  # the first half of the walk overlaps reading
+
+
+def test_when_every_worker_dies_the_rest_of_the_walk_is_lost_not_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The walk goes on without workers: what it finds is lost (each is then retried alone, and
+    reported unchecked when it kills that worker too), never dropped and never an error."""
+
+    def die(task: Task, ctx: Context) -> ScanResult:
+        os._exit(9)
+
+    monkeypatch.setattr(parallel, "scan_task", die)
+    tasks = _tasks(300)
+    pool = parallel._Pool(Context(KnownIndex([]), None, Options()), Progress.off())
+    pool.run(iter(tasks), 2)
+    assert pool.tasks == tasks
+    assert sorted(pool.lost) == list(range(300))
+    assert pool.results == {}
+    taken, results = parallel.run(iter(tasks[:5]), Context(KnownIndex([]), None, Options()), 2)
+    assert taken == tasks[:5]
+    assert [r.unchecked[0].reason for r in results] == [
+        "the worker process reading it died (out of memory?): not checked"
+    ] * 5

@@ -516,36 +516,55 @@ class Plan:
 
 def plan(paths: Sequence[Path], exclude: tuple[str, ...] = ()) -> Plan:
     """Every file to read under `paths` (see `walk`), and what is not read and why."""
-    entries: list[Entry] = []
-    for path in paths:
-        entry = classify(path)
-        if entry.state is EntryState.DIRECTORY:
-            entries += walk(path, WalkOptions(exclude=exclude))
-        elif entry.state is EntryState.UNCHECKED and entry.reason == "no such file or directory":
-            raise InputError("no such file or directory", path=entry.display)
+    tasks: list[Task] = []
+    unreadable: list[Coverage] = []
+    skipped: list[Unchecked] = []
+    for item in plan_stream(paths, exclude):
+        if isinstance(item, Task):
+            tasks.append(item)
+        elif isinstance(item, Coverage):
+            unreadable.append(item)
         else:
-            entries.append(entry)
-    tasks, unreadable, skipped = [], [], []
-    seen: set[FileId] = set()
-    for entry in entries:
-        name = str(entry.path)
-        if entry.state is EntryState.FILE:
-            if entry.id is not None and entry.id in seen:
-                skipped.append(Unchecked(name, "the same file as one named before: read once"))
-                continue
-            if entry.id is not None:
-                seen.add(entry.id)
-            tasks.append(Task(entry))
-        elif entry.state is EntryState.UNCHECKED:
-            reason = entry.reason or "not read"
-            unreadable.append(
-                Coverage(name, "not read", 0, 0, unchecked=(Unchecked(name, reason),))
-            )
-        elif entry.state is EntryState.SAME:
-            skipped.append(Unchecked(name, f"the same file as {entry.same_as}: read once"))
-        else:
-            skipped.append(Unchecked(name, entry.reason or "excluded"))
+            skipped.append(item)
     return Plan(tuple(tasks), tuple(unreadable), tuple(skipped))
+
+
+def plan_stream(
+    paths: Sequence[Path], exclude: tuple[str, ...] = ()
+) -> Iterator[Task | Coverage | Unchecked]:
+    """`plan` as the walk goes, in its order: a Task for each file to read, a Coverage for each
+    path that is no file to read, an Unchecked for each one skipped. A path that does not exist
+    is an error raised here, before anything is walked or read."""
+    roots = [(path, classify(path)) for path in paths]
+    for _, entry in roots:
+        if entry.state is EntryState.UNCHECKED and entry.reason == "no such file or directory":
+            raise InputError("no such file or directory", path=entry.display)
+    return _planned(roots, exclude)
+
+
+def _planned(
+    roots: Sequence[tuple[Path, Entry]], exclude: tuple[str, ...]
+) -> Iterator[Task | Coverage | Unchecked]:
+    seen: set[FileId] = set()
+    options = WalkOptions(exclude=exclude)
+    for path, root in roots:
+        entries = walk(path, options) if root.state is EntryState.DIRECTORY else (root,)
+        for entry in entries:
+            name = str(entry.path)
+            if entry.state is EntryState.FILE:
+                if entry.id is not None and entry.id in seen:
+                    yield Unchecked(name, "the same file as one named before: read once")
+                    continue
+                if entry.id is not None:
+                    seen.add(entry.id)
+                yield Task(entry)
+            elif entry.state is EntryState.UNCHECKED:
+                reason = entry.reason or "not read"
+                yield Coverage(name, "not read", 0, 0, unchecked=(Unchecked(name, reason),))
+            elif entry.state is EntryState.SAME:
+                yield Unchecked(name, f"the same file as {entry.same_as}: read once")
+            else:
+                yield Unchecked(name, entry.reason or "excluded")
 
 
 def _empty_image(name: str) -> Image:

@@ -22,6 +22,7 @@ class Progress:
         self.bytes = self.total_bytes = 0
         self.began = self.shown = 0.0
         self.visible = False
+        self.walking = False  # the totals still grow: the walk is finding files
 
     @classmethod
     def off(cls) -> Progress:
@@ -36,6 +37,16 @@ class Progress:
     def start(self, files: int, size: int) -> None:
         self.total_files, self.total_bytes = files, size
         self.began = self.shown = time.monotonic()
+
+    def found(self, size: int) -> None:
+        """One more file to read, found by the walk after `start`."""
+        self.walking = True
+        self.total_files += 1
+        self.total_bytes += size
+
+    def walked(self) -> None:
+        """The walk is over: the totals are final."""
+        self.walking = False
 
     def advance(self, file_done: bool, size: int) -> None:
         self.files += int(file_done)
@@ -52,9 +63,10 @@ class Progress:
 
     def line(self, elapsed: float) -> str:
         rate = self.bytes / elapsed / (1 << 20) if elapsed > 0 else 0.0
+        more = "+" if self.walking else ""  # "3/40+ files": forty found so far
         return (
-            f"scanning: {self.files}/{self.total_files} files, "
-            f"{self.bytes / (1 << 20):.1f}/{self.total_bytes / (1 << 20):.1f} MiB, "
+            f"scanning: {self.files}/{self.total_files}{more} files, "
+            f"{self.bytes / (1 << 20):.1f}/{self.total_bytes / (1 << 20):.1f}{more} MiB, "
             f"{rate:.1f} MiB/s"
         )
 
