@@ -5,6 +5,7 @@ only the batch it held (issue 10: "one file's failure never loses another's resu
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,6 +130,17 @@ def test_workers_read_the_first_files_while_the_walk_goes_on(
     assert events.index("done") < last_found / 2  # the first half of the walk overlaps reading
 
 
+def test_an_idle_worker_gets_the_files_found_so_far(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers start on the first files found, not when a full batch (64) has been found; the
+    batches then fill up while the walk outpaces the workers."""
+    monkeypatch.setattr(parallel, "scan_task", _listed)
+    pool = parallel._Pool(Context(KnownIndex([]), None, Options()), Progress.off())
+    pool.run(iter(_tasks(2000)), 2)
+    assert 0 < len(pool.batches[0]) < parallel.BATCH_FILES
+    assert [i for batch in pool.batches for i in batch] == list(range(2000))
+    assert max(len(batch) for batch in pool.batches) == parallel.BATCH_FILES
+
+
 def test_when_every_worker_dies_the_rest_of_the_walk_is_lost_not_an_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -150,3 +162,51 @@ def test_when_every_worker_dies_the_rest_of_the_walk_is_lost_not_an_error(
     assert [r.unchecked[0].reason for r in results] == [
         "the worker process reading it died (out of memory?): not checked"
     ] * 5
+
+
+@pytest.mark.parametrize(("files", "jobs"), [(400, 2), (1000, 3), (37, 2)])
+def test_batches_shrink_so_that_the_workers_end_together(files: int, jobs: int) -> None:
+    """Each batch holds at most a (4 * jobs)-th of the files left (and never more than
+    BATCH_FILES), so the last ones are single files; the order is kept."""
+    tasks = _tasks(files)
+    groups = parallel.batches(range(files), tasks, jobs)
+    assert [i for batch in groups for i in batch] == list(range(files))
+    left = files
+    for batch in groups:
+        assert len(batch) == max(1, min(parallel.BATCH_FILES, left // (4 * jobs)))
+        left -= len(batch)
+    assert len(groups[-1]) == 1
+
+
+def test_a_file_split_across_workers_counts_once_in_the_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A raw file over SPLIT is read as spans by several workers: the progress counts it as one
+    file of its whole size, done when its last span is."""
+    monkeypatch.setattr(parallel, "SPLIT", 4096)
+    monkeypatch.setattr(parallel, "WINDOW", 1024)
+    sizes = {"big.bin": 10_000, "small.bin": 300, "zbig.bin": 5_000}
+    for name, size in sizes.items():
+        (tmp_path / name).write_bytes(os.urandom(size))
+    counted: list[tuple[bool, int]] = []
+
+    class Watched(Progress):
+        def advance(self, file_done: bool, size: int) -> None:
+            counted.append((file_done, size))
+            super().advance(file_done, size)
+
+    watched = Watched(None)
+    result = parallel.scan_paths([tmp_path], KnownIndex([]), jobs=2, progress=watched)
+    assert (watched.total_files, watched.total_bytes) == (3, sum(sizes.values()))
+    assert (watched.files, watched.bytes) == (3, sum(sizes.values()))
+    assert not watched.walking
+    # each large file is two spans, the first of whole windows covering half the file or more;
+    # only the second ends the file
+    firsts = [math.ceil(math.ceil(size / 2) / 1024) * 1024 for size in (10_000, 5_000)]
+    assert firsts == [5120, 3072]
+    assert sorted(size for done, size in counted if not done) == sorted(firsts)
+    assert sorted(size for done, size in counted if done) == sorted(
+        [300, 10_000 - firsts[0], 5_000 - firsts[1]]
+    )
+    assert [c.size for c in result.coverage] == [10_000, 300, 5_000]
+    assert [c.examined for c in result.coverage] == [10_000, 300, 5_000]
