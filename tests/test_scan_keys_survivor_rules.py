@@ -1,0 +1,205 @@
+"""Rules of the known-key part of the scan that mutation testing found untested.
+
+- A damaged P-384 or P-521 EC key (its public point changed, so cryptography refuses it) is still
+  reported, in PKCS#8 as in SEC1, named by the fingerprint of the original key: the layout short
+  cut P-256 keys also have does not apply, so every field asn1crypto reads must be read right.
+- Parallel key loading: the loading process never ends itself while it starts workers, and a
+  worker's result larger than one read of the pipe arrives whole (not read again here).
+- The short secret components (a P-224 scalar, under MIN_FRAGMENT bytes) are looked for whole,
+  at every place they occur, whatever keys come before them in the index.
+
+Expected values come from the keys the tests generate (fingerprints computed with cryptography)
+and from the offsets the tests planted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from provguard.scan import keyset
+from provguard.scan.detectors import DAMAGED_EC, Detection, _ec_key_parts, detect
+from provguard.scan.known import KnownIndex, KnownMaterial, key_material
+from provguard.scan.model import Kind
+from tests import factories as f
+
+PKCS8 = serialization.PrivateFormat.PKCS8
+SEC1 = serialization.PrivateFormat.TraditionalOpenSSL
+PAD = b"\xff" * 100
+CURVES = [ec.SECP384R1(), ec.SECP521R1()]
+FORMATS = [(PKCS8, "PKCS#8"), (SEC1, "SEC1")]
+
+
+def spki_fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "SHA256:" + hashlib.sha256(spki).hexdigest()
+
+
+def der_of(key: ec.EllipticCurvePrivateKey, fmt: serialization.PrivateFormat) -> bytes:
+    return key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
+
+
+def scalar_of(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_numbers().private_value.to_bytes((key.curve.key_size + 7) // 8, "big")
+
+
+def point_damaged(der: bytes) -> bytes:
+    """`der` with a byte of its public point (the last bytes of both forms) changed."""
+    damaged = bytearray(der)
+    damaged[-5] ^= 0x55
+    return bytes(damaged)
+
+
+# --- a damaged EC key on a curve other than P-256 ----------------------------------------------
+
+
+@pytest.mark.parametrize(("fmt", "form"), FORMATS, ids=[form for _, form in FORMATS])
+@pytest.mark.parametrize("curve", CURVES, ids=[curve.name for curve in CURVES])
+def test_a_key_with_a_damaged_point_is_reported_by_the_original_key(
+    curve: ec.EllipticCurve, fmt: serialization.PrivateFormat, form: str
+) -> None:
+    key = f.ec_key(curve)
+    der = point_damaged(der_of(key, fmt))
+    found = detect(PAD + der + PAD)
+    assert found == [
+        Detection(
+            len(PAD),
+            len(PAD) + len(der),
+            Kind.PRIVATE_KEY,
+            f"{form} DER, {DAMAGED_EC}",
+            spki_fingerprint(key),
+            f"EC {curve.name}",
+        )
+    ]
+
+
+@pytest.mark.parametrize(("fmt", "form"), FORMATS, ids=[form for _, form in FORMATS])
+@pytest.mark.parametrize("curve", CURVES, ids=[curve.name for curve in CURVES])
+def test_the_parts_of_a_key_whole_in_form_are_its_form_curve_and_scalar_and_no_more(
+    curve: ec.EllipticCurve, fmt: serialization.PrivateFormat, form: str
+) -> None:
+    key = f.ec_key(curve)
+    der = point_damaged(der_of(key, fmt))
+    parts = _ec_key_parts(der)
+    assert parts is not None
+    assert (parts[0], parts[1].name, parts[2]) == (form, curve.name, scalar_of(key))
+    # a byte past the end of the DER: not one structure, so not whole in form
+    assert _ec_key_parts(der + b"\x00") is None
+
+
+@pytest.mark.parametrize("curve", CURVES, ids=[curve.name for curve in CURVES])
+def test_an_ec_private_key_of_another_version_is_not_taken_apart(curve: ec.EllipticCurve) -> None:
+    """RFC 5915: ECPrivateKey's version is 1 (ecPrivkeyVer1); 0 is not that structure."""
+    key = f.ec_key(curve)
+    der = bytearray(point_damaged(der_of(key, SEC1)))
+    version = 2 + (der[1] & 0x7F) + 2  # SEQUENCE tag and long-form length, INTEGER tag, length
+    assert der[version] == 1
+    der[version] = 0
+    assert _ec_key_parts(bytes(der)) is None
+
+
+# --- keys read on several processes --------------------------------------------------------------
+
+
+@pytest.fixture
+def small_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keyset, "MIN_FILES_PER_PROCESS", 2)
+
+
+def _read_by(log: Path) -> dict[int, list[int]]:
+    """unit -> the pids that read it, from the log `load` appends to."""
+    out: dict[int, list[int]] = {}
+    for line in log.read_text().splitlines():
+        unit, pid = line.split()
+        out.setdefault(int(unit), []).append(int(pid))
+    return out
+
+
+@pytest.mark.usefixtures("small_runs")
+def test_the_loading_process_never_ends_itself_while_starting_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker ends with os._exit; this process never does (an exit there would end the scan
+    before anything was scanned). os._exit is watched: in this process it raises."""
+    parent, real_exit = os.getpid(), os._exit
+    log = tmp_path / "reads.log"
+
+    def watched_exit(code: int) -> None:
+        if os.getpid() == parent:
+            raise AssertionError(f"the loading process called os._exit({code})")
+        real_exit(code)
+
+    def load(unit: int, out: list[KnownMaterial]) -> None:
+        with open(log, "a") as handle:
+            handle.write(f"{unit} {os.getpid()}\n")
+        out.append(KnownMaterial(Kind.CERTIFICATE, f"unit {unit}", f"SHA256:{unit:064x}"))
+
+    monkeypatch.setattr(os, "_exit", watched_exit)
+    materials = keyset.load_all(list(range(4)), load, jobs=2)
+    assert [m.source for m in materials] == [f"unit {i}" for i in range(4)]
+    readers = _read_by(log)
+    assert readers[0] == readers[1] == [parent]
+    assert len(readers[2]) == len(readers[3]) == 1  # the worker's run, read once
+    assert readers[2] == readers[3] != [parent]
+
+
+@pytest.mark.usefixtures("small_runs")
+def test_a_worker_s_result_of_more_than_a_mebibyte_arrives_whole(tmp_path: Path) -> None:
+    """Runs of two units: the second run is read by a worker whose result (two names of 600 KiB
+    each) takes many reads of the pipe; it is received, not read again here."""
+    parent = os.getpid()
+    log = tmp_path / "reads.log"
+    filler = "x" * (600 << 10)
+
+    def load(unit: int, out: list[KnownMaterial]) -> None:
+        with open(log, "a") as handle:
+            handle.write(f"{unit} {os.getpid()}\n")
+        out.append(KnownMaterial(Kind.CERTIFICATE, f"unit {unit} {filler}", f"SHA256:{unit:064x}"))
+
+    materials = keyset.load_all(list(range(4)), load, jobs=2)
+    assert [m.source for m in materials] == [f"unit {i} {filler}" for i in range(4)]
+    assert [m.fingerprint for m in materials] == [f"SHA256:{i:064x}" for i in range(4)]
+    readers = _read_by(log)
+    assert readers[0] == readers[1] == [parent]
+    assert len(readers[2]) == len(readers[3]) == 1  # not read again here
+    assert readers[2] == readers[3] != [parent]
+
+
+# --- short secret components ---------------------------------------------------------------------
+
+
+def test_a_short_scalar_is_found_at_every_place_including_the_first_byte() -> None:
+    key = f.ec_key(ec.SECP224R1())
+    scalar = scalar_of(key)
+    places = [0, 100, 300]
+    image = bytearray(b"\xff" * 400)
+    for at in places:
+        image[at : at + len(scalar)] = scalar
+    material = key_material(key, "p224.pem")
+    found = KnownIndex([material]).search(bytes(image))
+    assert sorted((m.start, m.end, m.encoding, m.material.source) for m in found) == [
+        (at, at + len(scalar), "raw EC private scalar", "p224.pem") for at in places
+    ]
+
+
+def test_a_short_scalar_is_looked_for_after_a_p256_key_read_in_bulk(tmp_path: Path) -> None:
+    """A P-256 key read the short way (its scalar and point only) first in the index, a P-224
+    key after it: the P-224 scalar is still looked for."""
+    p256 = tmp_path / "p256.pem"
+    p256.write_bytes(f.key_pem(f.ec_key()))
+    bulk = keyset.load_file(p256)
+    assert [bool(m.p256) for m in bulk] == [True]
+    key = f.ec_key(ec.SECP224R1())
+    scalar = scalar_of(key)
+    image = b"\xff" * 50 + scalar + b"\xff" * 50
+    found = KnownIndex([*bulk, key_material(key, "p224.pem")]).search(image)
+    assert [(m.start, m.end, m.encoding, m.material.source) for m in found] == [
+        (50, 50 + len(scalar), "raw EC private scalar", "p224.pem")
+    ]
