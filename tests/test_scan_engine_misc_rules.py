@@ -1,0 +1,374 @@
+"""The scan engine's small rules, one behaviour each: which ELF symbol names a hit, which
+partition holds an address, which byte order of UTF-16 text is kept, what an empty or unreadable
+input reports, how an allowlist moves findings aside, which hits a window owns, how the spans of
+a split file are joined into one coverage, and the package's lazy names.
+
+Every expected value comes from the inputs built here (offsets planted, sizes written,
+fingerprints computed with `cryptography`), never from the scan's own output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+import provguard.scan
+from provguard.scan import engine, parallel
+from provguard.scan.allow import parse_allowlist
+from provguard.scan.engine import Hit, Task
+from provguard.scan.known import KnownIndex
+from provguard.scan.model import (
+    AddressRange,
+    Coverage,
+    Finding,
+    Image,
+    Kind,
+    Region,
+    ScanResult,
+    Segment,
+    Symbol,
+    Unchecked,
+    symbol_at,
+)
+from provguard.scan.walk import Entry, EntryState
+from tests import factories as f
+
+PAD = b"\xff" * 64
+NO_KNOWN = KnownIndex(())
+
+
+def fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "SHA256:" + hashlib.sha256(spki).hexdigest()
+
+
+# --- symbols -----------------------------------------------------------------------------------
+
+
+def test_a_segment_orders_its_symbols_by_offset_then_the_larger_first() -> None:
+    small, large, first = Symbol("small", 8, 2), Symbol("large", 8, 6), Symbol("first", 0, 4)
+    segment = Segment(0, bytes(16), symbols=(small, large, first))
+    assert segment.symbols == (first, large, small)
+    # both start at 8: the smaller one (inside the larger) names its bytes, the larger the rest
+    assert segment.symbol_at(9) == "small"
+    assert segment.symbol_at(11) == "large"
+    assert segment.symbol_at(0) == "first"
+
+
+def test_a_hit_is_named_by_the_symbols_it_overlaps_and_no_other() -> None:
+    data = Symbol("data", 10, 4)  # [10, 14)
+    segment = Segment(0, bytes(32), symbols=(data,))
+    assert segment.symbol_at(10, 1) == "data"
+    assert segment.symbol_at(13) == "data"
+    assert segment.symbol_at(9) is None  # one byte, ending where `data` starts
+    assert segment.symbol_at(9, 2) == "data"  # [9, 11) reaches into it
+    assert segment.symbol_at(14) is None  # where `data` ends
+    assert symbol_at(segment.symbols, (10,), 9) is None  # the default length is one byte
+    assert symbol_at(segment.symbols, (10,), 9, 0) is None  # an empty hit is one byte too
+    assert symbol_at(segment.symbols, (10,), 14, 4) is None
+
+
+def test_a_sizeless_label_names_a_hit_only_at_its_own_byte() -> None:
+    label = Symbol("__data_start", 3, 0)
+    assert symbol_at((label,), (3,), 3) == "__data_start"
+    assert symbol_at((label,), (3,), 4) is None
+    assert symbol_at((), (), 0) is None  # nothing there is None, not an empty name
+
+
+# --- UTF-16 ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "at", "skew", "ascii"),
+    [
+        (b"A\x00", 0, 0, 1),  # little-endian 'A'
+        (b"\x00A", 0, 1, 1),  # big-endian 'A'
+        (b"A\x00", 0, 1, 0),  # read big-endian it is U+4100
+        (b"\x00A", 0, 0, 0),
+        (b"\xffA\x00", 1, 0, 1),
+        (b"\xff\x00A", 1, 1, 1),
+        (b"A\x00\xff", 0, 0, 1),
+        (b"\x00A\xff", 0, 1, 1),
+        (b"\xff\xff", 0, 0, 0),  # a whole character at the very start
+        (b"A\x01", 0, 0, 0),  # U+0141 is no ASCII
+        (b"\x01\x00", 0, 0, 1),
+        (b"\x00\x00", 0, 0, 0),  # NUL is no text
+        (b"\x7f\x00", 0, 0, 1),
+        (b"\x80\x00", 0, 0, 0),
+        (b"\xff" * 10, -2, 0, 1),  # before the data
+        (b"\xff\xff\xff", 2, 0, 1),  # half a character at the end
+        (b"\xff\xff", 2, 0, 1),  # past the end
+    ],
+)
+def test_a_utf16_character_is_ascii_or_outside_the_data(
+    data: bytes, at: int, skew: int, ascii: int
+) -> None:
+    assert engine._ascii_char(data, at, skew) == ascii
+
+
+def _wide(start: int, order: str) -> Hit:
+    return Hit(start, start + 100, Kind.PRIVATE_KEY, f"UTF-16{order} DER", "SHA256:" + "ab" * 32)
+
+
+def test_of_two_byte_orders_the_one_with_ascii_neighbours_is_kept_else_little_endian() -> None:
+    le, be = _wide(10, "LE"), _wide(11, "BE")
+    assert engine._one_byte_order([(le, 0), (be, 2)]) == [be]
+    assert engine._one_byte_order([(be, 0), (le, 2)]) == [le]
+    assert engine._one_byte_order([(be, 1), (le, 1)]) == [le]  # a tie: little-endian
+
+
+# --- partitions --------------------------------------------------------------------------------
+
+
+def test_the_smallest_partition_holding_an_address_names_it() -> None:
+    app = AddressRange(0x8000, 0x9000, "app")
+    primary = AddressRange(0x0, 0x10000, "mcuboot_primary")
+    assert engine.partition_of((app, primary), 0x8000) == "app"  # its first byte
+    assert engine.partition_of((primary, app), 0x8800) == "app"
+    assert engine.partition_of((app,), 0x9000) is None  # its end is outside
+    assert engine.partition_of((app,), 0x7FFF) is None
+    assert engine.partition_of((app,), None) is None
+    twin = AddressRange(0x8000, 0x9000, "twin")
+    assert engine.partition_of((app, twin), 0x8000) == "app"  # the same size: the first named
+
+
+# --- inputs that are not read, or empty ------------------------------------------------------
+
+
+def test_an_input_not_read_is_unchecked_with_nothing_examined() -> None:
+    cover = engine.not_read("fw/a.bin", "permission denied")
+    assert cover == Coverage(
+        "fw/a.bin", "not read", 0, 0, unchecked=(Unchecked("fw/a.bin", "permission denied"),)
+    )
+    assert (cover.format, cover.size, cover.examined) == ("not read", 0, 0)
+
+
+def test_an_empty_image_file_is_unchecked_as_a_failed_build() -> None:
+    reason = "empty image file (0 bytes): a failed or interrupted build?"
+    image = engine._empty_image("build/zephyr.bin")
+    assert image == Image(
+        "build/zephyr.bin", "empty", 0, (), unchecked=(Unchecked("build/zephyr.bin", reason),)
+    )
+    assert (image.format, image.size) == ("empty", 0)
+
+
+def test_a_hex_file_is_known_by_its_name_in_any_case_or_by_its_records() -> None:
+    records = b":0400000001020304F2\n:00000001FF\n"
+    stream = io.BytesIO(b"not hex at all")
+    assert engine._is_hex(stream, "FW.HEX")
+    assert stream.tell() == 0
+    assert engine._is_hex(io.BytesIO(records), "fw.bin")
+    assert not engine._is_hex(io.BytesIO(b"not hex at all"), "fw.bin")
+
+
+# --- findings, allowlist and coverage -----------------------------------------------------------
+
+
+def _finding(key: str, path: str = "a.bin") -> Finding:
+    return Finding(path, Kind.PRIVATE_KEY, "DER", 0x100, 121, None, None, key)
+
+
+def test_an_allowlisted_finding_is_moved_aside_with_its_entry() -> None:
+    allowed_key, other_key = "SHA256:" + "11" * 32, "SHA256:" + "22" * 32
+    allow = parse_allowlist(f"key {allowed_key}\n", "allow.txt")
+    one, two = _finding(allowed_key), _finding(other_key)
+    kept, allowed = engine._allow([one, two], allow)
+    assert kept == [two]
+    assert allowed == [
+        Finding(
+            "a.bin",
+            Kind.PRIVATE_KEY,
+            "DER",
+            0x100,
+            121,
+            None,
+            None,
+            allowed_key,
+            allowed_by=f"key {allowed_key}",
+        )
+    ]
+    assert engine._allow([one], None) == ([one], [])
+
+
+def _two_keys() -> tuple[ec.EllipticCurvePrivateKey, ec.EllipticCurvePrivateKey, bytes, int]:
+    first, second = f.ec_key(), f.ec_key()
+    data = PAD + f.key_der(first) + PAD + f.key_der(second) + PAD
+    return first, second, data, len(PAD) * 2 + len(f.key_der(first))
+
+
+def test_scan_images_counts_each_finding_of_an_image_and_maps_only_flash_images() -> None:
+    first, second, data, at = _two_keys()
+    raw = Image("a.bin", "raw", len(data), (Segment(0, data, file_offset=0),))
+    layout = (AddressRange(0, len(data), "app"),)
+    result = engine.scan_images([raw], NO_KNOWN, partitions=layout)
+    assert [(x.key, x.address, x.partition, x.line) for x in result.findings] == [
+        (fingerprint(first), len(PAD), None, None),
+        (fingerprint(second), at, None, None),
+    ]
+    [cover] = result.coverage
+    assert (cover.findings, cover.partitions, cover.examined) == (2, (), len(data))
+    hexed = Image("a.hex", "intel-hex", len(data), (Segment(0, data),))
+    mapped = engine.scan_images([hexed], NO_KNOWN, partitions=layout)
+    assert [x.partition for x in mapped.findings] == ["app", "app"]
+    assert mapped.coverage[0].partitions == layout
+
+
+def test_a_text_file_gets_lines_only_when_asked() -> None:
+    key = f.ec_key()
+    text = b"one\ntwo\n" + f.key_pem(key) + b"end\n"
+    image = Image("key.txt", "text", len(text), (Segment(None, text, file_offset=0),))
+    assert [x.line for x in engine.scan_image(image, NO_KNOWN)] == [None]
+    assert [x.line for x in engine.scan_images([image], NO_KNOWN).findings] == [None]
+    segment = image.segments[0]
+    assert [x.line for x in engine.segment_findings(image, segment, NO_KNOWN)] == [None]
+    assert [x.line for x in engine.scan_image(image, NO_KNOWN, lines=True)] == [3]
+
+
+def test_the_detectors_given_are_the_only_ones_used() -> None:
+    _, _, data, _ = _two_keys()
+    image = Image("a.bin", "raw", len(data), (Segment(0, data),))
+    assert engine.scan_image(image, NO_KNOWN, ()) == []
+    assert engine.segment_findings(image, image.segments[0], NO_KNOWN, ()) == []
+    assert len(engine.scan_image(image, NO_KNOWN)) == 2
+
+
+def test_a_window_owns_the_hits_that_start_in_it_and_end_after_its_repeated_head() -> None:
+    first, second, data, at = _two_keys()
+    first_end = len(PAD) + len(f.key_der(first))
+    segment = Segment(0, data)
+    image = Image("a.bin", "raw", len(data), (segment,))
+
+    def keys(**kw: int) -> list[str]:
+        return [x.key for x in engine.segment_findings(image, segment, NO_KNOWN, **kw)]
+
+    both = [fingerprint(first), fingerprint(second)]
+    assert keys() == both
+    assert keys(keep=at) == [fingerprint(first)]  # the second starts at the window's end
+    assert keys(keep=at + 1) == both
+    assert keys(fresh=first_end) == [fingerprint(second)]  # the first ends in the head
+    assert keys(fresh=first_end - 1) == both
+
+
+def test_a_hit_in_a_region_at_no_address_has_no_address() -> None:
+    key = f.ec_key()
+    data = PAD + f.key_der(key) + PAD
+    region = Region(0, len(data), ".comment", None)
+    segment = Segment(None, data, file_offset=0, regions=(region,))
+    image = Image("a.elf", "elf", len(data), (segment,))
+    [found] = engine.segment_findings(image, segment, NO_KNOWN)
+    assert (found.address, found.section, found.file_offset) == (None, ".comment", len(PAD))
+
+
+def test_coverage_names_an_archives_members() -> None:
+    image = Image("pkg.zip", "zip", 10, (), members=("a.bin", "b.hex"))
+    assert engine.coverage_of(image, 0).members == ("a.bin", "b.hex")
+
+
+# --- a large raw file split across workers ------------------------------------------------------
+
+
+def _entry(path: Path, size: int | None) -> Entry:
+    return Entry(path, str(path), EntryState.FILE, size=size)
+
+
+def _span(path: str, start: int, stop: int, **kw: object) -> ScanResult:
+    cover = Coverage(path, "raw", stop - start, stop - start, **kw)  # type: ignore[arg-type]
+    return ScanResult((), (), (cover,))
+
+
+def test_the_spans_of_a_split_file_join_into_one_coverage(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    name, base = str(path), 0x1000
+    lost = Unchecked(name, "somewhere in the middle")
+    found = _finding("SHA256:" + "33" * 32, name)
+    aside = _finding("SHA256:" + "44" * 32, name)
+    parts = [
+        _span(name, 0, 100, ranges=(AddressRange(base, base + 100),)),
+        ScanResult(
+            (found,),
+            (aside,),
+            _span(
+                name, 100, 250, ranges=(AddressRange(base + 100, base + 250),), findings=1
+            ).coverage,
+        ),
+        _span(name, 250, 300, ranges=(AddressRange(base + 250, base + 300),), unchecked=(lost,)),
+    ]
+    entry = _entry(path, 300)
+    tasks = [Task(entry, (a, b)) for a, b in ((0, 100), (100, 250), (250, 300))]
+    [joined] = parallel.merge_spans(tasks, parts)
+    assert joined.findings == (found,)
+    assert joined.allowed == (aside,)
+    assert joined.coverage == (
+        Coverage(
+            name,
+            "raw",
+            300,
+            300,
+            ranges=(AddressRange(base, base + 300),),
+            unchecked=(lost,),
+            findings=1,
+        ),
+    )
+
+
+def test_a_split_text_file_has_no_ranges_and_one_span_joins_to_itself(tmp_path: Path) -> None:
+    path = tmp_path / "big.txt"
+    name = str(path)
+    parts = [
+        ScanResult((), (), (Coverage(name, "text", 40, 40),)),
+        ScanResult((), (), (Coverage(name, "text", 60, 60),)),
+    ]
+    joined = parallel._join_spans(_entry(path, None), parts)
+    assert joined.coverage == (Coverage(name, "text", 0, 100),)  # size unknown: 0
+    [alone] = parallel.merge_spans(
+        [Task(_entry(path, 40), (0, 40))], [ScanResult((), (), (Coverage(name, "text", 40, 40),))]
+    )
+    assert alone.coverage == (Coverage(name, "text", 40, 40),)
+
+
+def test_only_plain_files_are_split(tmp_path: Path) -> None:
+    raw = tmp_path / "flash.bin"
+    raw.write_bytes(b"\x00\xff" * 3000)
+    text = tmp_path / "dump.log"
+    text.write_bytes(b"a line\n" * 1000)
+    archive = tmp_path / "pkg.bin"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("a.bin", b"\x00" * 10)
+    hexed = tmp_path / "fw.hex"
+    hexed.write_bytes(b"\x00\xff" * 3000)  # named HEX: decoded (and reported damaged), not split
+    assert parallel._plain(raw)
+    assert parallel._plain(text)
+    assert not parallel._plain(archive)
+    assert not parallel._plain(hexed)
+    assert not parallel._plain(tmp_path / "missing.bin")
+
+
+# --- the package's lazy names -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "module"),
+    [("scan_images", "engine"), ("Allowlist", "allow"), ("scan_paths", "parallel")],
+)
+def test_a_name_of_the_package_is_its_modules_own_and_kept(
+    monkeypatch: pytest.MonkeyPatch, name: str, module: str
+) -> None:
+    monkeypatch.delitem(vars(provguard.scan), name, raising=False)
+    value = getattr(provguard.scan, name)
+    assert value is getattr(importlib.import_module(f"provguard.scan.{module}"), name)
+    assert vars(provguard.scan)[name] is value
+
+
+def test_an_unknown_name_of_the_package_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError) as caught:
+        getattr(provguard.scan, "nope")  # noqa: B009
+    assert str(caught.value) == "module 'provguard.scan' has no attribute 'nope'"
