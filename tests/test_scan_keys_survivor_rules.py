@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from provguard.scan import keyset
 from provguard.scan.detectors import DAMAGED_EC, Detection, _ec_key_parts, detect
-from provguard.scan.known import KnownIndex, KnownMaterial, key_material
+from provguard.scan.known import MIN_SECRET_BYTES, KnownIndex, KnownMaterial, key_material
 from provguard.scan.model import Kind
 from tests import factories as f
 
@@ -202,4 +203,45 @@ def test_a_short_scalar_is_looked_for_after_a_p256_key_read_in_bulk(tmp_path: Pa
     found = KnownIndex([*bulk, key_material(key, "p224.pem")]).search(image)
     assert [(m.start, m.end, m.encoding, m.material.source) for m in found] == [
         (50, 50 + len(scalar), "raw EC private scalar", "p224.pem")
+    ]
+
+
+def _prime(bits: int) -> int:
+    """A random prime of exactly `bits` bits (Miller-Rabin, 40 random bases)."""
+    while True:
+        n = random.getrandbits(bits) | 3 << (bits - 2) | 1
+        if n % 65537 == 1 or any(n % p == 0 for p in (3, 5, 7, 11, 13, 17, 19, 23)):
+            continue
+        d, s = n - 1, 0
+        while d % 2 == 0:
+            d, s = d // 2, s + 1
+        for _ in range(40):
+            x = pow(random.randrange(2, n - 1), d, n)
+            if x in (1, n - 1):
+                continue
+            for _ in range(s - 1):
+                x = pow(x, 2, n)
+                if x == n - 1:
+                    break
+            else:
+                break
+        else:
+            return n
+
+
+def test_a_component_of_exactly_min_secret_bytes_is_looked_for_whole() -> None:
+    """A toy 256-bit RSA key (cryptography loads it, it does not make one): its primes are
+    MIN_SECRET_BYTES long, enough secret to count, too short for the sampled search."""
+    p, q, e = _prime(128), _prime(128), 65537
+    d = pow(e, -1, (p - 1) * (q - 1))
+    numbers = rsa.RSAPrivateNumbers(
+        p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), rsa.RSAPublicNumbers(e, p * q)
+    )
+    key = numbers.private_key(unsafe_skip_rsa_key_validation=True)
+    prime = p.to_bytes(16, "big")
+    assert len(prime) == MIN_SECRET_BYTES
+    image = b"\xff" * 50 + prime + b"\xff" * 50
+    found = KnownIndex([key_material(key, "toy.pem")]).search(image)
+    assert [(m.start, m.end, m.encoding, m.material.source) for m in found] == [
+        (50, 50 + len(prime), "raw RSA prime p", "toy.pem")
     ]
