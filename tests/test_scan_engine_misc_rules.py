@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import io
+import tarfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,8 @@ import provguard.scan
 from provguard.scan import engine, parallel
 from provguard.scan.allow import parse_allowlist
 from provguard.scan.engine import Hit, Task
-from provguard.scan.known import KnownIndex
+from provguard.scan.hexfile import HEAD
+from provguard.scan.known import KnownIndex, key_material
 from provguard.scan.model import (
     AddressRange,
     Coverage,
@@ -37,6 +40,7 @@ from provguard.scan.model import (
     Unchecked,
     symbol_at,
 )
+from provguard.scan.readers import READERS, Options, read_bytes
 from provguard.scan.walk import Entry, EntryState
 from tests import factories as f
 
@@ -170,6 +174,17 @@ def test_a_hex_file_is_known_by_its_name_in_any_case_or_by_its_records() -> None
     assert not engine._is_hex(io.BytesIO(b"not hex at all"), "fw.bin")
 
 
+def test_a_loose_file_is_hex_exactly_when_the_hex_reader_would_claim_it_in_an_archive() -> None:
+    # the first HEAD bytes end inside a record line: it may be cut short, so it does not count
+    garbage = b"x" * (HEAD - len(b":00000001FF") - 1) + b"\n"
+    data = garbage + b":00000001FF\n" + b"y" * 100 + b"\n"
+    assert data[HEAD - 1 : HEAD + 1] == b"F\n"
+    stream = io.BytesIO(data)
+    assert not engine._is_hex(stream, "fw.bin")
+    assert stream.tell() == 0
+    assert not any(r.claims(data, "fw.bin") for r in READERS if r.name == "intel-hex")
+
+
 # --- findings, allowlist and coverage -----------------------------------------------------------
 
 
@@ -273,6 +288,124 @@ def test_coverage_names_an_archives_members() -> None:
     assert engine.coverage_of(image, 0).members == ("a.bin", "b.hex")
 
 
+# --- a damaged Intel HEX: records and text -----------------------------------------------------
+
+HEX_TEXT = "Intel HEX text"
+BASE = 0x8000
+
+
+def record(kind: int, address: int, data: bytes) -> bytes:
+    body = bytes([len(data), address >> 8, address & 0xFF, kind]) + data
+    return b":" + (body + bytes([-sum(body) & 0xFF])).hex().upper().encode() + b"\n"
+
+
+def spoiled(line: bytes) -> bytes:
+    """The record with a wrong checksum."""
+    checksum = line[-3:-1]
+    return line[:-3] + (b"00" if checksum != b"00" else b"01") + b"\n"
+
+
+def records(data: bytes) -> bytes:
+    """`data` at BASE, 16 bytes a record: the byte at BASE + n is on line n // 16 + 1."""
+    return b"".join(record(0, BASE + i, data[i : i + 16]) for i in range(0, len(data), 16))
+
+
+def test_a_key_in_damaged_records_is_a_fragment_reported_unless_the_records_decode_it(
+    tmp_path: Path,
+) -> None:
+    decoded, lost = f.ec_key(), f.ec_key()
+    half = len(f.key_der(lost)) // 2
+    first = spoiled(record(0, 0x9000, f.key_der(lost)[:half]))
+    text = (
+        records(PAD + f.key_der(decoded) + PAD)
+        + first
+        + spoiled(record(0, 0x9000 + half, f.key_der(lost)[half:]))
+        + record(1, 0, b"")
+    )
+    path = tmp_path / "fw.hex"
+    path.write_bytes(text)
+    known = KnownIndex([key_material(decoded, "decoded.key"), key_material(lost, "lost.key")])
+    [image] = read_bytes(text, str(path), Options())
+    at = text.index(first) + len(":LLAAAATT")  # the digits of the lost key's first half
+    line = text.count(b"\n", 0, text.index(first)) + 1
+    # the digits of the decoded key's records are fragments of it too: reported once, decoded
+    assert [
+        (x.key, x.address, x.section, x.file_offset, x.length, x.line)
+        for x in engine.scan_image(image, known)
+    ] == [
+        (fingerprint(decoded), BASE + len(PAD), None, None, len(f.key_der(decoded)), None),
+        (fingerprint(lost), None, HEX_TEXT, at, 2 * half, None),
+    ]
+    assert [(x.key, x.line) for x in engine.scan_image(image, known, lines=True)] == [
+        (fingerprint(decoded), len(PAD) // 16 + 1),
+        (fingerprint(lost), line),
+    ]
+
+
+@dataclass(frozen=True)
+class DamagedHex:
+    """Records holding one key, then two PEM keys pasted into the text (the same key and
+    another): the paste makes the HEX damaged, so its text is searched too."""
+
+    path: Path
+    text: bytes
+    data: bytes  # what the records hold, from BASE
+    decoded: str  # fingerprints
+    other: str
+    head: int  # bytes of the records before the paste
+    same: bytes  # the records' key as PEM
+
+
+def damaged_hex(tmp_path: Path) -> DamagedHex:
+    decoded, other = f.ec_key(), f.ec_key()
+    data = PAD + f.key_der(decoded) + PAD
+    same = f.key_pem(decoded)
+    text = records(data) + same + f.key_pem(other) + record(1, 0, b"")
+    path = tmp_path / "fw.hex"
+    path.write_bytes(text)
+    head = len(records(data))
+    return DamagedHex(path, text, data, fingerprint(decoded), fingerprint(other), head, same)
+
+
+def test_a_damaged_hex_reports_the_records_key_and_every_key_in_its_text(tmp_path: Path) -> None:
+    hexed = damaged_hex(tmp_path)
+    [task] = engine.plan([hexed.path]).tasks
+    result = engine.scan_task(task, engine.Context(NO_KNOWN, None, Options(lines=True)))
+    pasted = hexed.text.count(b"\n", 0, hexed.head) + 1  # the line the paste starts on
+    assert [(x.key, x.address, x.section, x.file_offset, x.line) for x in result.findings] == [
+        (hexed.decoded, BASE + len(PAD), None, None, len(PAD) // 16 + 1),
+        (hexed.decoded, None, HEX_TEXT, hexed.head, pasted),  # no fragment: reported too
+        (
+            hexed.other,
+            None,
+            HEX_TEXT,
+            hexed.head + len(hexed.same),
+            pasted + hexed.same.count(b"\n"),
+        ),
+    ]
+    [cover] = result.coverage
+    assert (cover.examined, cover.findings, cover.size) == (
+        len(hexed.data) + len(hexed.text),
+        3,
+        len(hexed.text),
+    )
+
+
+def test_an_allowlist_applies_to_a_damaged_hexs_records_and_text(tmp_path: Path) -> None:
+    hexed = damaged_hex(tmp_path)
+    allow = parse_allowlist(f"key {hexed.decoded}\nkey {hexed.other}\n", "allow.txt")
+    [task] = engine.plan([hexed.path]).tasks
+    result = engine.scan_task(task, engine.Context(NO_KNOWN, allow, Options()))
+    assert result.findings == ()
+    assert [(x.key, x.section, x.allowed_by) for x in result.allowed] == [
+        (hexed.decoded, None, f"key {hexed.decoded}"),
+        (hexed.decoded, HEX_TEXT, f"key {hexed.decoded}"),
+        (hexed.other, HEX_TEXT, f"key {hexed.other}"),
+    ]
+    [cover] = result.coverage
+    assert (cover.examined, cover.findings) == (len(hexed.data) + len(hexed.text), 0)
+
+
 # --- a large raw file split across workers ------------------------------------------------------
 
 
@@ -350,6 +483,26 @@ def test_only_plain_files_are_split(tmp_path: Path) -> None:
     assert not parallel._plain(archive)
     assert not parallel._plain(hexed)
     assert not parallel._plain(tmp_path / "missing.bin")
+
+
+def test_an_old_tar_without_the_ustar_magic_is_known_by_its_name_and_not_split(
+    tmp_path: Path,
+) -> None:
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        info = tarfile.TarInfo("a.bin")
+        info.size = 10
+        archive.addfile(info, io.BytesIO(bytes(10)))
+    header = bytearray(packed.getvalue())
+    header[257:265] = bytes(8)  # a pre-POSIX (v7) tar header: no magic, no version
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header[:512])
+    old = tmp_path / "rootfs.tar"
+    old.write_bytes(bytes(header))
+    assert b"ustar" not in old.read_bytes()
+    with tarfile.open(old) as archive:  # still a tar to tarfile
+        assert archive.getnames() == ["a.bin"]
+    assert not parallel._plain(old)
 
 
 # --- the package's lazy names -------------------------------------------------------------------
