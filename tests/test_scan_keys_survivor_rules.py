@@ -51,6 +51,15 @@ def scalar_of(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_numbers().private_value.to_bytes((key.curve.key_size + 7) // 8, "big")
 
 
+def parts_of(der: bytes) -> tuple[str, str, str] | None:
+    """`_ec_key_parts` with its scalar replaced by the scalar's SHA-256 (an assertion that fails
+    prints what it compared: never key material)."""
+    parts = _ec_key_parts(der)
+    if parts is None:
+        return None
+    return parts[0], parts[1].name, hashlib.sha256(parts[2]).hexdigest()
+
+
 def point_damaged(der: bytes) -> bytes:
     """`der` with a byte of its public point (the last bytes of both forms) changed."""
     damaged = bytearray(der)
@@ -68,17 +77,11 @@ def test_a_key_with_a_damaged_point_is_reported_by_the_original_key(
 ) -> None:
     key = f.ec_key(curve)
     der = point_damaged(der_of(key, fmt))
+    # (every value compared is computed first: a failing assertion prints no key bytes)
+    start, end, fingerprint = len(PAD), len(PAD) + len(der), spki_fingerprint(key)
     found = detect(PAD + der + PAD)
-    assert found == [
-        Detection(
-            len(PAD),
-            len(PAD) + len(der),
-            Kind.PRIVATE_KEY,
-            f"{form} DER, {DAMAGED_EC}",
-            spki_fingerprint(key),
-            f"EC {curve.name}",
-        )
-    ]
+    encoding, description = f"{form} DER, {DAMAGED_EC}", f"EC {curve.name}"
+    assert found == [Detection(start, end, Kind.PRIVATE_KEY, encoding, fingerprint, description)]
 
 
 @pytest.mark.parametrize(("fmt", "form"), FORMATS, ids=[form for _, form in FORMATS])
@@ -88,11 +91,10 @@ def test_the_parts_of_a_key_whole_in_form_are_its_form_curve_and_scalar_and_no_m
 ) -> None:
     key = f.ec_key(curve)
     der = point_damaged(der_of(key, fmt))
-    parts = _ec_key_parts(der)
-    assert parts is not None
-    assert (parts[0], parts[1].name, parts[2]) == (form, curve.name, scalar_of(key))
-    # a byte past the end of the DER: not one structure, so not whole in form
-    assert _ec_key_parts(der + b"\x00") is None
+    scalar = hashlib.sha256(scalar_of(key)).hexdigest()
+    whole, longer = parts_of(der), parts_of(der + b"\x00")
+    assert whole == (form, curve.name, scalar)
+    assert longer is None  # a byte past the end of the DER: not one structure, not whole in form
 
 
 @pytest.mark.parametrize("curve", CURVES, ids=[curve.name for curve in CURVES])
@@ -101,9 +103,11 @@ def test_an_ec_private_key_of_another_version_is_not_taken_apart(curve: ec.Ellip
     key = f.ec_key(curve)
     der = bytearray(point_damaged(der_of(key, SEC1)))
     version = 2 + (der[1] & 0x7F) + 2  # SEQUENCE tag and long-form length, INTEGER tag, length
-    assert der[version] == 1
+    written = der[version]
+    assert written == 1
     der[version] = 0
-    assert _ec_key_parts(bytes(der)) is None
+    other = parts_of(bytes(der))
+    assert other is None
 
 
 # --- keys read on several processes --------------------------------------------------------------
@@ -111,7 +115,17 @@ def test_an_ec_private_key_of_another_version_is_not_taken_apart(curve: ec.Ellip
 
 @pytest.fixture
 def small_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of two units at least; and os._exit watched: a worker ends with it, this process
+    never does (an exit there would end the scan before anything was scanned): here it raises."""
     monkeypatch.setattr(keyset, "MIN_FILES_PER_PROCESS", 2)
+    parent, real_exit = os.getpid(), os._exit
+
+    def watched_exit(code: int) -> None:
+        if os.getpid() == parent:
+            raise AssertionError(f"the loading process called os._exit({code})")
+        real_exit(code)
+
+    monkeypatch.setattr(os, "_exit", watched_exit)
 
 
 def _read_by(log: Path) -> dict[int, list[int]]:
@@ -124,25 +138,17 @@ def _read_by(log: Path) -> dict[int, list[int]]:
 
 
 @pytest.mark.usefixtures("small_runs")
-def test_the_loading_process_never_ends_itself_while_starting_workers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A worker ends with os._exit; this process never does (an exit there would end the scan
-    before anything was scanned). os._exit is watched: in this process it raises."""
-    parent, real_exit = os.getpid(), os._exit
+def test_the_loading_process_never_ends_itself_while_starting_workers(tmp_path: Path) -> None:
+    """The workers read the runs after the first, each once; this process reads the first and
+    goes on (os._exit is watched by `small_runs`)."""
+    parent = os.getpid()
     log = tmp_path / "reads.log"
-
-    def watched_exit(code: int) -> None:
-        if os.getpid() == parent:
-            raise AssertionError(f"the loading process called os._exit({code})")
-        real_exit(code)
 
     def load(unit: int, out: list[KnownMaterial]) -> None:
         with open(log, "a") as handle:
             handle.write(f"{unit} {os.getpid()}\n")
         out.append(KnownMaterial(Kind.CERTIFICATE, f"unit {unit}", f"SHA256:{unit:064x}"))
 
-    monkeypatch.setattr(os, "_exit", watched_exit)
     materials = keyset.load_all(list(range(4)), load, jobs=2)
     assert [m.source for m in materials] == [f"unit {i}" for i in range(4)]
     readers = _read_by(log)
@@ -179,14 +185,14 @@ def test_a_worker_s_result_of_more_than_a_mebibyte_arrives_whole(tmp_path: Path)
 def test_a_short_scalar_is_found_at_every_place_including_the_first_byte() -> None:
     key = f.ec_key(ec.SECP224R1())
     scalar = scalar_of(key)
-    places = [0, 100, 300]
+    places, size = [0, 100, 300], len(scalar)  # (a failing assertion prints no key bytes)
     image = bytearray(b"\xff" * 400)
     for at in places:
-        image[at : at + len(scalar)] = scalar
+        image[at : at + size] = scalar
     material = key_material(key, "p224.pem")
     found = KnownIndex([material]).search(bytes(image))
     assert sorted((m.start, m.end, m.encoding, m.material.source) for m in found) == [
-        (at, at + len(scalar), "raw EC private scalar", "p224.pem") for at in places
+        (at, at + size, "raw EC private scalar", "p224.pem") for at in places
     ]
 
 
@@ -199,10 +205,11 @@ def test_a_short_scalar_is_looked_for_after_a_p256_key_read_in_bulk(tmp_path: Pa
     assert [bool(m.p256) for m in bulk] == [True]
     key = f.ec_key(ec.SECP224R1())
     scalar = scalar_of(key)
+    size = len(scalar)  # (a failing assertion prints no key bytes)
     image = b"\xff" * 50 + scalar + b"\xff" * 50
     found = KnownIndex([*bulk, key_material(key, "p224.pem")]).search(image)
     assert [(m.start, m.end, m.encoding, m.material.source) for m in found] == [
-        (50, 50 + len(scalar), "raw EC private scalar", "p224.pem")
+        (50, 50 + size, "raw EC private scalar", "p224.pem")
     ]
 
 
@@ -239,9 +246,10 @@ def test_a_component_of_exactly_min_secret_bytes_is_looked_for_whole() -> None:
     )
     key = numbers.private_key(unsafe_skip_rsa_key_validation=True)
     prime = p.to_bytes(16, "big")
-    assert len(prime) == MIN_SECRET_BYTES
+    size = len(prime)  # (a failing assertion prints no key bytes)
+    assert size == MIN_SECRET_BYTES
     image = b"\xff" * 50 + prime + b"\xff" * 50
     found = KnownIndex([key_material(key, "toy.pem")]).search(image)
     assert [(m.start, m.end, m.encoding, m.material.source) for m in found] == [
-        (50, 50 + len(prime), "raw RSA prime p", "toy.pem")
+        (50, 50 + size, "raw RSA prime p", "toy.pem")
     ]
