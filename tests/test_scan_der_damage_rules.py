@@ -69,6 +69,7 @@ def test_every_damaged_byte_of_a_p256_key_past_its_first_few_is_reported(
     key = f.ec_key()
     der = der_of(key, fmt)
     scalar = scalar_offset(der, key)
+    version = der.index(b"\x02\x01\x01\x04") + 2  # ECPrivateKey's version, 1 (RFC 5915)
     for at in range(len(der)):
         damaged = bytearray(der)
         damaged[at] ^= 0x55
@@ -77,7 +78,8 @@ def test_every_damaged_byte_of_a_p256_key_past_its_first_few_is_reported(
         if at < matched or fingerprint is None:
             assert found == [], at
             continue
-        encoding = f"{form} DER, {DAMAGED_EC}"
+        damage = "damaged: its version is not 1" if at == version else DAMAGED_EC
+        encoding = f"{form} DER, {damage}"
         span = (len(PAD), len(PAD) + len(der))
         assert found == [Detection(*span, Kind.PRIVATE_KEY, encoding, fingerprint, "EC secp256r1")]
 

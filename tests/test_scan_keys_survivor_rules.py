@@ -51,13 +51,13 @@ def scalar_of(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_numbers().private_value.to_bytes((key.curve.key_size + 7) // 8, "big")
 
 
-def parts_of(der: bytes) -> tuple[str, str, str] | None:
+def parts_of(der: bytes) -> tuple[str, str, str, int] | None:
     """`_ec_key_parts` with its scalar replaced by the scalar's SHA-256 (an assertion that fails
     prints what it compared: never key material)."""
     parts = _ec_key_parts(der)
     if parts is None:
         return None
-    return parts[0], parts[1].name, hashlib.sha256(parts[2]).hexdigest()
+    return parts[0], parts[1].name, hashlib.sha256(parts[2]).hexdigest(), parts[3]
 
 
 def point_damaged(der: bytes) -> bytes:
@@ -93,21 +93,28 @@ def test_the_parts_of_a_key_whole_in_form_are_its_form_curve_and_scalar_and_no_m
     der = point_damaged(der_of(key, fmt))
     scalar = hashlib.sha256(scalar_of(key)).hexdigest()
     whole, longer = parts_of(der), parts_of(der + b"\x00")
-    assert whole == (form, curve.name, scalar)
+    assert whole == (form, curve.name, scalar, 1)
     assert longer is None  # a byte past the end of the DER: not one structure, not whole in form
 
 
+@pytest.mark.parametrize(("fmt", "form"), FORMATS, ids=[form for _, form in FORMATS])
 @pytest.mark.parametrize("curve", CURVES, ids=[curve.name for curve in CURVES])
-def test_an_ec_private_key_of_another_version_is_not_taken_apart(curve: ec.EllipticCurve) -> None:
-    """RFC 5915: ECPrivateKey's version is 1 (ecPrivkeyVer1); 0 is not that structure."""
+def test_a_key_whose_version_byte_changed_is_still_reported(
+    curve: ec.EllipticCurve, fmt: serialization.PrivateFormat, form: str
+) -> None:
+    """RFC 5915: ECPrivateKey's version is 1. A key whose version byte was changed is refused by
+    cryptography, but its scalar is whole: the gate fails closed and reports it, named by the
+    original key's fingerprint."""
     key = f.ec_key(curve)
-    der = bytearray(point_damaged(der_of(key, SEC1)))
-    version = 2 + (der[1] & 0x7F) + 2  # SEQUENCE tag and long-form length, INTEGER tag, length
-    written = der[version]
-    assert written == 1
-    der[version] = 0
-    other = parts_of(bytes(der))
-    assert other is None
+    der = bytearray(der_of(key, fmt))
+    ec_private_key = der.index(b"\x02\x01\x01\x04")  # the SEC1 structure's version, 1
+    der[ec_private_key + 2] = 0
+    start, end, fingerprint = len(PAD), len(PAD) + len(der), spki_fingerprint(key)
+    found = detect(PAD + bytes(der) + PAD)
+    encoding, description = f"{form} DER, damaged: its version is not 1", f"EC {curve.name}"
+    assert found == [Detection(start, end, Kind.PRIVATE_KEY, encoding, fingerprint, description)]
+    scalar = hashlib.sha256(scalar_of(key)).hexdigest()
+    assert parts_of(bytes(der)) == (form, curve.name, scalar, 0)
 
 
 # --- keys read on several processes --------------------------------------------------------------

@@ -177,21 +177,24 @@ class DerPrivateKeyDetector:
         damaged = _damaged_ec_key(der)  # whole in form, refused by cryptography: still a key
         if damaged is None:
             return None
-        form, key = damaged
-        return _key_detection(start, start + len(der), f"{form} DER, {DAMAGED_EC}", key)
+        form, key, damage = damaged
+        return _key_detection(start, start + len(der), f"{form} DER, {damage}", key)
 
 
 #: How an EC key is reported whose structure is whole but whose public key does not match its
 #: private scalar (a byte changed in either): cryptography refuses it, the scalar is still there.
 DAMAGED_EC = "damaged: its public key does not match its private key"
+#: ... and one whose version (1, RFC 5915) was changed: refused too, its scalar still there.
+DAMAGED_EC_VERSION = "damaged: its version is not 1"
 
 
-def _damaged_ec_key(der: bytes) -> tuple[str, PrivateKeyTypes] | None:
-    """("SEC1" or "PKCS#8", the key its private scalar makes) for the DER of an EC private key
-    that cryptography refuses: whole in form on a named curve (read by asn1crypto, which checks
-    no arithmetic), or a P-256 key laid out as cryptography writes it up to its scalar, whatever
-    follows; None for anything else. The key is named by that scalar's own public key: the
-    fingerprint of the original key when the damage is in its public key."""
+def _damaged_ec_key(der: bytes) -> tuple[str, PrivateKeyTypes, str] | None:
+    """("SEC1" or "PKCS#8", the key its private scalar makes, what is damaged) for the DER of an
+    EC private key that cryptography refuses: whole in form on a named curve (read by asn1crypto,
+    which checks no arithmetic), whatever its version, or a P-256 key laid out as cryptography
+    writes it up to its scalar, whatever follows; None for anything else. The key is named by
+    that scalar's own public key: the fingerprint of the original key when the damage is in its
+    public key or its version."""
     from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
 
     from provguard.scan.known import p256_scalar  # noqa: PLC0415 - known imports this module
@@ -199,18 +202,21 @@ def _damaged_ec_key(der: bytes) -> tuple[str, PrivateKeyTypes] | None:
     found = _ec_key_parts(der)
     if found is None:
         prefix = p256_scalar(der)
-        found = None if prefix is None else (prefix[0], ec.SECP256R1(), prefix[1])
+        found = None if prefix is None else (prefix[0], ec.SECP256R1(), prefix[1], 1)
     if found is None:
         return None
-    form, curve, secret = found
+    form, curve, secret, version = found
+    damage = DAMAGED_EC if version == 1 else DAMAGED_EC_VERSION
     try:
-        return form, ec.derive_private_key(int.from_bytes(secret, "big"), curve)
+        return form, ec.derive_private_key(int.from_bytes(secret, "big"), curve), damage
     except ValueError:  # a scalar of zero or past the curve's order: not a key after all
         return None
 
 
-def _ec_key_parts(der: bytes) -> tuple[str, ec.EllipticCurve, bytes] | None:
-    """(form, curve, private scalar) of an EC private key DER that is whole in form."""
+def _ec_key_parts(der: bytes) -> tuple[str, ec.EllipticCurve, bytes, int] | None:
+    """(form, curve, private scalar, version) of an EC private key DER that is whole in form.
+    The version is returned, not checked: a key whose version byte was changed is still a key
+    (the gate fails closed), reported as damaged."""
     from asn1crypto import keys as asn1_keys  # noqa: PLC0415
     from cryptography import x509  # noqa: PLC0415
     from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
@@ -227,15 +233,16 @@ def _ec_key_parts(der: bytes) -> tuple[str, ec.EllipticCurve, bytes] | None:
             form = "SEC1"
             sec1 = asn1_keys.ECPrivateKey.load(der, strict=True)
             parameters = sec1["parameters"]
-        if sec1["version"].native != "ecPrivkeyVer1" or parameters.name != "named":
+        if parameters.name != "named":
             return None
+        version = int(sec1["version"])
         curve = ec.get_curve_for_oid(x509.ObjectIdentifier(parameters.chosen.dotted))()
         secret = sec1["private_key"].contents
     except (ValueError, TypeError, KeyError, LookupError, AttributeError):
         return None  # not that structure, or a curve cryptography lacks
     if len(secret) != (curve.key_size + 7) // 8:
         return None
-    return form, curve, secret
+    return form, curve, secret, version
 
 
 class DerCertificateDetector:
