@@ -11,6 +11,7 @@ lowered. Offsets, addresses and line numbers are computed from where the test pu
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -18,12 +19,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from intelhex import IntelHex
 
 from provguard.scan import engine
 from provguard.scan.allow import parse_allowlist
 from provguard.scan.known import KnownIndex
 from provguard.scan.model import AddressRange, Coverage, ScanResult, Unchecked
-from provguard.scan.readers import Options
+from provguard.scan.readers import HEX_TEXT, Options
 from tests import factories as f
 from tests.images import mcuboot_image
 
@@ -239,3 +241,24 @@ def test_a_plain_file_over_a_window_is_never_read_whole(
     [cover] = result.coverage
     ranges = () if fmt == "text" else (AddressRange(0, len(body)),)
     assert cover == Coverage(str(path), fmt, len(body), len(body), ranges=ranges, findings=1)
+
+
+def test_a_damaged_hex_searched_as_text_numbers_lines_across_windows(
+    tmp_path: Path, small_windows: int
+) -> None:
+    """A HEX file with a PEM key pasted between its records is damaged: its text is searched
+    window by window, and the key's line is its line in the file, windows before it counted."""
+    ih = IntelHex()
+    ih.frombytes(bytes(range(256)) * 8)
+    buffer = io.StringIO()
+    ih.write_hex_file(buffer)
+    records = buffer.getvalue().encode().splitlines(keepends=True)
+    pem = f.key_pem(f.ec_key())
+    text = b"".join(records[:60]) + pem + b"".join(records[60:])
+    key_at = len(b"".join(records[:60]))
+    assert key_at > 2 * small_windows
+    path = tmp_path / "merged.hex"
+    path.write_bytes(text)
+    result = run(path, None, lines=True)
+    [found] = [x for x in result.findings if x.section == HEX_TEXT]
+    assert (found.file_offset, found.line) == (key_at, 61)
