@@ -24,7 +24,15 @@ from intelhex import IntelHex
 from provguard.scan import engine
 from provguard.scan.allow import parse_allowlist
 from provguard.scan.known import KnownIndex
-from provguard.scan.model import AddressRange, Coverage, ScanResult, Unchecked
+from provguard.scan.model import (
+    AddressRange,
+    Coverage,
+    Image,
+    Region,
+    ScanResult,
+    Segment,
+    Unchecked,
+)
 from provguard.scan.readers import HEX_TEXT, Options
 from tests import factories as f
 from tests.images import mcuboot_image
@@ -262,3 +270,74 @@ def test_a_damaged_hex_searched_as_text_numbers_lines_across_windows(
     result = run(path, None, lines=True)
     [found] = [x for x in result.findings if x.section == HEX_TEXT]
     assert (found.file_offset, found.line) == (key_at, 61)
+
+
+def test_coverage_ranges_are_the_sections_else_the_loads_else_the_segments() -> None:
+    """An ELF's searched flash ranges are its allocated sections (with their names); a segment
+    with only a PT_LOAD is its PT_LOAD; a plain segment is its own bytes; a text file has none."""
+    elf = Segment(
+        0,
+        bytes(0x300),
+        regions=(
+            Region(0, 0x300, "PT_LOAD[0]", 0x8000),
+            Region(0x40, 0x140, ".text", 0x8040),
+            Region(0x140, 0x200, ".rodata", 0x8140),
+            Region(0x200, 0x300, ".comment", None),
+        ),
+    )
+    load_only = Segment(None, bytes(0x100), regions=(Region(0x10, 0x100, "PT_LOAD[1]", 0x2000),))
+    plain = Segment(0x9000, bytes(0x80), section="app")
+    image = Image("fw.elf", "elf", 0x480, (elf, load_only, plain))
+    assert engine.coverage_of(image, 0).ranges == (
+        AddressRange(0x8040, 0x8040 + 0x100, ".text"),
+        AddressRange(0x8140, 0x8140 + 0xC0, ".rodata"),
+        AddressRange(0x2000, 0x2000 + 0xF0, "PT_LOAD[1]"),
+        AddressRange(0x9000, 0x9000 + 0x80, "app"),
+    )
+    text = Image("notes.txt", "text", 0x80, (Segment(0, bytes(0x80)),))
+    assert engine.coverage_of(text, 0).ranges == ()
+
+
+def test_a_hit_is_named_after_the_smallest_region_holding_it() -> None:
+    der = f.key_der(f.ec_key())
+    data = bytearray(0x400)
+    data[0x220 : 0x220 + len(der)] = der
+    segment = Segment(
+        0,
+        bytes(data),
+        regions=(
+            Region(0, 0x400, "PT_LOAD[0]", 0x8000),
+            Region(0x200, 0x300, ".rodata", 0x8200),
+        ),
+    )
+    image = Image("fw.elf", "elf", 0x400, (segment,))
+    [found] = engine.segment_findings(image, segment, KnownIndex([]))
+    assert (found.section, found.address) == (".rodata", 0x8200 + 0x20)
+
+
+def test_a_window_holds_its_own_bytes_and_the_overlap_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_windows: int
+) -> None:
+    """However large the file, each window searched holds at most its own bytes and the
+    overlap (so memory does not grow with the file), and a key across its edge is still found."""
+    overlap = 256
+    monkeypatch.setattr(engine, "MIN_OVERLAP", overlap)
+    held: list[int] = []
+    segment_findings = engine.segment_findings
+
+    def spy(image: Image, segment: Segment, *args: object, **kwargs: object) -> object:
+        held.append(len(segment.data))
+        return segment_findings(image, segment, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "segment_findings", spy)
+    der = f.key_der(f.ec_key())
+    assert len(der) < overlap
+    data = bytearray(20 * small_windows)
+    key_at = 3 * small_windows - 20
+    data[key_at : key_at + len(der)] = der
+    path = tmp_path / "flash_dump.bin"
+    path.write_bytes(bytes(data))
+    result = run(path, (0, len(data)))
+    assert offsets(result) == [key_at]
+    assert len(held) == 20
+    assert max(held) == small_windows + overlap
