@@ -25,7 +25,6 @@ import provguard.scan
 from provguard.scan import engine, parallel
 from provguard.scan.allow import parse_allowlist
 from provguard.scan.engine import Hit, Task
-from provguard.scan.hexfile import HEAD
 from provguard.scan.known import KnownIndex, key_material
 from provguard.scan.model import (
     AddressRange,
@@ -46,6 +45,7 @@ from tests import factories as f
 
 PAD = b"\xff" * 64
 NO_KNOWN = KnownIndex(())
+HEAD = 512  # how much of a file's start is looked at to tell Intel HEX (hexfile.HEAD)
 
 
 def fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
