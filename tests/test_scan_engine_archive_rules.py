@@ -77,7 +77,7 @@ def by_path(result: ScanResult) -> dict[str, Coverage]:
 
 
 def members_of(cover: Coverage) -> list[str]:
-    return list(dict.fromkeys(cover.members))  # each member once, in archive order
+    return list(cover.members)
 
 
 def window_of(offset: int, length: int) -> int:
@@ -429,3 +429,23 @@ def test_a_member_read_whole_that_fails_its_crc_keeps_its_findings_and_is_unchec
         len(data),
         1,
     )
+
+
+def test_a_nested_archive_is_one_member_and_duplicate_names_stay_two(tmp_path: Path) -> None:
+    """A nested archive ends twice (as a member, then as an archive): its parent lists it once.
+    A zip may hold two members of the same name: both are listed."""
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("k.bin", b"\x00" * 64)
+    outer = tmp_path / "outer.zip"
+    with zipfile.ZipFile(outer, "w") as archive:
+        archive.writestr("inner.zip", inner.getvalue())
+        archive.writestr("dup.bin", b"one")
+        with pytest.warns(UserWarning, match="Duplicate"):
+            archive.writestr("dup.bin", b"two")
+    covers = scan_file(outer, "zip", ArchiveLimits()).coverage
+    [whole] = [c for c in covers if c.path == str(outer)]
+    [nested] = [c for c in covers if c.path == f"{outer}!inner.zip"]
+    assert members_of(whole) == ["inner.zip", "dup.bin", "dup.bin", HEADERS]
+    assert members_of(nested) == ["k.bin", HEADERS]
+    assert [c.path for c in covers].count(f"{outer}!dup.bin") == 2

@@ -753,6 +753,7 @@ class _ArchiveScan:
         self.parsed: dict[str, Coverage] = {}  # members parsed whole, waiting for their outcome
         self.raw_found: dict[str, int] = {}
         self.children: dict[str, list[str]] = {}
+        self.listed: set[str] = set()  # members already in their parent's `children`
 
     def chunk(self, event: Chunk) -> None:
         where = event.location.display
@@ -779,9 +780,11 @@ class _ArchiveScan:
 
     def outcome(self, event: Outcome) -> None:
         where = event.location.display
-        if event.location.members:
+        # a nested archive ends twice, as a member and as an archive: it is listed once
+        if event.location.members and not (event.kind == "archive" and where in self.listed):
             parent = Location(event.location.file, event.location.members[:-1]).display
             self.children.setdefault(parent, []).append(event.location.members[-1])
+            self.listed.add(where)
         unchecked = (
             (Unchecked(where, event.reason or "not read"),)
             if event.state is ArchiveState.UNCHECKED
