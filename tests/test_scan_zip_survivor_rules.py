@@ -9,8 +9,11 @@ is computed from how the test laid the file out.
 
 from __future__ import annotations
 
+import gzip
 import io
+import random
 import struct
+import tarfile
 import zlib
 from dataclasses import dataclass
 
@@ -430,3 +433,86 @@ def test_members_after_the_decompressed_total_is_reached_are_not_read() -> None:
         member("a.bin"): read("a.bin", "file", 10),
         NAME + " [archive]": Outcome(Location(NAME), "archive", "zip", State.UNCHECKED, 1, reason),
     }
+
+
+def test_a_cp437_name_is_shown_as_cp437_when_zipfiles_search_read_starts_at_an_entry() -> None:
+    # the comment's length makes the last 64 KiB + 22 bytes (where zipfile looks for the end
+    # record) start exactly at the second central directory entry
+    raw = b"caf\x82.bin"  # cp437, without the UTF-8 flag
+    entries = [Entry(b"a.bin", b"A" * 10), Entry(raw, b"B" * 10)]
+    second = build(entries).central + len(entries[0].central(0))
+    comment = bytes(second - build(entries).record + 0x10000)
+    zip_ = build(entries, comment=comment)
+    assert len(zip_.data) - (TAIL + 1) == second
+    got = outcomes(events_of(zip_.data))
+    name = raw.decode("cp437")
+    assert got[member(name)] == read(name, "file", 10)
+    assert got[NAME + " [archive]"] == zip_read(2)
+
+
+# --- compressed streams and tar: limits and the bytes tarfile passes over -----------------------
+
+
+def test_a_gzip_member_past_its_limit_is_not_read_further_even_when_truncated_after_it() -> None:
+    payload = random.Random(7).randbytes(20_000)  # stored blocks: every byte before a cut decodes
+    whole = gzip.compress(payload, mtime=0)
+    cut = whole[: len(whole) // 2]
+    available = len(zlib.decompressobj(31).decompress(cut))
+    assert 512 < available < len(payload)
+    limit = available - 1
+    events = list(read_archive(io.BytesIO(cut), "fw.bin.gz", ArchiveLimits(max_member_bytes=limit)))
+    got = outcomes(events)
+    assert got["fw.bin.gz!fw.bin"] == Outcome(
+        Location("fw.bin.gz", ("fw.bin",)),
+        "file",
+        "gzip",
+        State.UNCHECKED,
+        available,
+        f"member larger than the limit of {limit} bytes",
+    )
+
+
+def test_the_compression_ratio_counts_every_compressed_byte_and_no_more() -> None:
+    # zeros: find a size whose ratio to its .gz size is not whole, and set the limit to the whole
+    # part of it; the stream is smaller than one buffered read, so all of it is counted
+    size = 20_000
+    while size % len(gzip.compress(bytes(size), mtime=0)) == 0:
+        size += 1
+    compressed = len(gzip.compress(bytes(size), mtime=0))
+    ratio = size // compressed
+    assert compressed < 8192
+    assert ratio * compressed < size <= ratio * (compressed + 1)
+    limits = ArchiveLimits(max_ratio=ratio, ratio_grace_bytes=0)
+    stream = io.BytesIO(gzip.compress(bytes(size), mtime=0))
+    got = outcomes(list(read_archive(stream, "fw.bin.gz", limits)))
+    assert got["fw.bin.gz!fw.bin"] == Outcome(
+        Location("fw.bin.gz", ("fw.bin",)),
+        "file",
+        "gzip",
+        State.UNCHECKED,
+        size,
+        f"compression ratio above {ratio}:1 ({size} bytes from {compressed}): a compression bomb",
+    )
+
+
+def test_a_pax_header_after_more_than_4_mib_of_tar_is_searched_exactly() -> None:
+    # past 4 MiB the bytes tarfile passes over are kept from a ring that dropped its start
+    big = 5 * 1024 * 1024
+    name = "d/" + "n" * 150 + ".bin"  # longer than ustar's 100 bytes: a PAX header holds it
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("big.bin")
+        info.size = big
+        tar.addfile(info, io.BytesIO(bytes(big)))
+        info = tarfile.TarInfo(name)
+        info.size = 10
+        tar.addfile(info, io.BytesIO(b"X" * 10))
+    data = buf.getvalue()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        header = tar.getmember(name).offset_data - 512  # the member's own ustar header
+    pax = 512 + big  # after big.bin's header and data (a whole number of blocks)
+    assert data[pax + 156 : pax + 157] == b"x"  # a PAX extended header
+    events = list(read_archive(io.BytesIO(data), "fw.tar"))
+    part = "fw.tar!(tar extended headers and padding)"
+    assert part_bytes(events)[part] == data[pax:header]
+    assert outcomes(events)[part].state is State.READ
