@@ -177,6 +177,7 @@ def test_an_opened_file_is_read_through_a_blocking_descriptor(tmp_path: Path) ->
         assert opened.read() == b"0123456789"
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc/self/fd")
 def test_a_descriptor_that_cannot_be_examined_is_closed_and_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
