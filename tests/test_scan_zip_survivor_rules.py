@@ -16,6 +16,7 @@ import struct
 import tarfile
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from provguard.scan.archive import (
     ArchiveLimits,
@@ -516,3 +517,60 @@ def test_a_pax_header_after_more_than_4_mib_of_tar_is_searched_exactly() -> None
     part = "fw.tar!(tar extended headers and padding)"
     assert part_bytes(events)[part] == data[pax:header]
     assert outcomes(events)[part].state is State.READ
+
+
+def test_a_member_of_0xffffffff_compressed_bytes_has_a_zip64_data_descriptor(
+    tmp_path: Path,
+) -> None:
+    # a sparse file: an encrypted member (not read) of 4 GiB - 1 bytes, no zip64 extra field,
+    # then its zip64 data descriptor (CRC-32 and two 8-byte sizes) and 16 bytes between members
+    size = 0xFFFFFFFF
+    name = b"big.bin"
+    local = (
+        struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0x09, 0, 0, 0x21, 0, 0, 0, len(name), 0) + name
+    )
+    descriptor = struct.pack("<IQQ", 0x12345678, size, size)
+    gap = b"G" * 16
+    central_at = len(local) + size + len(descriptor) + len(gap)
+    central = (
+        struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            0x031E,
+            45,
+            0x09,
+            0,
+            0,
+            0x21,
+            0x12345678,
+            size,
+            size,
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
+        + name
+    )
+    record64_at = central_at + len(central)
+    record64 = struct.pack(
+        "<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, 1, 1, len(central), central_at
+    )
+    locator = struct.pack("<IIQI", 0x07064B50, 0, record64_at, 1)
+    end = end_record(1, len(central), 0xFFFFFFFF, 0)
+    path = tmp_path / NAME
+    with path.open("wb") as out:
+        out.write(local)
+        out.seek(len(local) + size)
+        out.write(descriptor + gap + central + record64 + locator + end)
+    start = len(local) + size + len(descriptor)
+    label = between(start, start + len(gap))
+    with path.open("rb") as stream:
+        events = list(read_archive(stream, NAME))
+    got = outcomes(events)
+    assert got[member("big.bin")].reason == "encrypted zip member: not read"
+    assert got[member(label)] == read(label, "file", len(gap))
+    assert part_bytes(events)[member(label)] == gap
