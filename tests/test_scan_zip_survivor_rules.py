@@ -574,3 +574,26 @@ def test_a_member_of_0xffffffff_compressed_bytes_has_a_zip64_data_descriptor(
     assert got[member("big.bin")].reason == "encrypted zip member: not read"
     assert got[member(label)] == read(label, "file", len(gap))
     assert part_bytes(events)[member(label)] == gap
+
+
+def test_parts_met_once_the_total_budget_is_spent_are_unchecked_not_read_empty() -> None:
+    """`--max-archive-size 15` over two 10-byte members: the second member is cut at the limit,
+    and the comment and the headers part, met after it, are unchecked with the same reason (they
+    were reported "read in full", 0 bytes, though never searched)."""
+    import zipfile  # noqa: PLC0415
+
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as archive:
+        archive.writestr("a.bin", b"A" * 10)
+        archive.writestr("b.bin", b"B" * 10)
+        archive.comment = b"a comment that could hold a key"
+    limit = 15
+    reason = f"the input's decompressed total passed the limit of {limit} bytes"
+    found = outcomes(events_of(data.getvalue(), ArchiveLimits(max_total_bytes=limit)))
+    assert found[member("a.bin")] == read("a.bin", "file", 10)
+    # the first byte past the limit is read, so that the limit is known to be passed
+    assert found[member("b.bin")].state is State.UNCHECKED
+    assert found[member("b.bin")].size == limit - 10 + 1
+    for part in ("(zip comment)", HEADERS):
+        assert (found[member(part)].state, found[member(part)].reason) == (State.UNCHECKED, reason)
+        assert found[member(part)].size == 1

@@ -381,7 +381,7 @@ def _member_chunks(
     carry = b""  # the byte read to learn whether a full window was the last
     while True:
         want = max(
-            0,
+            1,  # a member met once the budget is spent: one byte tells whether it holds any
             min(
                 limits.window_bytes,
                 limits.max_member_bytes - offset + 1,  # + 1: to see that it is exceeded
