@@ -597,3 +597,20 @@ def test_parts_met_once_the_total_budget_is_spent_are_unchecked_not_read_empty()
     for part in ("(zip comment)", HEADERS):
         assert (found[member(part)].state, found[member(part)].reason) == (State.UNCHECKED, reason)
         assert found[member(part)].size == 1
+
+
+def test_a_comment_that_makes_the_end_record_search_start_at_an_entry_is_read() -> None:
+    """zipfile looks for the end record in the file's last 64 KiB + 22 bytes. With a comment of
+    the right length that read starts exactly at the second central-directory entry; the UTF-8
+    name flags must still be taken from the directory itself (they were taken from that read,
+    out of line with the entries: a UTF-8 name outside cp437 then raised, a file `unzip` lists)."""
+    entries = [Entry("ж.bin".encode(), b"A" * 10, flags=0x800), Entry(b"b.bin", b"B" * 10)]
+    plain = build(entries)
+    second_entry = plain.central + len(entries[0].central(0))
+    comment = bytes(second_entry - plain.record + TAIL - 22 + 1)
+    zip_ = build(entries, comment=comment)
+    assert zip_.data[len(zip_.data) - TAIL - 1 :][:4] == b"PK\x01\x02"  # where the search starts
+    found = outcomes(events_of(zip_.data))
+    assert found[member("ж.bin")] == read("ж.bin", "file", 10)
+    assert found[member("b.bin")] == read("b.bin", "file", 10)
+    assert found[NAME + " [archive]"] == zip_read(2)

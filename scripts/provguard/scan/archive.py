@@ -779,7 +779,10 @@ class _Cp437Names(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         at = self.inner.tell()
         data = self.inner.read(-1 if size is None else size)
-        if data[:4] == b"PK\x01\x02" and not self.utf8:
+        # the central directory is read by its size; a read to the end of the file is zipfile's
+        # search for the end record, which can start at an entry (a comment of the right length)
+        whole = size is not None and size >= 0
+        if whole and data[:4] == b"PK\x01\x02" and not self.utf8:
             return self._central(data)
         if data[:4] == b"PK\x03\x04" and len(data) == 30 and at in self.headers:
             flags = int.from_bytes(data[6:8], "little") & ~0x800
