@@ -735,3 +735,33 @@ def test_maps_of_several_inputs_follow_each_other() -> None:
     assert lines[2] == '<h3 class="map-title">a.elf</h3>'
     assert lines[4] == '<h3 class="map-title">b.hex</h3>'
     assert len(lines) == 6
+
+
+def test_an_input_with_only_allowed_findings_is_mapped_with_grey_markers() -> None:
+    path = "allowed.hex"
+    at = 0x1000 + 480
+    allowed = (finding(path, at, encoding="DER"),)
+    html = page((coverage(path, 960, (AddressRange(0x1000, 0x13C0),)),), allowed=allowed)
+    (marker,) = markers(svg_of(html, path))
+    assert (marker.title, marker.fill, marker.path) == (
+        f"{_hex(at)}: allowed private-key DER",
+        COLOURS["allowed"],
+        marker_path(480.0),
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="html._map: after a part's end label, `free = x + width + GAP` can exceed the next "
+    "part's x (`xs` sums `x += w + GAP`) by one float ulp: that part's start address is left out",
+)
+def test_every_far_part_shows_its_start_address_after_the_end_label_of_the_part_before() -> None:
+    # 1408, 1920 and 256 bytes: 366.1, 499.3 and 66.6 units; the second part is wide enough
+    # for both its labels, so nothing hides the third part's start address
+    sizes = (1408, 1920, 256)
+    starts = (0x0000_0000, 0x0010_0000, 0x0020_0000)
+    path = "parts.elf"
+    ranges = tuple(AddressRange(a, a + s) for a, s in zip(starts, sizes, strict=True))
+    svg = svg_of(page((coverage(path, sum(sizes), ranges),)), path)
+    shown = [text for _, text, _ in labels(svg, height_of(1))]
+    assert [_hex(a) for a in starts if _hex(a) not in shown] == []
