@@ -294,7 +294,9 @@ def _map(item: Coverage, findings: Sequence[tuple[Finding, str]]) -> str | None:
                 f'<text x="{x - GAP / 2:.1f}" y="{y + ROW - 6}" text-anchor="middle">≈</text>'
             )
         if x + width - label_room >= free:
-            free = x + width + GAP
+            # the next part's own x, not x + width + GAP again: summed in another order, that
+            # can exceed it by a rounding step and hide the next part's start address
+            free = scale.xs[i + 1] if i + 1 < len(scale.xs) else x + width + GAP
             out.append(
                 f'<text x="{x + width:.1f}" y="{height - 4}" text-anchor="end" '
                 f'class="muted">{_hex(end)}</text>'
