@@ -239,6 +239,32 @@ def test_opening_a_terminal_never_makes_it_the_scans_controlling_terminal() -> N
     }
 
 
+def test_every_file_is_opened_without_taking_a_terminal_and_without_blocking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flags the test above depends on, seen in this process (mutmut maps tests to code by
+    tracing its own process, not the child's): O_NOCTTY, and O_NONBLOCK (a FIFO put in a file's
+    place after the walk must not hang the open)."""
+    path = tmp_path / "app.bin"
+    path.write_bytes(b"data")
+    opened: list[int] = []
+    real_open = os.open
+
+    def watched(name: object, flags: int, *args: object) -> int:
+        opened.append(flags)
+        return real_open(name, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(walk_module.os, "open", watched)
+    [entry] = [e for e in walk_module.walk(tmp_path) if e.state is EntryState.FILE]
+    result = walk_module.open_file(entry)
+    assert not isinstance(result, walk_module.Unreadable)
+    result.close()
+    [flags] = opened
+    assert flags & os.O_NOCTTY == os.O_NOCTTY
+    assert flags & os.O_NONBLOCK == os.O_NONBLOCK
+    assert flags & os.O_ACCMODE == os.O_RDONLY
+
+
 # --- bounded reads ------------------------------------------------------------------------------
 
 
