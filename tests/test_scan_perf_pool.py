@@ -210,3 +210,83 @@ def test_a_file_split_across_workers_counts_once_in_the_progress(
     )
     assert [c.size for c in result.coverage] == [10_000, 300, 5_000]
     assert [c.examined for c in result.coverage] == [10_000, 300, 5_000]
+
+
+def test_when_no_worker_can_be_forked_the_files_are_read_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of processes (fork fails, or the second pipe cannot be made): the scan is not lost,
+    it runs in the main process, and no descriptor is left open."""
+    for i in range(5):
+        (tmp_path / f"f{i}.bin").write_bytes(os.urandom(100))
+    one = parallel.scan_paths([tmp_path], KnownIndex([]), jobs=1)
+    before = set(os.listdir("/proc/self/fd"))
+
+    def no_fork() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(parallel.os, "fork", no_fork)
+    assert parallel.scan_paths([tmp_path], KnownIndex([]), jobs=2) == one
+    real_pipe, made = os.pipe, []
+
+    def second_fails() -> tuple[int, int]:
+        if made:
+            raise OSError(24, "Too many open files")
+        made.append(1)
+        return real_pipe()
+
+    monkeypatch.setattr(parallel.os, "pipe", second_fails)
+    assert parallel.scan_paths([tmp_path], KnownIndex([]), jobs=2) == one
+    assert set(os.listdir("/proc/self/fd")) == before
+    # the default is one process: no fork is tried at all
+    assert parallel.scan_paths([tmp_path], KnownIndex([])) == one
+
+
+def test_every_worker_keeps_working_and_no_task_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "scan_task", _listed)
+    pool = parallel._Pool(Context(KnownIndex([]), None, Options()), Progress.off())
+    assert pool.run(iter(_tasks(500)), 3)
+    assert len(pool.workers) == 3
+    assert pool.lost == []
+    assert sorted(pool.results) == list(range(500))
+
+
+def test_no_files_found_names_the_paths(tmp_path: Path) -> None:
+    from provguard.errors import InputError  # noqa: PLC0415
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with pytest.raises(InputError) as error:
+        parallel.scan_paths([tmp_path / "a", tmp_path / "b"], KnownIndex([]), jobs=2)
+    assert (error.value.message, error.value.path) == (
+        "no files found",
+        f"{tmp_path / 'a'}, {tmp_path / 'b'}",
+    )
+
+
+def test_default_jobs_is_the_cores_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: {3})
+    assert parallel.default_jobs() == 1
+    monkeypatch.delattr(parallel.os, "sched_getaffinity")  # not Linux: the CPU count
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 3)
+    assert parallel.default_jobs() == 3
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: None)  # unknown: one
+    assert parallel.default_jobs() == 1
+
+
+def test_only_a_plain_file_over_split_is_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parallel, "SPLIT", 1000)
+    monkeypatch.setattr(parallel, "WINDOW", 256)
+
+    def task(name: str, size: int) -> Task:
+        path = tmp_path / name
+        path.write_bytes(os.urandom(size))
+        return Task(Entry(path, name, EntryState.FILE, size=size))
+
+    at_limit, small, over = task("at.bin", 1000), task("small.bin", 10), task("over.bin", 1001)
+    assert parallel.split_task(at_limit, 2) == [at_limit]
+    assert parallel.split_task(small, 2) == [small]
+    assert parallel.split_task(over, 1) == [over]
+    assert [t.span for t in parallel.split_task(over, 2)] == [(0, 512), (512, 1001)]

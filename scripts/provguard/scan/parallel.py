@@ -106,7 +106,8 @@ def run(
                 progress.advance(_ends_file(task), _size(task))
             return taken, results
         pool = _Pool(ctx, progress)
-        pool.run(itertools.chain(first, source), jobs)
+        if not pool.run(itertools.chain(first, source), jobs):  # no process to be had
+            return run(itertools.chain(first, source), ctx, 1, progress)
         # a file whose worker died is retried alone, in a process of its own, so a file that
         # kills its worker again harms only itself
         for index in pool.lost:
@@ -174,8 +175,9 @@ class _Pool:
         self.ready: collections.deque[tuple[int, ...]] = collections.deque()  # cut, not sent
         self.closing = False  # nothing is left to send: each pipe is closed once written
 
-    def run(self, source: Iterator[Task], width: int) -> None:
-        """Every task of `source`, on `width` workers."""
+    def run(self, source: Iterator[Task], width: int) -> bool:
+        """Every task of `source`, on up to `width` workers (as many as can be forked); False,
+        with nothing taken from `source`, when not one could be."""
         # imported before the fork, so that each worker inherits them rather than import them
         import pickle  # noqa: F401, PLC0415
         import selectors  # noqa: PLC0415
@@ -183,7 +185,12 @@ class _Pool:
         ended = False  # every worker closed its pipe: it is ending of itself
         try:
             for _ in range(width):
-                self.workers.append(self._fork())
+                try:
+                    self.workers.append(self._fork())
+                except OSError:  # out of processes or memory: fewer workers, or none
+                    break
+            if not self.workers:
+                return False
             with selectors.DefaultSelector() as selector:
                 self._feed(source, selector)
             ended = True
@@ -192,6 +199,7 @@ class _Pool:
                 _close(worker)
             for worker in self.workers:
                 _reap(worker.pid, stop=not ended)
+        return True
 
     def _fork(self) -> _Worker:
         task_read, task_write = os.pipe()
