@@ -1,0 +1,139 @@
+"""The engine's per-file rules: one file ends in one state whatever happens to it (unreadable,
+empty, a reader that fails), line endings are counted the way editors count them, a file exactly
+at a size limit is read as the limit promises, and a build directory's layout belongs to the
+files under it.
+
+Expected values come from what the test built: the bytes it wrote, the sizes it chose, the
+directories it named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from provguard.scan import engine
+from provguard.scan.known import KnownIndex
+from provguard.scan.model import AddressRange, Coverage, ScanResult, Unchecked
+from provguard.scan.readers import Options
+from tests import factories as f
+from tests.images import mcuboot_image
+
+NO_KNOWN = KnownIndex(())
+PAD = b"\xff" * 100
+
+
+def fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "SHA256:" + hashlib.sha256(spki).hexdigest()
+
+
+def context(**options: object) -> engine.Context:
+    return engine.Context(NO_KNOWN, None, Options(**options))  # type: ignore[arg-type]
+
+
+def only_task(path: Path) -> engine.Task:
+    [task] = engine.plan([path]).tasks
+    return task
+
+
+def not_read(name: str, reason: str) -> ScanResult:
+    return ScanResult(
+        (), (), (Coverage(name, "not read", 0, 0, unchecked=(Unchecked(name, reason),)),)
+    )
+
+
+# --- line endings ----------------------------------------------------------------------------
+
+
+def test_line_breaks_count_cr_lf_and_crlf_once_each_and_only_before_the_end() -> None:
+    # a CR LF first (the first byte is a line ending), then CR, LF and a lone CR at the end
+    # boundary whose LF lies after it; after the end: more of every kind, not to be counted
+    head = b"\r\na\rb\nc\r"
+    tail = b"\n\r\n\r\n\r\r"
+    expected = len(re.findall(rb"\r\n|\r|\n", head))
+    assert expected == 4
+    assert engine._line_breaks(head + tail, len(head)) == expected
+
+
+# --- one file, whatever happens ----------------------------------------------------------------
+
+
+def test_an_empty_file_of_no_image_name_is_empty_and_not_unchecked(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"")
+    result = engine.scan_task(only_task(path), context())
+    assert result == ScanResult((), (), (Coverage(str(path), "empty", 0, 0),))
+
+
+def test_a_file_replaced_by_a_directory_after_the_walk_is_not_read_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "app.bin"
+    path.write_bytes(PAD)
+    task = only_task(path)
+    path.unlink()
+    path.mkdir()
+    result = engine.scan_task(task, context())
+    assert result == not_read(str(path), "a directory (replaced after the walk): not read")
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (MemoryError(), "out of memory while reading: not checked"),
+        (ValueError("boom"), "internal error while reading (ValueError): not checked"),
+    ],
+    ids=["memory", "bug"],
+)
+def test_a_reader_that_fails_leaves_the_file_not_read_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException, reason: str
+) -> None:
+    path = tmp_path / "app.bin"
+    path.write_bytes(PAD + f.key_der(f.ec_key()) + PAD)
+
+    def failing(*_: object, **__: object) -> object:
+        raise error
+
+    monkeypatch.setattr(engine, "read_bytes", failing)
+    result = engine.scan_task(only_task(path), context())
+    assert result == not_read(str(path), reason)
+
+
+# --- size limits -------------------------------------------------------------------------------
+
+
+def test_an_image_exactly_at_the_decode_limit_is_decoded_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = f.ec_key()
+    data = mcuboot_image(PAD + f.key_der(key) + PAD)
+    path = tmp_path / "app.signed"
+    path.write_bytes(data)
+    monkeypatch.setattr(engine, "MAX_DECODE", len(data))  # not larger than the limit
+    result = engine.scan_task(only_task(path), context())
+    [cover] = result.coverage
+    assert cover.format != "raw"  # its structure is decoded, not searched as bytes only
+    assert cover.unchecked == ()
+    assert [x.key for x in result.findings] == [fingerprint(key)]
+
+
+# --- build directories -------------------------------------------------------------------------
+
+
+def test_a_file_takes_the_layout_of_the_deepest_build_directory_holding_it() -> None:
+    outer = (AddressRange(0, 0x1000, "outer"),)
+    inner = (AddressRange(0, 0x100, "inner"),)
+    layouts = (("/b/app/", outer), ("/b/app/sub", inner), ("/b/other", outer))
+    ctx = engine.Context(NO_KNOWN, None, Options(), layouts)
+    assert ctx.partitions_for("/b/app/x.hex") == outer  # named with a trailing separator
+    assert ctx.partitions_for("/b/app/sub/x.hex") == inner
+    assert ctx.partitions_for("/b/elsewhere/x.hex") == ()
+    assert ctx.partitions_for("/b/application.hex") == ()
