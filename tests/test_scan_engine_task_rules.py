@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from intelhex import IntelHex
 
 from provguard.scan import engine
 from provguard.scan.known import KnownIndex
@@ -123,6 +124,43 @@ def test_an_image_exactly_at_the_decode_limit_is_decoded_whole(
     assert cover.format != "raw"  # its structure is decoded, not searched as bytes only
     assert cover.unchecked == ()
     assert [x.key for x in result.findings] == [fingerprint(key)]
+
+
+def test_a_hex_file_exactly_at_the_hex_text_limit_is_decoded_as_hex(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, base = f.ec_key(), 0x10000
+    ih = IntelHex()
+    ih.frombytes(PAD + f.key_der(key) + PAD, offset=base)
+    path = tmp_path / "fw.hex"
+    ih.write_hex_file(str(path))
+    size = path.stat().st_size
+    # at the HEX text limit, and over the limit for holding a file whole
+    monkeypatch.setattr(engine, "MAX_HEX_TEXT", size)
+    monkeypatch.setattr(engine, "MAX_DECODE", size - 1)
+    result = engine.scan_task(only_task(path), context())
+    assert [(x.key, x.address) for x in result.findings] == [(fingerprint(key), base + len(PAD))]
+    [cover] = result.coverage
+    assert (cover.format, cover.size) == ("intel-hex", size)
+
+
+def test_a_file_exactly_one_window_long_is_read_whole_even_with_a_plain_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # text for more than the head that is looked at, then a NUL byte and a key: read whole, the
+    # file is raw bytes (a file with a NUL is no text, its findings have no line)
+    key = f.ec_key()
+    head = b"a" * 5000 + b"\0"
+    data = head + f.key_der(key) + b"\0"
+    path = tmp_path / "blob.dat"
+    path.write_bytes(data)
+    monkeypatch.setattr(engine, "WINDOW", len(data))  # not larger than one window
+    result = engine.scan_task(only_task(path), context(lines=True))
+    assert [(x.key, x.file_offset, x.line) for x in result.findings] == [
+        (fingerprint(key), len(head), None)
+    ]
+    [cover] = result.coverage
+    assert (cover.format, cover.size, cover.examined) == ("raw", len(data), len(data))
 
 
 # --- build directories -------------------------------------------------------------------------
