@@ -20,7 +20,16 @@ from intelhex import IntelHex
 
 from provguard.scan import engine
 from provguard.scan.known import KnownIndex
-from provguard.scan.model import AddressRange, Coverage, ScanResult, Unchecked
+from provguard.scan.model import (
+    AddressRange,
+    Coverage,
+    Image,
+    Region,
+    ScanResult,
+    Segment,
+    Symbol,
+    Unchecked,
+)
 from provguard.scan.readers import Options
 from tests import factories as f
 from tests.images import mcuboot_image
@@ -161,6 +170,79 @@ def test_a_file_exactly_one_window_long_is_read_whole_even_with_a_plain_head(
     ]
     [cover] = result.coverage
     assert (cover.format, cover.size, cover.examined) == ("raw", len(data), len(data))
+
+
+# --- where a finding is ----------------------------------------------------------------------
+
+AT = 200  # where the key starts in the segment
+
+
+def keyed_segment_data() -> tuple[bytes, str, int]:
+    key = f.ec_key()
+    der = f.key_der(key)
+    return b"\xff" * AT + der + PAD, fingerprint(key), len(der)
+
+
+def symbols() -> tuple[Symbol, ...]:
+    # a symbol that ends where the key starts, and one that starts inside the key: the key
+    # overlaps only the second
+    return (Symbol("header", 0, AT), Symbol("secret", AT + 4, 50))
+
+
+def test_a_key_is_named_after_the_symbol_its_bytes_overlap() -> None:
+    data, key, length = keyed_segment_data()
+    segment = Segment(0x8000, data, section="flash", symbols=symbols())
+    image = Image("fw.bin", "raw", len(data), (segment,))
+    [finding] = engine.segment_findings(image, segment, NO_KNOWN)
+    assert (finding.key, finding.address, finding.length, finding.section, finding.symbol) == (
+        key,
+        0x8000 + AT,
+        length,
+        "flash",
+        "secret",
+    )
+
+
+def test_a_key_in_a_region_is_named_after_the_region_symbol_its_bytes_overlap() -> None:
+    data, key, _ = keyed_segment_data()
+    region = Region(0, len(data), ".rodata", 0x8000, symbols=symbols())
+    segment = Segment(None, data, section="ELF file", file_offset=0, regions=(region,))
+    image = Image("fw.elf", "elf", len(data), (segment,))
+    [finding] = engine.segment_findings(image, segment, NO_KNOWN)
+    assert (finding.key, finding.address, finding.section, finding.symbol) == (
+        key,
+        0x8000 + AT,
+        ".rodata",
+        "secret",
+    )
+
+
+def test_a_key_outside_every_region_has_the_segments_section_and_no_address() -> None:
+    data, key, _ = keyed_segment_data()
+    region = Region(0, AT // 2, ".text", 0x8000, symbols=symbols())
+    segment = Segment(None, data, section="ELF file", file_offset=0, regions=(region,))
+    image = Image("fw.elf", "elf", len(data), (segment,))
+    [finding] = engine.segment_findings(image, segment, NO_KNOWN)
+    assert (finding.key, finding.address, finding.section, finding.symbol) == (
+        key,
+        None,
+        "ELF file",
+        None,
+    )
+    assert finding.file_offset == AT
+
+
+def test_a_key_in_decoded_bytes_says_which_byte_of_them() -> None:
+    data, key, _ = keyed_segment_data()
+    segment = Segment(None, data)  # no address, no file offset, no section
+    image = Image("fw.bin", "raw", len(data), (segment,))
+    [finding] = engine.segment_findings(image, segment, NO_KNOWN)
+    assert (finding.key, finding.address, finding.file_offset, finding.section) == (
+        key,
+        None,
+        None,
+        f"byte {AT} of the decoded data",
+    )
 
 
 # --- build directories -------------------------------------------------------------------------
