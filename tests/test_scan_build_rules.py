@@ -13,14 +13,16 @@ arm-none-eabi-nm (tests/images.py), never from the code under test.
 
 from __future__ import annotations
 
+import locale
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from provguard.errors import InputError
 from provguard.scan import build
-from provguard.scan.allow import Allowlist, SymbolRange
+from provguard.scan.allow import Allowlist, SymbolRange, load_allowlist
 from tests import images
 
 LAYOUT = "app:\n  address: 0x8000\n  size: 0x1000\n"
@@ -208,3 +210,48 @@ def test_every_elf_next_to_an_image_resolves_the_symbol_by_address_or_offset(
             (str(files[3]), raw),
         ),
     )
+
+
+@needs_toolchain
+@pytest.mark.skipif(not Path("/proc/self/mem").is_file(), reason="needs Linux /proc")
+def test_an_elf_that_cannot_be_read_leaves_the_next_one_resolved(
+    elf: tuple[Path, int], tmp_path: Path
+) -> None:
+    """An ELF whose read fails (an I/O error: here a link to /proc/self/mem, which cannot be
+    read at offset 0, since root reads any file) is skipped; the ELF after it still resolves."""
+    source, address = elf
+    broken = tmp_path / "a_broken.elf"
+    broken.symlink_to("/proc/self/mem")
+    with pytest.raises(OSError, match="Input/output error"):
+        broken.read_bytes()
+    good = tmp_path / "zephyr.elf"
+    good.write_bytes(source.read_bytes())
+    image = tmp_path / "zephyr.hex"
+    image.write_bytes(b"")
+    resolved = build.resolve_allowlist(Allowlist(frozenset(), ("allowed_blob",)), [image])
+    assert resolved is not None
+    assert resolved.ranges == (
+        (str(image), (SymbolRange("allowed_blob", address, address + SIZE, str(good)),)),
+    )
+
+
+# --- the allowlist file's encoding ------------------------------------------------------------
+
+
+@pytest.mark.skipif(bool(sys.flags.utf8_mode), reason="UTF-8 mode ignores the locale")
+def test_an_allowlist_is_read_as_utf8_under_an_ascii_locale_in_this_process(
+    tmp_path: Path,
+) -> None:
+    """The locale set while provguard runs (here C: ASCII) does not change how the allowlist
+    is read (tests/test_scan_allow_build_rules.py checks a fresh interpreter started so)."""
+    path = tmp_path / "allow.txt"
+    path.write_text("# Schl\u00fcssel des Bootloaders\nsymbol enc_priv_key\n", encoding="utf-8")
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        with pytest.raises(UnicodeDecodeError):
+            path.read_text(encoding=None)  # what the locale alone would give
+        allow = load_allowlist(path)
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+    assert allow == Allowlist(frozenset(), ("enc_priv_key",))
