@@ -245,6 +245,35 @@ def test_a_key_in_decoded_bytes_says_which_byte_of_them() -> None:
     )
 
 
+# --- UTF-16 text: one byte order ---------------------------------------------------------------
+
+CJK = "\u4e2d"  # a character whose UTF-16 code unit is not ASCII, but one of its bytes is
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "codec", "order"),
+    [
+        # big-endian text: after the key a line break, then a CJK character; read one byte off
+        # (as little-endian) the character after the key is no ASCII
+        ("A", "\n" + CJK, "utf-16-be", "UTF-16BE"),
+        # little-endian text: each reading has one ASCII neighbour; a tie keeps little-endian
+        (CJK + "A", CJK, "utf-16-le", "UTF-16LE"),
+    ],
+    ids=["be", "le-tie"],
+)
+def test_utf16_text_is_reported_once_in_the_byte_order_its_neighbours_read_as_ascii(
+    before: str, after: str, codec: str, order: str
+) -> None:
+    key = f.ec_key()
+    pem = f.key_pem(key).decode().rstrip()
+    data = (before + pem + after).encode(codec)
+    hits = engine.scan_segment(data, NO_KNOWN)
+    start = len(before.encode(codec))
+    assert [(h.start, h.end, h.encoding.split()[0], h.key) for h in hits] == [
+        (start, start + len(pem.encode(codec)), order, fingerprint(key))
+    ]
+
+
 # --- build directories -------------------------------------------------------------------------
 
 
