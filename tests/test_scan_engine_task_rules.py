@@ -258,8 +258,10 @@ CJK = "\u4e2d"  # a character whose UTF-16 code unit is not ASCII, but one of it
         ("A", "\n" + CJK, "utf-16-be", "UTF-16BE"),
         # little-endian text: each reading has one ASCII neighbour; a tie keeps little-endian
         (CJK + "A", CJK, "utf-16-le", "UTF-16LE"),
+        # little-endian text with ASCII all around: both readings' neighbours are ASCII
+        ("AA", "\nAA", "utf-16-le", "UTF-16LE"),
     ],
-    ids=["be", "le-tie"],
+    ids=["be", "le-tie", "le-ascii"],
 )
 def test_utf16_text_is_reported_once_in_the_byte_order_its_neighbours_read_as_ascii(
     before: str, after: str, codec: str, order: str
