@@ -226,7 +226,10 @@ def test_when_no_worker_can_be_forked_the_files_are_read_here(
         raise OSError(11, "Resource temporarily unavailable")
 
     monkeypatch.setattr(parallel.os, "fork", no_fork)
-    assert parallel.scan_paths([tmp_path], KnownIndex([]), jobs=2) == one
+    counted = Progress(None)
+    assert parallel.scan_paths([tmp_path], KnownIndex([]), jobs=2, progress=counted) == one
+    # each file counted once, though the walk had begun before the fork failed
+    assert (counted.total_files, counted.files, counted.total_bytes) == (5, 5, 500)
     real_pipe, made = os.pipe, []
 
     def second_fails() -> tuple[int, int]:

@@ -98,16 +98,10 @@ def run(
     first = list(itertools.islice(source, 2))
     try:
         if jobs < 2 or len(first) < 2 or not hasattr(os, "fork"):
-            taken: list[Task] = []
-            results: list[ScanResult] = []
-            for task in itertools.chain(first, source):
-                taken.append(task)
-                results.append(scan_task(task, ctx))
-                progress.advance(_ends_file(task), _size(task))
-            return taken, results
+            return _here(itertools.chain(first, source), ctx, progress)
         pool = _Pool(ctx, progress)
         if not pool.run(itertools.chain(first, source), jobs):  # no process to be had
-            return run(itertools.chain(first, source), ctx, 1, progress)
+            return _here(itertools.chain(first, source), ctx, progress)
         # a file whose worker died is retried alone, in a process of its own, so a file that
         # kills its worker again harms only itself
         for index in pool.lost:
@@ -118,6 +112,19 @@ def run(
         return pool.tasks, [pool.results.get(i) or _died(task) for i, task in enumerate(pool.tasks)]
     finally:
         progress.finish()
+
+
+def _here(
+    tasks: Iterator[Task], ctx: Context, progress: Progress
+) -> tuple[list[Task], list[ScanResult]]:
+    """Every task read in this process, in order (tasks already counted in `progress`)."""
+    taken: list[Task] = []
+    results: list[ScanResult] = []
+    for task in tasks:
+        taken.append(task)
+        results.append(scan_task(task, ctx))
+        progress.advance(_ends_file(task), _size(task))
+    return taken, results
 
 
 def _found(tasks: Iterator[Task], progress: Progress) -> Iterator[Task]:
