@@ -14,6 +14,7 @@ independent tool (PyYAML's own error, arm-none-eabi-nm/objdump); no key material
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import struct
 import subprocess
@@ -361,3 +362,16 @@ def test_a_signed_raw_image_maps_after_its_header_size(elf: Elf, tmp_path: Path)
     raw = tmp_path / "zephyr.bin"
     raw.write_bytes(bytes(64))
     assert build._bin_shift(raw, elf.path) == ORIGIN
+
+
+# --- the package's names ---------------------------------------------------------------------
+
+
+def test_dir_of_the_scan_package_lists_its_lazy_exports_with_its_own_names_sorted() -> None:
+    """Every public name (`__all__`) is listed by dir() before it is first imported (tab
+    completion, help()), together with what the package module itself holds."""
+    package = importlib.import_module("provguard.scan")
+    names = dir(package)
+    assert set(names) == set(vars(package)) | set(package.__all__)
+    assert {"__getattr__", "__dir__", "scan_paths", "Allowlist", "WRITERS"} <= set(names)
+    assert names == sorted(names)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import locale
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,32 @@ def test_files_of_one_build_name_it_once(tmp_path: Path) -> None:
         (top / name).write_bytes(b"")
         files.append(top / name)
     assert found(*files) == [str(top)]
+
+
+@pytest.mark.parametrize("root", [True, False], ids=["filesystem-root", "other-directory"])
+def test_the_filesystem_root_is_searched_as_deep_as_any_other_directory(
+    root: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a walk over a made-up tree (one directory per level, a layout file at every level) that,
+    # like the real top-down os.walk, descends only into the directories left in `dirs`; the
+    # file name is one no real directory holds, so nothing real is found beside the walk
+    name = "provguard-test-partitions.yml"
+    levels = [f"level{n}" for n in range(1, build.DEPTH + 2)]  # one level more than looked for
+
+    def walk(top: str | os.PathLike[str]) -> Iterator[tuple[str, list[str], list[str]]]:
+        def visit(directory: str, depth: int) -> Iterator[tuple[str, list[str], list[str]]]:
+            dirs = levels[depth : depth + 1]
+            yield directory, dirs, [name]
+            for d in dirs:
+                yield from visit(os.path.join(directory, d), depth + 1)
+
+        return visit(os.fspath(top), 0)
+
+    monkeypatch.setattr(build, "PARTITIONS", name)
+    monkeypatch.setattr(build.os, "walk", walk)
+    scanned = Path(os.sep) if root else tmp_path
+    expected = [str(Path(scanned, *levels[:n], name)) for n in range(build.DEPTH + 1)]
+    assert [str(p) for p in build._candidates([scanned])] == expected
 
 
 # --- a partitions.yml that cannot be used -----------------------------------------------------

@@ -9,6 +9,7 @@ directories it named.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from pathlib import Path
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from intelhex import IntelHex
 
 from provguard.scan import engine
-from provguard.scan.known import KnownIndex
+from provguard.scan.known import KnownIndex, key_material
 from provguard.scan.model import (
     AddressRange,
     Coverage,
@@ -274,6 +275,24 @@ def test_utf16_text_is_reported_once_in_the_byte_order_its_neighbours_read_as_as
     assert [(h.start, h.end, h.encoding.split()[0], h.key) for h in hits] == [
         (start, start + len(pem.encode(codec)), order, fingerprint(key))
     ]
+
+
+def test_a_known_keys_headerless_base64_after_a_utf16_pem_block_is_reported_where_it_is() -> None:
+    # UTF-16LE text: a certificate, then a known key's DER as bare base64 (no BEGIN line of its
+    # own); the key is found only through the certificate's BEGIN marker, well after it
+    key = f.ec_key()
+    known = KnownIndex([key_material(key, "device.key")])
+    cert = f.cert_pem(f.make_cert("other", f.ec_key())).decode().rstrip()
+    b64 = base64.b64encode(f.key_der(key)).decode()
+    text = cert + "\n" + b64 + "\n"
+    data = text.encode("utf-16-le")
+    at = len(cert) + 1  # characters before the base64, two bytes each
+    hits = engine.scan_segment(data, known)
+    assert [(h.start, h.end, h.kind.name, h.known) for h in hits] == [
+        (0, 2 * len(cert), "CERTIFICATE", None),
+        (2 * at, 2 * (at + len(b64)), "PRIVATE_KEY", "device.key"),
+    ]
+    assert [h.encoding.split()[0] for h in hits] == ["UTF-16LE", "UTF-16LE"]
 
 
 # --- build directories -------------------------------------------------------------------------

@@ -65,9 +65,6 @@ class Allowlist:
                     return f"symbol {item.name} (resolved through {item.elf})"
         return None
 
-    def allows(self, finding: Finding) -> bool:
-        return self.entry_for(finding) is not None
-
 
 def parse_allowlist(text: str, path: str, *, force_wildcard: bool = False) -> Allowlist:
     keys: set[str] = set()
