@@ -56,9 +56,12 @@ BATCH_FILES = 64
 
 
 def batches(indices: Sequence[int], tasks: Sequence[Task], jobs: int) -> list[tuple[int, ...]]:
-    """`indices` in order, in batches that shrink towards the end: each holds at most a
-    `4 * jobs`-th of what is left (in bytes and in files), so that every worker gets several and
-    the workers end together rather than one waiting for another's last large batch."""
+    """`indices` in order, in batches that shrink towards the end, so that every worker gets
+    several and the workers end together rather than one waiting for another's last large batch.
+
+    A batch ends at the first file that brings it to `min(BATCH_BYTES, left_bytes // parts)`
+    bytes or `min(BATCH_FILES, left_files // parts)` files, where `parts` is `4 * jobs` and
+    `left_*` count from the batch's first file to the end."""
     parts = 4 * max(1, jobs)
     left_bytes = sum(_size(tasks[i]) for i in indices)
     left_files = len(indices)
@@ -75,8 +78,7 @@ def batches(indices: Sequence[int], tasks: Sequence[Task], jobs: int) -> list[tu
             left_bytes -= size
             left_files -= len(current)
             current, size = [], 0
-    if current:
-        out.append(tuple(current))
+    # the last file always ends its batch: the files left are then all in `current`
     return out
 
 
@@ -228,7 +230,7 @@ class _Pool:
                 os.close(result_read)
                 for other in self.workers:  # or they would never see their pipe's end
                     _close(other)
-                self._work(task_read, result_write)
+                os._exit(self._serve(task_read, result_write))
             finally:
                 os._exit(1)
         os.close(task_read)
@@ -369,11 +371,12 @@ class _Pool:
             self.tasks.append(task)
         self.pending, self.ready = [], collections.deque()
 
-    def _work(self, tasks: int, out: int) -> None:
-        """A worker: batches from `tasks` until it is closed, results to `out`; never returns."""
+    def _serve(self, tasks: int, out: int) -> int:
+        """A worker's loop: batches from `tasks` until it is closed, each batch's results to
+        `out`, both framed as an 8-byte little-endian length and a pickle; 0 when `tasks` ended
+        between two batches, 1 when the worker was stopped (Ctrl-C, a closed or cut pipe)."""
         import pickle  # noqa: PLC0415
 
-        code = 0
         try:
             while header := _read(tasks, 8):
                 number, batch = pickle.loads(_read(tasks, int.from_bytes(header, "little")))  # noqa: S301
@@ -382,9 +385,9 @@ class _Pool:
                 view = memoryview(len(data).to_bytes(8, "little") + data)
                 while view:
                     view = view[os.write(out, view) :]
-        except BaseException:  # Ctrl-C, a closed pipe: what this worker held is lost, not wrong
-            code = 1
-        os._exit(code)
+        except BaseException:  # what this worker held is then lost (and retried), not wrong
+            return 1
+        return 0
 
 
 def _read(fd: int, size: int) -> bytes:
