@@ -104,30 +104,82 @@ def test_a_sizeless_label_names_a_hit_only_at_its_own_byte() -> None:
         (b"\x00A\xff", 0, 1, 1),
         (b"\xff\xff", 0, 0, 0),  # a whole character at the very start
         (b"A\x01", 0, 0, 0),  # U+0141 is no ASCII
-        (b"\x01\x00", 0, 0, 1),
+        (b"\x01\x00", 0, 0, 0),  # a control character is no text
+        (b"\x1f\x00", 0, 0, 0),
         (b"\x00\x00", 0, 0, 0),  # NUL is no text
-        (b"\x7f\x00", 0, 0, 1),
+        (b"\x7f\x00", 0, 0, 0),  # DEL is no text
         (b"\x80\x00", 0, 0, 0),
+        (b" \x00", 0, 0, 1),  # the first printable character
+        (b"~\x00", 0, 0, 1),  # the last
+        (b"\t\x00", 0, 0, 1),  # and the three that lay out text
+        (b"\n\x00", 0, 0, 1),
+        (b"\r\x00", 0, 0, 1),
+        (b"\x0b\x00", 0, 0, 0),  # a vertical tab does not
         (b"\xff" * 10, -2, 0, 1),  # before the data
         (b"\xff\xff\xff", 2, 0, 1),  # half a character at the end
         (b"\xff\xff", 2, 0, 1),  # past the end
     ],
 )
-def test_a_utf16_character_is_ascii_or_outside_the_data(
+def test_a_utf16_character_is_text_or_outside_the_data(
     data: bytes, at: int, skew: int, ascii: int
 ) -> None:
-    assert engine._ascii_char(data, at, skew) == ascii
+    assert engine._text_char(data, at, skew) == ascii
+
+
+@pytest.mark.parametrize("before", [0, 1, 4095, 4096, 4097, 9000])
+@pytest.mark.parametrize(("codec", "skew"), [("utf-16-le", 0), ("utf-16-be", 1)])
+@pytest.mark.parametrize("head", [b"", b"\x07\xfe\x01"], ids=["at-0", "after-binary"])
+def test_a_utf16_text_run_reaches_from_its_first_to_its_last_text_character(
+    before: int, codec: str, skew: int, head: bytes
+) -> None:
+    """Found from a character inside it, however far the run begins before it (the run is read
+    backwards in pieces of 4096 characters), up to the data's first byte; bytes that are text
+    in neither order end it."""
+    tail = b"\x00\x00\xff"
+    text = "x" * before + "-----BEGIN" + "\ty\r\n" * 3
+    data = head + text.encode(codec) + tail
+    first = len(head)
+    position = first + 2 * before
+    assert engine._utf16_text(data, position, skew) == (first, first + 2 * len(text))
+
+
+def test_a_utf16_text_with_many_begin_lines_is_searched_once_per_byte_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each BEGIN line inside a text already searched is skipped: searching the whole text
+    again for each of its PEM blocks would cost blocks x text."""
+    key = f.ec_key()
+    block = f.key_pem(key).decode()
+    data = ("notes\n" + block * 5).encode("utf-16-le")
+    searched: list[int] = []
+    real = engine._search
+
+    def counted(segment: bytes, *args: object, **kwargs: object) -> list[Hit]:
+        searched.append(len(segment))
+        return real(segment, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "_search", counted)
+    hits = engine.scan_segment(data, NO_KNOWN)
+    text = len(data) // 2
+    # the bytes themselves, then the text read little-endian, then (one byte on) big-endian
+    assert searched == [len(data), text, text - 1]
+    assert [h.start for h in hits] == [2 * (6 + i * len(block)) for i in range(5)]
 
 
 def _wide(start: int, order: str) -> Hit:
     return Hit(start, start + 100, Kind.PRIVATE_KEY, f"UTF-16{order} DER", "SHA256:" + "ab" * 32)
 
 
-def test_of_two_byte_orders_the_one_with_ascii_neighbours_is_kept_else_little_endian() -> None:
+def test_of_two_byte_orders_the_one_with_text_around_is_kept_else_the_aligned_one() -> None:
     le, be = _wide(10, "LE"), _wide(11, "BE")
     assert engine._one_byte_order([(le, 0), (be, 2)]) == [be]
     assert engine._one_byte_order([(be, 0), (le, 2)]) == [le]
-    assert engine._one_byte_order([(be, 1), (le, 1)]) == [le]  # a tie: little-endian
+    assert engine._one_byte_order([(be, 1), (le, 1)]) == [le]  # a tie: the even offset
+    le, be = _wide(11, "LE"), _wide(10, "BE")
+    assert engine._one_byte_order([(le, 1), (be, 1)]) == [be]
+    assert engine._one_byte_order([(le, 2), (be, 1)]) == [le]  # text around it comes first
+    le, be = _wide(12, "LE"), _wide(12, "BE")  # not twins (the same start): both kept, LE first
+    assert engine._one_byte_order([(be, 1), (le, 1)]) == [le, be]
 
 
 # --- partitions --------------------------------------------------------------------------------

@@ -295,6 +295,31 @@ def test_a_known_keys_headerless_base64_after_a_utf16_pem_block_is_reported_wher
     assert [h.encoding.split()[0] for h in hits] == ["UTF-16LE", "UTF-16LE"]
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("where", ["before", "far after"])
+def test_a_known_keys_headerless_base64_anywhere_in_utf16_text_with_a_begin_line_is_found(
+    codec: str, where: str
+) -> None:
+    """The whole run of UTF-16 text holding a BEGIN line is searched: the key's base64 before
+    that line, or 20,000 characters after it (more than the longest PEM object), is found, at
+    its own place. Binary bytes around the text end the run."""
+    key = f.ec_key()
+    known = KnownIndex([key_material(key, "device.key")])
+    cert = f.cert_pem(f.make_cert("other", f.ec_key())).decode().rstrip()
+    b64 = base64.b64encode(f.key_der(key)).decode()
+    filler = "\n".join(["# " + "x" * 62] * 313)  # 20,031 characters of comment lines
+    parts = [b64, filler, cert] if where == "before" else [cert, filler, b64]
+    text = "\n".join(parts) + "\n"
+    binary = b"\xff\x01" * 8
+    data = binary + text.encode(codec) + binary
+    at = len(binary) + 2 * text.index(b64)
+    hits = [h for h in engine.scan_segment(data, known) if h.kind.name == "PRIVATE_KEY"]
+    order = "UTF-16LE" if codec.endswith("le") else "UTF-16BE"
+    assert [(h.start, h.end, h.known, h.encoding.split()[0]) for h in hits] == [
+        (at, at + 2 * len(b64), "device.key", order)
+    ]
+
+
 # --- build directories -------------------------------------------------------------------------
 
 

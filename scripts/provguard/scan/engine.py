@@ -118,14 +118,17 @@ def scan_segment(
     # one test for both byte orders (re: bytes.find crawls through zero fill for this needle)
     if not found.utf16:
         return _merge(hits)
-    wide: list[tuple[Hit, int]] = []  # (hit, how many of its neighbours read as ASCII)
+    wide: list[tuple[Hit, int]] = []  # (hit, how many of its neighbours read as text)
     for name, (marker, skew) in _UTF16.items():
+        searched = 0  # the end of the last text searched: each run of text is searched once
         for match in re.finditer(re.escape(marker), data):
-            position = match.start()  # the first byte of the character, in either order
-            narrow = data[position + skew : position + 2 * MAX_OBJECT : 2]
+            if match.start() < searched:
+                continue
+            first, searched = _utf16_text(data, match.start(), skew)
+            narrow = data[first + skew : searched : 2]
             for h in _search(narrow, known, detectors):
-                start, end = position + 2 * h.start, position + 2 * h.end
-                score = _ascii_char(data, start - 2, skew) + _ascii_char(data, end, skew)
+                start, end = first + 2 * h.start, first + 2 * h.end
+                score = _text_char(data, start - 2, skew) + _text_char(data, end, skew)
                 encoding = f"{name} {h.encoding}"
                 wide.append(
                     (dataclasses.replace(h, start=start, end=end, encoding=encoding), score)
@@ -133,19 +136,44 @@ def scan_segment(
     return _merge(hits + _one_byte_order(wide))
 
 
-def _ascii_char(data: bytes, at: int, skew: int) -> int:
-    """1 when the UTF-16 character at `at` is ASCII (or outside the data), else 0."""
+#: One character of text (printable ASCII, tab, line ends) in UTF-16, by byte order; read
+#: backwards, a little-endian character looks like a big-endian one.
+_TEXT_CHAR = {
+    0: re.compile(rb"(?:[\t\n\r\x20-\x7e]\x00)*"),
+    1: re.compile(rb"(?:\x00[\t\n\r\x20-\x7e])*"),
+}
+
+
+def _utf16_text(data: bytes, position: int, skew: int) -> tuple[int, int]:
+    """[start, end) of the run of UTF-16 text around the character at `position`: a key's
+    headerless base64 may sit anywhere in the text that holds a BEGIN line, before it or far
+    after it."""
+    end = _TEXT_CHAR[skew].match(data, position).end()  # type: ignore[union-attr]
+    start, back = position, _TEXT_CHAR[1 - skew]
+    while start > 1:
+        low = start - min(start // 2, 4096) * 2  # whole characters
+        chunk = data[low:start][::-1]
+        start -= back.match(chunk).end()  # type: ignore[union-attr]
+        if start > low:
+            break
+    return start, end
+
+
+def _text_char(data: bytes, at: int, skew: int) -> int:
+    """1 when the UTF-16 character at `at` is text as `_TEXT_CHAR` has it (or outside the
+    data), else 0."""
     if at < 0 or at + 2 > len(data):
         return 1
     low, high = (data[at], data[at + 1]) if skew == 0 else (data[at + 1], data[at])
-    return int(high == 0 and 0 < low < 0x80)
+    return int(high == 0 and (0x20 <= low < 0x7F or low in b"\t\n\r"))
 
 
 def _one_byte_order(wide: list[tuple[Hit, int]]) -> list[Hit]:
     """UTF-16 text reads as both byte orders one byte apart; keep the reading whose neighbouring
-    characters are ASCII in it (little-endian on a tie)."""
+    characters are text in it; on a tie the one at an even offset (UTF-16 is stored 2-aligned,
+    in files and in flash), then little-endian."""
     kept: list[Hit] = []
-    for hit, _ in sorted(wide, key=lambda x: (-x[1], "BE" in x[0].encoding)):
+    for hit, _ in sorted(wide, key=lambda x: (-x[1], x[0].start % 2, "BE" in x[0].encoding)):
         twin = any(
             k.key == hit.key and k.kind is hit.kind and abs(k.start - hit.start) == 1 for k in kept
         )
