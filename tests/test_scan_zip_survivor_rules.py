@@ -14,6 +14,7 @@ import io
 import random
 import struct
 import tarfile
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -614,3 +615,44 @@ def test_a_comment_that_makes_the_end_record_search_start_at_an_entry_is_read() 
     assert found[member("ж.bin")] == read("ж.bin", "file", 10)
     assert found[member("b.bin")] == read("b.bin", "file", 10)
     assert found[NAME + " [archive]"] == zip_read(2)
+
+
+def test_each_stream_view_is_a_raw_stream_a_buffered_reader_reads_whole() -> None:
+    """The views the archive readers read through (counting, keeping the bytes tarfile skips,
+    zip names as cp437) are `io.RawIOBase` streams: readable, and `readinto` fills the buffer,
+    so `io.BufferedReader` (what gzip, tarfile or a later reader may wrap them in) reads the
+    bytes whole and unchanged."""
+    from provguard.scan import archive  # noqa: PLC0415
+
+    plain = bytes(range(256)) * 100  # 25,600 bytes: several of BufferedReader's 8 KiB reads
+
+    def buffered(raw: io.RawIOBase) -> bytes:
+        reader = io.BufferedReader(raw)
+        return b"".join(iter(lambda: reader.read(1000), b""))  # through readinto
+
+    counting = archive._Counting(io.BytesIO(plain))
+    assert buffered(counting) == plain
+    assert counting.count == len(plain)
+    tee = archive._Tee(io.BytesIO(plain), 1 << 20)
+    assert buffered(tee) == plain
+    assert tee.span(100, 200) == plain[100:200]
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as zf:
+        zf.writestr("a.bin", plain)  # stored: larger than one buffered read
+    names = archive._Cp437Names(io.BytesIO(packed.getvalue()))
+    assert buffered(names) == packed.getvalue()  # no directory read: as it is
+
+
+def test_the_tee_keeps_at_least_its_last_keep_bytes_whatever_the_read_sizes() -> None:
+    """What `span` may still give: the last `keep` bytes read at any moment (the ring is cut
+    back to `keep` once it holds more than twice that)."""
+    from provguard.scan import archive  # noqa: PLC0415
+
+    data = bytes(random.Random(7).randrange(256) for _ in range(5000))
+    for size in (1, 7, 100, 199, 200, 201, 1000):
+        tee = archive._Tee(io.BytesIO(data), 100)
+        read = 0
+        while chunk := tee.read(size):
+            read += len(chunk)
+            assert tee.span(max(0, read - 100), read) == data[max(0, read - 100) : read]
+        assert tee.span(0, 1) is None  # long gone
