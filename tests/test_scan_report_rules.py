@@ -219,6 +219,33 @@ def test_an_archive_members_finding_is_located_in_the_archive_and_named_as_membe
     ]
 
 
+@pytest.mark.parametrize("outer", ["outer.zip", "a"])  # "a": its "!" is the second character
+def test_a_member_of_a_nested_archive_is_located_in_the_file_on_disk(outer: str) -> None:
+    """outer.zip holds inner.zip, which holds app.bin: the artifact is outer.zip (a file code
+    scanning can link to), the member `inner.zip!app.bin`; a file on disk whose name holds "!"
+    and a plain file named like the part before it do not change that."""
+    coverage = (
+        Coverage(outer, "zip", 900, 0, members=("inner.zip",)),
+        Coverage(f"{outer}!inner.zip", "zip", 800, 0, members=("app.bin",)),
+        *member_of(f"{outer}!inner.zip", "app.bin"),
+        Coverage("x", "raw", 10, 10),
+        Coverage("x!y.zip", "zip", 500, 0, members=("m.bin",)),
+        *member_of("x!y.zip", "m.bin"),
+    )
+    keys = (finding(f"{outer}!inner.zip!app.bin", address=0x10), finding("x!y.zip!m.bin"))
+    results = sarif(ScanResult(keys, (), coverage))["results"]
+    assert [
+        (
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            r["locations"][0]["logicalLocations"],
+        )
+        for r in results
+    ] == [
+        (outer, [{"name": "inner.zip!app.bin", "kind": "member"}]),
+        ("x%21y.zip", [{"name": "m.bin", "kind": "member"}]),
+    ]
+
+
 def test_a_member_whose_name_holds_a_bang_stays_one_member() -> None:
     """Members "a" and "a!b" of fw.zip: a finding in "a!b" is member "a!b" of fw.zip, not member
     "b" of the (non-archive) member "a"."""

@@ -229,9 +229,15 @@ def write_json(result: ScanResult, fail_on: Kind) -> str:
 
 def _artifact(path: str, coverage: dict[str, str]) -> tuple[str, str | None]:
     """(file on disk, archive member) for a path such as `dfu.zip!app_update.bin`: the file is
-    the longest prefix that is a scanned file itself, so a file whose name holds '!' is itself."""
+    the shortest prefix that is an archive with members listed (a member of a nested archive is
+    `inner.zip!app.bin` of the outer file), else the longest prefix that is a scanned file
+    itself, so a file whose name holds '!' is itself."""
     if path in coverage and "!" not in path:
         return path, None
+    cut = 0
+    while (cut := path.find("!", cut + 1)) > 0:
+        if coverage.get(path[:cut]) == "archive":
+            return path[:cut], path[cut + 1 :]
     cut = len(path)
     while (cut := path.rfind("!", 0, cut)) > 0:
         outer = path[:cut]
