@@ -524,3 +524,27 @@ def test_a_file_is_hex_when_a_record_is_among_its_first_8_lines_and_6_not_blank(
     before: bytes, is_hex: bool
 ) -> None:
     assert looks_like_hex(before + b":00000001FF\n") is is_hex
+
+
+@pytest.mark.parametrize("size", [3, 7, 64])
+def test_a_line_longer_than_64_blocks_is_handed_over_cut_so_memory_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """A file with no line end for megabytes (an absurd line) is not held whole: once the text
+    waiting for a line end is over 64 blocks it goes to the decoder as it is, so no piece handed
+    over is longer than 65 blocks; the line is still reported, and the records after it read."""
+    fed: list[int] = []
+    real = HexDecoder.feed
+
+    def feed(self: HexDecoder, chunk: bytes) -> None:
+        fed.append(len(chunk))
+        real(self, chunk)
+
+    monkeypatch.setattr(HexDecoder, "feed", feed)
+    text = b"; " + b"x" * (200 * size) + b"\n" + record(0, 0, b"\x01\x02") + EOF
+    image = read_intel_hex_stream(io.BytesIO(text), size)
+    assert max(fed) <= 65 * size
+    assert sum(fed) == len(text)
+    assert image.problems
+    assert {p.line for p in image.problems} == {1}
+    assert segments(image) == oracle(record(0, 0, b"\x01\x02") + EOF)
