@@ -230,19 +230,18 @@ def write_json(result: ScanResult, fail_on: Kind) -> str:
 def _artifact(path: str, coverage: dict[str, str]) -> tuple[str, str | None]:
     """(file on disk, archive member) for a path such as `dfu.zip!app_update.bin`: the file is
     the shortest prefix that is an archive with members listed (a member of a nested archive is
-    `inner.zip!app.bin` of the outer file), else the longest prefix that is a scanned file
-    itself, so a file whose name holds '!' is itself."""
+    `inner.zip!app.bin` of the outer file), else the part before the first '!' when it was
+    scanned (an archive none of whose members was listed); a file whose name holds '!' is
+    itself."""
     if path in coverage and "!" not in path:
         return path, None
     cut = 0
     while (cut := path.find("!", cut + 1)) > 0:
         if coverage.get(path[:cut]) == "archive":
             return path[:cut], path[cut + 1 :]
-    cut = len(path)
-    while (cut := path.rfind("!", 0, cut)) > 0:
-        outer = path[:cut]
-        if coverage.get(outer) == "archive" or (outer in coverage and "!" not in outer):
-            return outer, path[cut + 1 :]
+    cut = path.find("!")
+    if cut > 0 and path[:cut] in coverage:
+        return path[:cut], path[cut + 1 :]
     return path, None
 
 
