@@ -261,15 +261,18 @@ def test_a_member_whose_name_holds_a_bang_stays_one_member() -> None:
     assert location["logicalLocations"] == [{"name": "a!b", "kind": "member"}]
 
 
-def test_an_unchecked_member_whose_name_holds_a_bang_in_an_archive_with_none_listed() -> None:
+@pytest.mark.parametrize("archive", ["fw.zip", "z"])  # "z": its "!" is the second character
+def test_an_unchecked_member_whose_name_holds_a_bang_in_an_archive_with_none_listed(
+    archive: str,
+) -> None:
     """fw.zip lists no member (its only one is encrypted), named "a!b": the artifact is fw.zip
     and the member "a!b", as for any member."""
-    secret = Unchecked("fw.zip!a!b", "encrypted member")
-    coverage = (Coverage("fw.zip", "zip", 500, 0, unchecked=(secret,)),)
+    secret = Unchecked(f"{archive}!a!b", "encrypted member")
+    coverage = (Coverage(archive, "zip", 500, 0, unchecked=(secret,)),)
     [result] = sarif(ScanResult((), (), coverage))["results"]
     assert result["locations"] == [
         {
-            "physicalLocation": {"artifactLocation": {"uri": "fw.zip"}},
+            "physicalLocation": {"artifactLocation": {"uri": archive}},
             "logicalLocations": [{"name": "a!b", "kind": "member"}],
         }
     ]
