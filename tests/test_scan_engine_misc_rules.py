@@ -166,6 +166,18 @@ def test_a_utf16_text_with_many_begin_lines_is_searched_once_per_byte_order(
     assert [h.start for h in hits] == [2 * (6 + i * len(block)) for i in range(5)]
 
 
+def test_a_second_utf16_text_after_one_with_several_begin_lines_is_searched_too() -> None:
+    """Skipping the BEGIN lines of a text already searched must not end the search: a later
+    UTF-16 text, after binary bytes, is searched as well."""
+    keys = [f.ec_key() for _ in range(3)]
+    first = ("".join(f.key_pem(k).decode() for k in keys[:2])).encode("utf-16-le")
+    second = f.key_pem(keys[2]).decode().encode("utf-16-le")
+    gap = b"\xff\x01" * 16
+    hits = engine.scan_segment(first + gap + second, NO_KNOWN)
+    assert [h.key for h in hits] == [fingerprint(k) for k in keys]
+    assert hits[2].start == len(first) + len(gap)
+
+
 def _wide(start: int, order: str) -> Hit:
     return Hit(start, start + 100, Kind.PRIVATE_KEY, f"UTF-16{order} DER", "SHA256:" + "ab" * 32)
 

@@ -389,8 +389,15 @@ def test_a_worker_answers_each_batch_with_its_number_and_one_result_per_task(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The worker's loop, run here: framed batches in (8-byte little-endian length, pickle),
-    framed (number, results) out; 0 when its pipe ends between two batches."""
-    monkeypatch.setattr(parallel, "scan_task", _listed)
+    framed (number, results) out, each task read with the pool's context (the known keys,
+    the allowlist, the options); 0 when its pipe ends between two batches."""
+
+    def listed_with_the_pools_context(task: Task, ctx: Context) -> ScanResult:
+        if ctx is not CTX:
+            raise AssertionError("a task read without the pool's context")
+        return _listed(task, ctx)
+
+    monkeypatch.setattr(parallel, "scan_task", listed_with_the_pools_context)
     pool = parallel._Pool(CTX, Progress.off())
     tasks_in, tasks_out = os.pipe()
     results_in, results_out = os.pipe()
