@@ -160,6 +160,26 @@ def test_each_file_whose_worker_died_is_retried_in_one_new_worker(
     assert len(forked) == 2 + 5
 
 
+def test_when_every_worker_is_gone_the_rest_of_the_walk_is_kept_in_order_as_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both workers end at once; the walk goes on after they are gone: every task it still
+    finds is taken, in order, and lost (then retried alone), never dropped."""
+    monkeypatch.setattr(parallel._Pool, "_serve", lambda self, tasks, out: 1)
+    tasks = _sized([1] * 100)
+
+    def walk() -> Iterator[Task]:
+        yield from tasks[: parallel.STEP]
+        time.sleep(0.3)  # both workers have ended by now
+        yield from tasks[parallel.STEP :]
+
+    pool = parallel._Pool(CTX, Progress.off())
+    assert pool.run(walk(), 2)
+    assert pool.tasks == tasks
+    assert sorted(pool.lost) == list(range(100))
+    assert pool.results == {}
+
+
 # --- stopping and waiting ----------------------------------------------------------------------
 
 
