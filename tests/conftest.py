@@ -89,6 +89,23 @@ def _session() -> Generator[tuple[int, Path], None, None]:
 
 
 @pytest.fixture(autouse=True)
+def _the_suite_never_ends_itself(
+    _session: tuple[int, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os._exit ends a forked worker; called in the session's own process (a bug, or a mutant,
+    that swaps a fork's parent and child, or reads in this process what a child should) it would
+    end pytest at once with that code, and 0 would read as a pass: here it fails the test."""
+    pid, real_exit = _session[0], os._exit
+
+    def watched_exit(code: int) -> None:
+        if os.getpid() == pid:
+            raise AssertionError(f"os._exit({code}) called in the test session's own process")
+        real_exit(code)
+
+    monkeypatch.setattr(os, "_exit", watched_exit)
+
+
+@pytest.fixture(autouse=True)
 def _forked_code_never_returns_into_the_suite(
     _session: tuple[int, Path],
 ) -> Generator[None, None, None]:
