@@ -12,6 +12,7 @@ A test that may skip in CI for a reason that hides no missing tool carries
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import shutil
 import tempfile
@@ -19,6 +20,11 @@ from collections.abc import Generator
 from pathlib import Path
 
 import pytest
+
+#: Seconds one test may run before the session is ended with every thread's traceback.
+TEST_TIMEOUT = float(os.environ.get("PROVGUARD_TEST_TIMEOUT", "600"))
+#: The terminal's stderr as it was before pytest captured it (see pytest_configure).
+_TERMINAL: list[int] = []
 
 ALLOWED = "skip_allowed"
 
@@ -33,6 +39,11 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{ALLOWED}(reason): this test may skip in CI too; the reason says why that skip "
         "hides no missing tool",
     )
+    # where a hung test's tracebacks go: the terminal, not the capture of a test that never ends
+    capture = config.pluginmanager.getplugin("capturemanager")
+    err = getattr(getattr(capture, "_global_capturing", None), "err", None)
+    saved = getattr(err, "targetfd_save", None)
+    _TERMINAL[:] = [os.dup(saved if isinstance(saved, int) else 2)]
 
 
 def _reason(longrepr: object) -> str:
@@ -86,6 +97,19 @@ def _session() -> Generator[tuple[int, Path], None, None]:
     escaped = Path(tempfile.mkdtemp(prefix="provguard-escaped-forks-"))
     yield os.getpid(), escaped
     shutil.rmtree(escaped, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_test_hangs() -> Generator[None, None, None]:
+    """A test still running after TEST_TIMEOUT seconds ends the session (exit 1) with every
+    thread's traceback on stderr: a hang (a pipe both sides wait on, a worker never told to
+    end) fails the run instead of blocking CI until its own limit. A blocked process uses no
+    CPU, so mutmut's CPU-time limit never ends it: `tests/mutation/run.py` sets 120 s."""
+    faulthandler.dump_traceback_later(
+        TEST_TIMEOUT, exit=True, file=_TERMINAL[0] if _TERMINAL else 2
+    )
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(autouse=True)

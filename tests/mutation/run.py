@@ -230,6 +230,9 @@ def _run_locked(part: Part, *, jobs: int, keep: bool) -> tuple[Mutant, ...] | No
 
 def _environment(stage: Path) -> dict[str, str]:
     env = dict(os.environ)
+    # a mutant that makes a test wait forever (a pipe never closed) uses no CPU, so mutmut's
+    # CPU-time limit never ends it: tests/conftest.py ends such a test after this many seconds
+    env.setdefault("PROVGUARD_TEST_TIMEOUT", "120")
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(stage / "mutants" / "src"), env.get("PYTHONPATH", "")) if p
     )
