@@ -190,6 +190,28 @@ def build_firmware(
     return Firmware(elf, hex_path, bin_path, flash_addresses(elf))
 
 
+def link_elf(workdir: Path, source: str, linker_script: str) -> Path:
+    """`source` (C) linked alone by `linker_script` into `workdir/zephyr.elf`: no startup code,
+    only the sections the script places (for tests that need exact symbol addresses)."""
+    (workdir / "blobs.c").write_text(source)
+    (workdir / "link.ld").write_text(linker_script)
+    path = workdir / "zephyr.elf"
+    run(
+        GCC,
+        "-mcpu=cortex-m33",
+        "-mthumb",
+        "-ffreestanding",
+        "-nostdlib",
+        "-Wl,-e,0",
+        "-T",
+        workdir / "link.ld",
+        "-o",
+        path,
+        workdir / "blobs.c",
+    )
+    return path
+
+
 def flash_addresses(elf: Path) -> dict[str, int]:
     """Each object symbol's flash address, from nm (VMA) and objdump's VMA/LMA of its section."""
     sections = []  # (vma, size, lma)

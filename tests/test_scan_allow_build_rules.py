@@ -294,23 +294,7 @@ class Elf:
 
 @pytest.fixture(scope="module")
 def elf(tmp_path_factory: pytest.TempPathFactory) -> Elf:
-    work = tmp_path_factory.mktemp("elf")
-    (work / "blobs.c").write_text(BLOBS_C)
-    (work / "link.ld").write_text(LINKER_SCRIPT)
-    path = work / "zephyr.elf"
-    images.run(
-        images.GCC,
-        "-mcpu=cortex-m33",
-        "-mthumb",
-        "-ffreestanding",
-        "-nostdlib",
-        "-Wl,-e,0",
-        "-T",
-        work / "link.ld",
-        "-o",
-        path,
-        work / "blobs.c",
-    )
+    path = images.link_elf(tmp_path_factory.mktemp("elf"), BLOBS_C, LINKER_SCRIPT)
     return Elf(path, images.flash_addresses(path))
 
 

@@ -172,23 +172,7 @@ SIZE = 32
 @pytest.fixture(scope="module")
 def elf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     """An ELF with `allowed_blob`, and the blob's flash address (from nm)."""
-    work = tmp_path_factory.mktemp("elf")
-    (work / "blobs.c").write_text(BLOBS_C)
-    (work / "link.ld").write_text(LINKER_SCRIPT)
-    path = work / "zephyr.elf"
-    images.run(
-        images.GCC,
-        "-mcpu=cortex-m33",
-        "-mthumb",
-        "-ffreestanding",
-        "-nostdlib",
-        "-Wl,-e,0",
-        "-T",
-        work / "link.ld",
-        "-o",
-        path,
-        work / "blobs.c",
-    )
+    path = images.link_elf(tmp_path_factory.mktemp("elf"), BLOBS_C, LINKER_SCRIPT)
     return path, images.flash_addresses(path)["allowed_blob"]
 
 
