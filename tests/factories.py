@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,3 +188,12 @@ def write_credential_files(directory: Path, pki: DevicePki) -> dict[str, Path]:
     paths["cert"].write_bytes(cert_pem(pki.device_cert))
     paths["key"].write_bytes(key_pem(pki.device_key))
     return paths
+
+
+def spki_fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
+    """How provguard names a key in every report: SHA256: and the hex digest of its public key's
+    DER SubjectPublicKeyInfo, computed here from `cryptography` alone."""
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "SHA256:" + hashlib.sha256(spki).hexdigest()

@@ -10,7 +10,6 @@ key. Both are computed here with cryptography from the bytes the test damaged.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from pathlib import Path
@@ -24,17 +23,11 @@ from provguard.scan.detectors import DAMAGED_EC, Detection, detect
 from provguard.scan.known import P256_LAYOUT_DAMAGE
 from provguard.scan.model import Kind
 from tests import factories as f
+from tests.factories import spki_fingerprint
 
 PKCS8 = serialization.PrivateFormat.PKCS8
 SEC1 = serialization.PrivateFormat.TraditionalOpenSSL
 PAD = b"\xff" * 100
-
-
-def spki_fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return "SHA256:" + hashlib.sha256(spki).hexdigest()
 
 
 def der_of(key: ec.EllipticCurvePrivateKey, fmt: serialization.PrivateFormat) -> bytes:

@@ -28,13 +28,7 @@ from provguard.scan.detectors import (
 )
 from provguard.scan.model import Kind
 from tests import factories as f
-
-
-def spki_fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return "SHA256:" + hashlib.sha256(spki).hexdigest()
+from tests.factories import spki_fingerprint
 
 
 def place(*blocks: bytes) -> tuple[bytes, list[tuple[int, int]]]:

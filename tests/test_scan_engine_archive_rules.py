@@ -11,7 +11,6 @@ built; fingerprints are SHA-256 of the key's SubjectPublicKeyInfo.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import struct
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provguard.cli import main
@@ -33,18 +31,12 @@ from provguard.scan.known import KnownIndex
 from provguard.scan.model import Coverage, ScanResult
 from provguard.scan.readers import Options
 from tests import factories as f
+from tests.factories import spki_fingerprint as fingerprint
 
 WINDOW = 4096
 OVERLAP = 512
 STEP = WINDOW - OVERLAP  # where each window after the first starts in its member
 HEADERS = "(zip headers and central directory)"
-
-
-def fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return "SHA256:" + hashlib.sha256(spki).hexdigest()
 
 
 def filler(size: int) -> bytes:

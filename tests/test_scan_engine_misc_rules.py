@@ -9,7 +9,6 @@ fingerprints computed with `cryptography`), never from the scan's own output.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import io
 import tarfile
@@ -18,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import provguard.scan
@@ -42,17 +40,11 @@ from provguard.scan.model import (
 from provguard.scan.readers import READERS, Options, read_bytes
 from provguard.scan.walk import Entry, EntryState
 from tests import factories as f
+from tests.factories import spki_fingerprint as fingerprint
 
 PAD = b"\xff" * 64
 NO_KNOWN = KnownIndex(())
 HEAD = 512  # how much of a file's start is looked at to tell Intel HEX (hexfile.HEAD)
-
-
-def fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return "SHA256:" + hashlib.sha256(spki).hexdigest()
 
 
 # --- symbols -----------------------------------------------------------------------------------

@@ -10,13 +10,10 @@ directories it named.
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from intelhex import IntelHex
 
 from provguard.scan import engine
@@ -33,17 +30,11 @@ from provguard.scan.model import (
 )
 from provguard.scan.readers import Options
 from tests import factories as f
+from tests.factories import spki_fingerprint as fingerprint
 from tests.images import mcuboot_image
 
 NO_KNOWN = KnownIndex(())
 PAD = b"\xff" * 100
-
-
-def fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return "SHA256:" + hashlib.sha256(spki).hexdigest()
 
 
 def context(**options: object) -> engine.Context:

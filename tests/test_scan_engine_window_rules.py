@@ -10,15 +10,12 @@ lowered. Offsets, addresses and line numbers are computed from where the test pu
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from intelhex import IntelHex
 
 from provguard.scan import engine
@@ -35,17 +32,11 @@ from provguard.scan.model import (
 )
 from provguard.scan.readers import HEX_TEXT, Options
 from tests import factories as f
+from tests.factories import spki_fingerprint as fingerprint
 from tests.images import mcuboot_image
 
 W = 512  # the window used by these tests
 BASE = 0x10000
-
-
-def fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return "SHA256:" + hashlib.sha256(spki).hexdigest()
 
 
 @pytest.fixture

@@ -28,19 +28,13 @@ from provguard.scan.detectors import DAMAGED_EC, Detection, _ec_key_parts, detec
 from provguard.scan.known import MIN_SECRET_BYTES, KnownIndex, KnownMaterial, key_material
 from provguard.scan.model import Kind
 from tests import factories as f
+from tests.factories import spki_fingerprint
 
 PKCS8 = serialization.PrivateFormat.PKCS8
 SEC1 = serialization.PrivateFormat.TraditionalOpenSSL
 PAD = b"\xff" * 100
 CURVES = [ec.SECP384R1(), ec.SECP521R1()]
 FORMATS = [(PKCS8, "PKCS#8"), (SEC1, "SEC1")]
-
-
-def spki_fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return "SHA256:" + hashlib.sha256(spki).hexdigest()
 
 
 def der_of(key: ec.EllipticCurvePrivateKey, fmt: serialization.PrivateFormat) -> bytes:
