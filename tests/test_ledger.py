@@ -359,6 +359,39 @@ def test_an_unreachable_postgresql_is_one_line_without_the_password(
     assert err.count("\n") == 1
 
 
+def test_a_bare_postgresql_url_uses_psycopg_3_whatever_sqlalchemy_defaults_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SQLAlchemy 2.0 (what pip installs on Python 3.10) names psycopg2 as the driver of a bare
+    postgresql://, 2.1 names psycopg: the URL the README shows must work with either."""
+    url = "postgresql://station@/ledger?host=/run/postgresql"
+    assert ledger_module._engine(url).dialect.driver == "psycopg"
+
+    def default_of_sqlalchemy_2_0(self: sa.engine.URL) -> str:
+        return self.drivername.partition("+")[2] or "psycopg2"
+
+    monkeypatch.setattr(sa.engine.URL, "get_driver_name", default_of_sqlalchemy_2_0)
+    engine = ledger_module._engine(url)
+    assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
+    assert ledger_module._engine(
+        url.replace("postgresql:", "postgresql+psycopg:")
+    ).dialect.driver == ("psycopg")
+
+
+@pytest.mark.parametrize("driver", ["psycopg2", "asyncpg", "pg8000"])
+def test_a_postgresql_url_naming_another_driver_is_one_line(
+    driver: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"postgresql+{driver}://station:hunter2@/ledger?host=/run/postgresql"
+    with pytest.raises(LedgerError, match=f"psycopg 3, not {driver}: use postgresql://"):
+        ledger_module._engine(url)
+    assert main(["ledger", "--ledger", url, "show"]) == 2
+    err = capsys.readouterr().err
+    assert f"not {driver}" in err
+    assert "hunter2" not in err
+    assert err.count("\n") == 1
+
+
 def test_sqlite_writes_committed_together_fail_alone(tmp_path: Path) -> None:
     """Workers' writes share one commit; one that fails is rolled back alone (savepoint) and
     its worker gets the error, while every other write is durable when its call returns."""

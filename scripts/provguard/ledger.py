@@ -267,8 +267,13 @@ def _engine(url: str) -> Engine:
         _serialise_sqlite_writers(engine)
         return engine
     if backend == "postgresql":
-        if parsed.get_driver_name() in ("psycopg2", "psycopg2cffi"):
-            raise LedgerError("use postgresql:// or postgresql+psycopg:// (psycopg 3)")
+        # the driver as written: what SQLAlchemy picks for a bare postgresql:// differs by
+        # version (psycopg2 up to 2.0, psycopg 3 from 2.1), and the ledger uses psycopg 3
+        driver = parsed.drivername.partition("+")[2]
+        if driver not in ("", "psycopg"):
+            raise LedgerError(
+                f"the ledger uses psycopg 3, not {driver}: use postgresql:// or postgresql+psycopg://"
+            )
         parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=-1)
     raise LedgerError(f"unsupported ledger database {backend!r}: use sqlite or postgresql")
