@@ -15,6 +15,9 @@ from __future__ import annotations
 import faulthandler
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Generator
 from pathlib import Path
@@ -99,17 +102,75 @@ def _session() -> Generator[tuple[int, Path], None, None]:
     shutil.rmtree(escaped, ignore_errors=True)
 
 
+#: The watchdog: a process of its own that waits on a pipe from the session. "a" (re)arms it for
+#: TEST_TIMEOUT seconds, "d" disarms it; when the time runs out it sends SIGUSR1 to the session,
+#: then SIGKILL if the session is still there 10 s later; it ends when the pipe closes. It forks
+#: once and the first process ends, so that the session has no child of its own for it (tests
+#: assert that a scan leaves no child behind).
+_WATCHDOG = """
+import os, select, signal, sys, time
+if os.fork():
+    os._exit(0)
+session, timeout = int(sys.argv[1]), float(sys.argv[2])
+armed = False
+while True:
+    ready = select.select([0], [], [], timeout if armed else None)[0]
+    if ready:
+        data = os.read(0, 4096)
+        if not data:
+            break
+        armed = data.endswith(b"a")
+        continue
+    os.kill(session, signal.SIGUSR1)
+    time.sleep(10)
+    try:
+        os.kill(session, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    break
+"""
+
+
+@pytest.fixture(scope="session")
+def _watchdog(_session: tuple[int, Path]) -> Generator[int, None, None]:
+    """The write end of the watchdog's pipe. A process rather than faulthandler's timer thread:
+    a thread in the session would make every fork the pool tests make a fork of a multi-threaded
+    process (a DeprecationWarning from Python 3.12 on), which `provguard scan` never is."""
+    terminal = _TERMINAL[0] if _TERMINAL else 2
+    real_exit = os._exit  # the session's own, before a test patches it
+
+    def hung(signum: int, frame: object) -> None:
+        real_exit(1)
+
+    previous = signal.signal(signal.SIGUSR1, hung)
+    # every thread's traceback first, in C: it is written even when the Python handler above
+    # cannot run (a C call that never returns); then Python's handler ends the session with 1
+    faulthandler.register(signal.SIGUSR1, file=terminal, all_threads=True, chain=True)
+    read_end, write_end = os.pipe()
+    watchdog = subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(_session[0]), str(TEST_TIMEOUT)],
+        stdin=read_end,
+        close_fds=True,
+    )
+    os.close(read_end)
+    watchdog.wait()
+    try:
+        yield write_end
+    finally:
+        os.close(write_end)  # the watchdog ends when no process holds this end any more
+        faulthandler.unregister(signal.SIGUSR1)
+        signal.signal(signal.SIGUSR1, previous)
+
+
 @pytest.fixture(autouse=True)
-def _no_test_hangs() -> Generator[None, None, None]:
+def _no_test_hangs(_watchdog: int) -> Generator[None, None, None]:
     """A test still running after TEST_TIMEOUT seconds ends the session (exit 1) with every
     thread's traceback on stderr: a hang (a pipe both sides wait on, a worker never told to
     end) fails the run instead of blocking CI until its own limit. A blocked process uses no
     CPU, so mutmut's CPU-time limit never ends it: `tests/mutation/run.py` sets 120 s."""
-    faulthandler.dump_traceback_later(
-        TEST_TIMEOUT, exit=True, file=_TERMINAL[0] if _TERMINAL else 2
-    )
+    os.write(_watchdog, b"a")
     yield
-    faulthandler.cancel_dump_traceback_later()
+    os.write(_watchdog, b"d")
 
 
 @pytest.fixture(autouse=True)
