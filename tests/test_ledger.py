@@ -67,6 +67,11 @@ def test_schema_is_versioned_and_a_newer_ledger_is_refused(ledger_url: str) -> N
             conn.execute(sa.insert(schema_version).values(version=99, applied_at="later"))
     with pytest.raises(LedgerError, match="schema version 99"):
         Ledger.open(ledger_url)
+    assert writer_threads() == [], "a ledger refused for its schema left its writer running"
+
+
+def writer_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "ledger-writer" and t.is_alive()]
 
 
 def test_unusable_ledger_urls_are_one_line_errors(tmp_path: Path) -> None:
@@ -76,6 +81,7 @@ def test_unusable_ledger_urls_are_one_line_errors(tmp_path: Path) -> None:
         Ledger.open("mysql://x@y/z")
     with pytest.raises(LedgerError, match="cannot open the ledger"):
         Ledger.open(f"sqlite:///{tmp_path / 'missing-dir' / 'ledger.sqlite'}")
+    assert writer_threads() == [], "a ledger that could not be opened left its writer running"
 
 
 def test_serials_are_unique_under_concurrency(ledger: Ledger) -> None:

@@ -386,11 +386,13 @@ class Ledger:
         ledger = cls(engine, url)
         try:
             ledger.migrate()
-        except sa_exc.OperationalError as exc:
-            engine.dispose()
-            raise LedgerError(
-                f"cannot open the ledger: {_db_reason(exc)}", path=describe_url(url)
-            ) from None
+        except BaseException as exc:  # a ledger not opened leaves no writer thread behind
+            ledger.close()
+            if isinstance(exc, sa_exc.OperationalError):
+                raise LedgerError(
+                    f"cannot open the ledger: {_db_reason(exc)}", path=describe_url(url)
+                ) from None
+            raise
         return ledger
 
     def close(self) -> None:
