@@ -45,6 +45,22 @@ def test_three():
     time.sleep(1.5)
 """
 
+ALONE = """
+import os
+
+
+def test_one_thread():
+    assert os.listdir("/proc/self/task") == [str(os.getpid())]
+
+
+def test_no_child():
+    try:
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return
+    raise AssertionError(f"the session has a child process (reaped: {pid})")
+"""
+
 
 def _run(tmp_path: Path, source: str, timeout: float) -> subprocess.CompletedProcess[str]:
     shutil.copyfile(CONFTEST, tmp_path / "conftest.py")
@@ -75,12 +91,9 @@ def test_each_test_gets_the_whole_time(tmp_path: Path) -> None:
     assert result.stdout.count(" PASSED") == 3, result.stdout
 
 
-def test_this_session_has_one_thread_and_no_child() -> None:
+def test_the_guard_adds_no_thread_and_no_child(tmp_path: Path) -> None:
     """What the pool and the key loader fork is a single-threaded process, as under
-    `provguard scan`: the guard is a process, and not this session's child."""
-    assert os.listdir("/proc/self/task") == [str(os.getpid())]
-    try:
-        pid, _ = os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return
-    raise AssertionError(f"the session has a child process (reaped: {pid})")
+    `provguard scan`: the guard is a process, and not the session's child."""
+    result = _run(tmp_path, ALONE, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(" PASSED") == 2, result.stdout
