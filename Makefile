@@ -9,7 +9,7 @@ BUILD ?= build
 UNIT_BUILD := $(BUILD)/unit-tests
 C_SOURCES := $(wildcard app/src/*.c app/src/*.h)
 
-.PHONY: all setup demo test lint format-check unit-c pytest bench mutation mutation-c clean
+.PHONY: all setup demo test lint format-check unit-c pytest compat bench mutation mutation-c clean
 
 all: test
 
@@ -49,6 +49,13 @@ unit-c:
 pytest: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+
+## compat: pytest on the oldest Python pyproject admits and the newest there is, each in a venv of
+# its own (build/compat-*): SQLAlchemy (2.0 on 3.10), zipfile and ssl behave differently there.
+# An interpreter that is missing fails the target (2): a check that did not run is not a pass.
+COMPAT_PYTHONS ?= python3.10 python3.13
+compat:
+	.ci/compat $(COMPAT_PYTHONS)
 
 ## bench: the scan benchmark (issue 10's figures), then enrollment of 16 simulated modems against one
 bench: setup

@@ -244,6 +244,7 @@ def test_dev_pki_accepts_64_character_names_and_idna_hosts(tmp_path: Path) -> No
     assert client.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == device
 
 
+@pytest.mark.skip_allowed(reason="tomllib is standard from Python 3.11: nothing to install")
 def test_the_version_is_written_in_one_place() -> None:
     tomllib = pytest.importorskip("tomllib")
     project_file = Path(__file__).parents[1] / "pyproject.toml"
