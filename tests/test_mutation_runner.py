@@ -89,7 +89,15 @@ def test_a_clean_part_passes() -> None:
 
 def test_every_part_mutates_files_that_exist_and_selects_tests() -> None:
     package = Path(run.ROOT) / "scripts" / "provguard"
-    assert {p.name for p in PARTS} == {"at", "credentials", "render", "provision", "probe", "scan"}
+    assert {p.name for p in PARTS} == {
+        "at",
+        "credentials",
+        "render",
+        "provision",
+        "probe",
+        "enroll",
+        "scan",
+    }
     for part in PARTS:
         assert all(list(package.glob(pattern)) for pattern in part.mutate), part
         assert run.selected_tests(part), part

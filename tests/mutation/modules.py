@@ -101,6 +101,16 @@ PARTS: tuple[Part, ...] = (
         mutate=("probe.py",),
         tests=("tests/test_probe*.py", "tests/test_mqtt*.py", "tests/test_cli.py"),
     ),
+    Part(
+        name="enroll",  # production enrollment: the key born in the modem, the CSR, the ledger
+        mutate=("enroll/*.py", "ledger.py"),
+        tests=(
+            "tests/test_enroll*.py",
+            "tests/test_ledger*.py",
+            "tests/test_modemsim.py",
+            "tests/test_cli.py",
+        ),
+    ),
     _split(
         "scan",
         # Each piece runs the tests that reach its files in-process; the new tests written for
