@@ -75,11 +75,10 @@ class KeygenRefusedError(ProblemsFoundError):
 
     def __init__(self, error: at.ModemError):
         code = error.code
-        reason = KEYGEN_CME.get(code, error.final.describe()) if code is not None else None
-        super().__init__(
-            f"{error.command.summary}: the modem refused it: "
-            f"{error.final.text} ({reason or error.final.describe()})"
-        )
+        # %KEYGEN's own meaning of the code where its reference gives one, else the generic one
+        reason = KEYGEN_CME.get(code) if code is not None else None
+        said = f"{error.final.text} ({reason})" if reason else error.final.describe()
+        super().__init__(f"{error.command.summary}: the modem refused it: {said}")
         self.code = code
 
 

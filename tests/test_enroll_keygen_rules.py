@@ -1,0 +1,90 @@
+"""The %KEYGEN and %CMNG=2 answers as the modem gives them, each rule a mutant no test killed: the
+error a malformed read answer gets, a non-ASCII byte in a read credential, why a refused %KEYGEN
+was refused, and the one CSR deviation that is repaired (and nothing else)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from asn1crypto import core as asn1_core
+from asn1crypto import csr as asn1_csr
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from provguard import at, enroll
+from tests import factories
+
+SHA = "0123456789abcdef" * 4
+#: the module (provguard.enroll.keygen is also the name of a function there)
+keygen_module = importlib.import_module("provguard.enroll.keygen")
+
+
+def read_answer(content: str) -> at.Response:
+    return at.Response((f'%CMNG: 42,1,"{SHA}","{content}"',), at.Final(ok=True))
+
+
+def test_a_read_answer_that_is_not_a_cmng_line_is_named() -> None:
+    answer = at.Response(("%CMNG: 42,1",), at.Final(ok=True))
+    with pytest.raises(at.UnexpectedResponseError) as refused:
+        enroll.parse_cmng_read(answer)
+    assert str(refused.value) == (
+        'the answer to AT%CMNG=2 is not \'%CMNG: <tag>,<type>,"<sha>","<content>"\''
+    )
+
+
+def test_a_read_credential_is_ascii_and_a_stray_byte_becomes_a_question_mark() -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    assert enroll.parse_cmng_read(read_answer(pem)) == pem.encode("ascii")
+    # a byte the modem garbled on the line: one '?', the rest as sent (no UTF-8 expansion)
+    assert enroll.parse_cmng_read(read_answer("AB\u00e9CD")) == b"AB?CD"
+
+
+def refusal(code: int | None) -> keygen_module.KeygenRefusedError:
+    command = enroll.keygen(42, "CN=device")
+    final = at.Final(ok=False, code=code, text="ERROR" if code is None else "+CME ERROR")
+    return keygen_module.KeygenRefusedError(at.ModemError(command, final))
+
+
+def test_a_refused_keygen_says_why_in_the_at_references_words() -> None:
+    memory = refusal(515)
+    assert memory.code == 515
+    assert str(memory).endswith(
+        "the modem refused it: +CME ERROR (memory full: the modem's credential storage has no "
+        "room for another key)"
+    )
+    unknown = refusal(600)  # a code %KEYGEN's reference does not list: the generic meaning
+    assert unknown.code == 600
+    assert str(unknown).endswith(f"the modem refused it: +CME ERROR ({at.cme_message(600)})")
+    bare = refusal(None)  # extended error codes off: ERROR alone
+    assert bare.code is None
+    final = at.Final(ok=False, code=None, text="ERROR")
+    assert str(bare).endswith(f"the modem refused it: {final.describe()}")
+
+
+def csr_der(key: object) -> bytes:
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(factories.name("device"))
+        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    return request.public_bytes(serialization.Encoding.DER)
+
+
+def with_null_parameters(der: bytes) -> bytes:
+    """The CSR as older modem firmware signs it: ecdsa-with-SHA256 with NULL parameters."""
+    request = asn1_csr.CertificationRequest.load(der)
+    request["signature_algorithm"] = {"algorithm": "sha256_ecdsa", "parameters": asn1_core.Null()}
+    return bytes(request.dump(force=True))
+
+
+def test_only_null_ecdsa_parameters_are_repaired() -> None:
+    der = csr_der(factories.ec_key())
+    legacy = with_null_parameters(der)
+    assert legacy != der
+    assert keygen_module._without_null_ecdsa_parameters(legacy) == der
+    assert keygen_module._without_null_ecdsa_parameters(der) is None  # nothing to repair
+    # RSA signatures carry NULL parameters by definition: not the deviation, left alone
+    assert keygen_module._without_null_ecdsa_parameters(csr_der(factories.rsa_key())) is None
+    # bytes after the CSR are not dropped to make it parse: the answer is not repaired
+    assert keygen_module._without_null_ecdsa_parameters(legacy + b"\x00\x00") is None
