@@ -11,8 +11,10 @@ from asn1crypto import core as asn1_core
 from asn1crypto import csr as asn1_csr
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from provguard import at, enroll
+from provguard.errors import InputError
 from tests import factories
 
 SHA = "0123456789abcdef" * 4
@@ -88,3 +90,29 @@ def test_only_null_ecdsa_parameters_are_repaired() -> None:
     assert keygen_module._without_null_ecdsa_parameters(csr_der(factories.rsa_key())) is None
     # bytes after the CSR are not dropped to make it parse: the answer is not repaired
     assert keygen_module._without_null_ecdsa_parameters(legacy + b"\x00\x00") is None
+
+
+def test_a_csr_read_back_is_refused_for_a_damaged_signature_or_a_key_keygen_does_not_make() -> None:
+    expected = factories.name("device")
+    der = bytearray(csr_der(factories.ec_key()))
+    der[-3] ^= 0x01  # inside the signature's INTEGER r or s
+    damaged = x509.load_der_x509_csr(bytes(der))
+    with pytest.raises(enroll.CsrError) as refused:
+        keygen_module.verify_csr(damaged, expected)
+    assert str(refused.value) == "the CSR's signature does not verify: it was damaged on the way"
+    for key in (factories.rsa_key(), factories.ec_key(ec.SECP384R1())):
+        request = x509.load_der_x509_csr(csr_der(key))
+        with pytest.raises(enroll.CsrError) as refused:
+            keygen_module.verify_csr(request, expected)
+        kind = type(request.public_key()).__name__
+        assert str(refused.value) == f"the CSR's key is {kind}, not EC P-256 as %KEYGEN makes"
+    keygen_module.verify_csr(x509.load_der_x509_csr(csr_der(factories.ec_key())), expected)
+
+
+def test_reading_a_credential_checks_its_sec_tag_as_every_cmng_command_does() -> None:
+    with pytest.raises(InputError) as listing:
+        at.cmng_list(2147483648)
+    with pytest.raises(InputError) as reading:
+        enroll.cmng_read(2147483648, 1)
+    assert str(reading.value) == str(listing.value)
+    assert enroll.cmng_read(42, 1).text == "AT%CMNG=2,42,1"

@@ -6,11 +6,13 @@ the fake modem's state and cryptography's own verification."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provguard import enroll
@@ -81,4 +83,51 @@ def test_a_certificate_of_another_device_ca_with_the_same_name_is_replaced(
     assert written.signature_hash_algorithm is not None
     renewed.dca_key.public_key().verify(
         written.signature, written.tbs_certificate_bytes, ec.ECDSA(written.signature_hash_algorithm)
+    )
+
+
+def test_a_reused_certificate_is_recorded_for_the_attempt_that_wrote_it(
+    pki: Pki, ledger: Ledger
+) -> None:
+    """The export takes each device's latest enrolled attempt: the re-run that wrote the
+    certificate must hold it (serial, fingerprint, PEM), not only the attempt that issued it."""
+    modem, issued = interrupted_before_the_write(pki, ledger)
+    steps: list[str] = []
+    result = enroll.enroll_device(
+        modem,  # type: ignore[arg-type]
+        job(pki),
+        ledger,
+        port=modem.port,
+        progress=lambda step, detail="": steps.append(step),
+    )
+    assert result.outcome is Outcome.ENROLLED, result.error
+    assert "write-cert" in steps
+    last = ledger.attempts()[-1]
+    assert last.id == result.attempt_id
+    der = issued.public_bytes(serialization.Encoding.DER)
+    assert (last.cert_serial, last.cert_fingerprint, last.cert_pem) == (
+        format(issued.serial_number, "x"),
+        "SHA256:" + hashlib.sha256(der).hexdigest(),
+        issued.public_bytes(serialization.Encoding.PEM).decode(),
+    )
+
+
+def test_a_certificate_the_modem_then_lists_with_another_digest_fails_verification(
+    pki: Pki, ledger: Ledger
+) -> None:
+    modem = FakeModem()
+    written = []
+
+    def garble_after_the_write(line: str) -> None:
+        if line.startswith(f"AT%CMNG=0,{TAG},1"):
+            written.append(line)
+        elif written and line.startswith("AT%CMNG=1"):
+            modem.store[(TAG, 1)] = b"not what was written"
+
+    modem.fault = garble_after_the_write  # type: ignore[assignment]
+    result = enroll.enroll_device(modem, job(pki), ledger, port=modem.port)  # type: ignore[arg-type]
+    assert result.outcome is Outcome.REFUSED
+    listed = hashlib.sha256(b"not what was written").hexdigest().upper()
+    assert f"the client certificate is listed with SHA-256 {listed}" in (result.error or ""), (
+        result.error
     )

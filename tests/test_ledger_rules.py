@@ -47,7 +47,9 @@ def test_a_claim_of_a_live_station_on_this_host_holds_and_its_process_is_not_sig
         second = claimed_by(ledger, pid=station.pid, host=socket.gethostname())
         with pytest.raises(DeviceBusyError, match="station 'a'"):
             ledger.acquire(IMEI, station="b", attempt_id=second)
-        assert station.poll() is None, "the station holding the claim was sent a signal"
+        # still running a second later: a signal (SIGHUP ends it) would have been seen by then
+        with pytest.raises(subprocess.TimeoutExpired):
+            station.wait(timeout=1)
     finally:
         station.kill()
         station.wait()
@@ -139,6 +141,7 @@ def test_the_export_takes_each_devices_latest_enrolled_certificate(ledger: Ledge
     attempt(IMEI, None, Outcome.REFUSED)  # a device's failed first try comes first
     attempt(None, "orphan", Outcome.ENROLLED)  # no IMEI: belongs to no device
     old = attempt(IMEI, "old", Outcome.ENROLLED)
+    attempt(IMEI, "issued, never written", Outcome.REFUSED)  # not what the device holds
     attempt(OTHER_IMEI, None, Outcome.ENROLLED)  # no certificate: nothing to export
     other = attempt(OTHER_IMEI, "other", Outcome.ALREADY_ENROLLED)
     new = attempt(IMEI, "new", Outcome.ENROLLED)
@@ -149,3 +152,19 @@ def test_the_export_takes_each_devices_latest_enrolled_certificate(ledger: Ledge
         (new, IMEI, "new"),
     ]
     assert old < other < new
+
+
+def test_a_database_error_is_its_first_line_or_its_type() -> None:
+    def error(text: str) -> sa.exc.OperationalError:
+        return sa.exc.OperationalError("SELECT 1", {}, ConnectionError(text))
+
+    assert ledger_module._db_reason(error("  could not connect\nDETAIL: more  ")) == (
+        "could not connect"
+    )
+    assert ledger_module._db_reason(error("")) == "ConnectionError"
+
+
+def test_a_ledger_url_is_shown_without_its_password() -> None:
+    shown = ledger_module.describe_url("postgresql://station:hunter2@db.example/ledger")
+    assert shown == "postgresql://station:***@db.example/ledger"
+    assert ledger_module.describe_url("not a url at all") == "(unparsable ledger URL)"
