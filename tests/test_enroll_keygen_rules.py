@@ -4,8 +4,10 @@ was refused, and the one CSR deviation that is repaired (and nothing else)."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 
+import cbor2
 import pytest
 from asn1crypto import core as asn1_core
 from asn1crypto import csr as asn1_csr
@@ -116,3 +118,38 @@ def test_reading_a_credential_checks_its_sec_tag_as_every_cmng_command_does() ->
         enroll.cmng_read(2147483648, 1)
     assert str(reading.value) == str(listing.value)
     assert enroll.cmng_read(42, 1).text == "AT%CMNG=2,42,1"
+
+
+UUID = bytes(range(16))
+
+
+def attestation(tag_value: int, csr: bytes, *, cbor_tag: int = 18) -> bytes:
+    """A COSE_Sign1 as the modem's %KEYGEN answers carry it (nRF91 AT manual; payload id 9,
+    the device UUID, the sec_tag as CBOR, the CSR's SHA-256, a nonce), signature not checked."""
+    digest = hashlib.sha256(csr).digest()
+    payload = cbor2.dumps([9, UUID, cbor2.dumps(tag_value), digest, bytes(16)])
+    sign1 = [cbor2.dumps({1: -7}), {}, payload, bytes(64)]
+    return cbor2.dumps(cbor2.CBORTag(cbor_tag, sign1))
+
+
+def test_the_attested_sec_tag_is_read_as_the_modem_writes_it() -> None:
+    csr = csr_der(factories.ec_key())
+    uuid = "00010203-0405-0607-0809-0a0b0c0d0e0f"
+    assert keygen_module._attested_uuid(attestation(0, csr), csr, 0) == uuid  # tag 0 is a tag
+    assert keygen_module._attested_uuid(attestation(42, csr), csr, 42) == uuid
+    # int32 on the wire: 2^31 and 2^32 - 1 arrive negative and are read back unsigned
+    for wire, tag in ((-(2**31), 2**31), (-1, 2**32 - 1), (-2, 2**32 - 2)):
+        assert keygen_module._attested_uuid(attestation(wire, csr), csr, tag) == uuid
+        for near in (tag - 1, tag + 1, 2, 2**31 - 2):
+            with pytest.raises(enroll.CsrError, match="names sec_tag"):
+                keygen_module._attested_uuid(attestation(wire, csr), csr, near)
+
+
+def test_an_attestation_that_is_not_a_cose_sign1_is_named() -> None:
+    csr = csr_der(factories.ec_key())
+    with pytest.raises(enroll.CsrError) as refused:
+        keygen_module._attested_uuid(b"\xff\x00", csr, 42)
+    assert str(refused.value) == "%KEYGEN: the COSE_Sign1 attestation does not decode"
+    with pytest.raises(enroll.CsrError) as refused:
+        keygen_module._attested_uuid(attestation(42, csr, cbor_tag=17), csr, 42)
+    assert str(refused.value) == "%KEYGEN: the attestation is not a COSE_Sign1 (CBOR tag 18)"
