@@ -123,11 +123,19 @@ def test_reading_a_credential_checks_its_sec_tag_as_every_cmng_command_does() ->
 UUID = bytes(range(16))
 
 
-def attestation(tag_value: int, csr: bytes, *, cbor_tag: int = 18) -> bytes:
+def attestation(
+    tag_value: int,
+    csr: bytes,
+    *,
+    cbor_tag: int = 18,
+    kind: int = 9,
+    uuid: bytes = UUID,
+    digest: bytes | None = None,
+) -> bytes:
     """A COSE_Sign1 as the modem's %KEYGEN answers carry it (nRF91 AT manual; payload id 9,
     the device UUID, the sec_tag as CBOR, the CSR's SHA-256, a nonce), signature not checked."""
-    digest = hashlib.sha256(csr).digest()
-    payload = cbor2.dumps([9, UUID, cbor2.dumps(tag_value), digest, bytes(16)])
+    digest = hashlib.sha256(csr).digest() if digest is None else digest
+    payload = cbor2.dumps([kind, uuid, cbor2.dumps(tag_value), digest, bytes(16)])
     sign1 = [cbor2.dumps({1: -7}), {}, payload, bytes(64)]
     return cbor2.dumps(cbor2.CBORTag(cbor_tag, sign1))
 
@@ -153,3 +161,24 @@ def test_an_attestation_that_is_not_a_cose_sign1_is_named() -> None:
     with pytest.raises(enroll.CsrError) as refused:
         keygen_module._attested_uuid(attestation(42, csr, cbor_tag=17), csr, 42)
     assert str(refused.value) == "%KEYGEN: the attestation is not a COSE_Sign1 (CBOR tag 18)"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"kind": 8}, "%KEYGEN: the attestation is payload 8, not a CSR message (9)"),
+        (
+            {"digest": bytes(32)},
+            "%KEYGEN: the attestation's SHA-256 is not the CSR's: they do not belong",
+        ),
+        ({"uuid": bytes(15)}, "%KEYGEN: the attestation's device UUID is not 16 bytes"),
+        ({"uuid": "0" * 16}, "%KEYGEN: the attestation's device UUID is not 16 bytes"),
+    ],
+)
+def test_an_attestation_of_something_else_is_refused_by_name(
+    changes: dict[str, object], message: str
+) -> None:
+    csr = csr_der(factories.ec_key())
+    with pytest.raises(enroll.CsrError) as refused:
+        keygen_module._attested_uuid(attestation(42, csr, **changes), csr, 42)  # type: ignore[arg-type]
+    assert str(refused.value) == message
