@@ -894,8 +894,10 @@ def _zip_member(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: Location, budget: _Budget, depth: int
 ) -> Iterator[Event]:
     # Python 3.12.2, 3.11.8 and later refuse a member whose data runs into the next member's
-    # header; `_overlapping` leaves that next member unread on every Python, so this one is read
-    # (every byte of it searched) and a zip scans the same whatever the Python
+    # header, which 3.11.7 reads: read it on every Python (every byte searched), so that a zip
+    # scans the same whatever the Python. A quoted-overlap bomb is still bounded here: by
+    # `_overlapping` (a member whose header lies in an earlier one's data is not read) and by
+    # the archive budget (total bytes, ratio).
     if getattr(info, "_end_offset", None) is not None:
         info._end_offset = None  # type: ignore[attr-defined]  # newer than the stubs
     try:
