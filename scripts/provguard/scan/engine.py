@@ -108,13 +108,65 @@ _UTF16 = {
 }
 
 
+#: Bytes written in C source as literals, which is how a key file gets into a build as a header:
+#: `xxd -i`, Zephyr's `generate_inc_file_for_target` (`0x30, 0x81, ...`) or a string of `\x`
+#: escapes. (name, a run of at least MIN_LITERALS of them, one literal or anything between two)
+#: A comment may sit between two array elements (`/* 0x000010 */`, an offset some tools write).
+_BETWEEN = rb"[ \t\r\n]*,(?:[ \t\r\n]|/\*[^*]{0,80}\*/|//[^\n]{0,80}\n)*"
+_BYTE = rb"0[xX][0-9a-fA-F]{1,2}(?![0-9a-fA-F])"
+_ESCAPE = rb"\\x[0-9a-fA-F]{2}"
+#: A whole Ed25519 key is 48 bytes, a fragment of a known key 32: a shorter run holds neither.
+MIN_LITERALS = 32
+_LITERALS = (
+    (
+        "a C byte array",
+        re.compile(_BYTE + rb"(?:" + _BETWEEN + _BYTE + rb"){%d,}" % (MIN_LITERALS - 1)),
+        re.compile(rb"/\*[^*]{0,80}\*/|//[^\n]{0,80}\n|0[xX]([0-9a-fA-F]{1,2})"),
+    ),
+    (
+        "C \\x escapes",
+        # a string may be cut into several, one per line: "\x30\x81" "\x87..."
+        re.compile(_ESCAPE + rb'(?:(?:"[ \t\r\n]*")?' + _ESCAPE + rb"){%d,}" % (MIN_LITERALS - 1)),
+        re.compile(rb"\\x([0-9a-fA-F]{2})"),
+    ),
+)
+
+
+def _literal_hits(data: bytes, known: KnownIndex, detectors: Sequence[Detector]) -> list[Hit]:
+    """What is in the bytes that runs of C literals in `data` (text) spell, each hit at the
+    literals that hold it: a key is in such a header in no other form."""
+    hits: list[Hit] = []
+    for name, run_pattern, token in _LITERALS:
+        for run in run_pattern.finditer(data):
+            digits = [d for d in token.findall(data, run.start(), run.end()) if d]
+            spelled = bytes.fromhex(b"".join(d.rjust(2, b"0") for d in digits).decode())
+            found = _search(spelled, known, detectors)
+            if not found:
+                continue
+            # where each byte's literal is: looked up only for the runs that hold something
+            spans = [m.span() for m in token.finditer(data, run.start(), run.end()) if m[1]]
+            hits += [
+                dataclasses.replace(
+                    h,
+                    start=spans[h.start][0],
+                    end=spans[h.end - 1][1],
+                    encoding=f"{h.encoding} as {name}",
+                )
+                for h in found
+            ]
+    return hits
+
+
 def scan_segment(
-    data: bytes, known: KnownIndex, detectors: Sequence[Detector] = DETECTORS
+    data: bytes, known: KnownIndex, detectors: Sequence[Detector] = DETECTORS, *, text: bool = False
 ) -> list[Hit]:
     """Known credentials and always-on detections in one segment, one hit per object; text
-    stored as UTF-16 (a PEM block written by a Windows tool) is searched as its characters."""
+    stored as UTF-16 (a PEM block written by a Windows tool) is searched as its characters, and
+    in `text` (source code) the bytes that runs of C literals spell are searched too."""
     found = candidates(data)
     hits = _search(data, known, detectors, found)
+    if text:
+        hits += _literal_hits(data, known, detectors)
     # one test for both byte orders (re: bytes.find crawls through zero fill for this needle)
     if not found.utf16:
         return _merge(hits)
@@ -288,7 +340,7 @@ def segment_findings(
     of the window repeats the previous one)."""
     findings = []
     text = image.format == "text" or segment.section == HEX_TEXT
-    hits = scan_segment(segment.data, known, detectors)
+    hits = scan_segment(segment.data, known, detectors, text=image.format == "text")
     lines_at = _line_breaks_before(segment.data, (h.start for h in hits)) if lines and text else {}
     symbol_starts: dict[int, tuple[int, ...]] = {}  # id of a region -> its symbols' offsets
     for hit in hits:
