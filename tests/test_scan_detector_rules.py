@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import random
 
 import pytest
@@ -302,3 +303,65 @@ def test_a_pem_key_whose_lines_end_in_other_white_space_is_found(space: bytes) -
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     assert [d.key for d in detect(pem)] == ["SHA256:" + hashlib.sha256(spki).hexdigest()]
+
+
+def _spki_fp(key: f.PrivateKey) -> str:
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "SHA256:" + hashlib.sha256(spki).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("encoder", "escape"),
+    [
+        ("PHP json_encode", {"/": "\\/"}),
+        (".NET System.Text.Json", {"+": "\\u002B"}),
+        ("escapes in lower case", {"+": "\\u002b", "/": "\\u002f"}),
+        (
+            "every base64 character a writer may escape",
+            {"+": "\\u002B", "/": "\\u002F", "=": "\\u003D"},
+        ),
+    ],
+)
+def test_a_pem_key_in_json_with_escaped_base64_characters_is_found(
+    encoder: str, escape: dict[str, str]
+) -> None:
+    """JSON may escape `/`, `+` and `=` (`\\/`, `\\u002B`, `\\u003D`): still the key, as any JSON
+    reader sees."""
+    for _ in range(50):  # a key whose body holds every character the encoder escapes
+        key = f.rsa_key()
+        pem = f.key_pem(key, pkcs8=False).decode()
+        if all(c in "".join(pem.splitlines()[1:-1]) for c in escape):
+            break
+    else:
+        pytest.fail("no key had those characters")
+    text = json.dumps({"privateKey": pem})
+    for char, escaped in escape.items():
+        text = text.replace(char, escaped)
+    assert json.loads(text)["privateKey"] == pem  # what the encoder wrote is that key
+    data = text.encode()
+
+    [found] = detect(data)
+
+    assert (found.kind, found.encoding, found.key) == (
+        Kind.PRIVATE_KEY,
+        "PEM PKCS#1",
+        _spki_fp(key),
+    )
+    assert found.start == data.index(b"-----BEGIN")
+    assert data[found.end - len("-----") : found.end] == b"-----"
+
+
+def test_a_certificate_in_php_json_is_found_as_the_certificate() -> None:
+    pki = f.device_pki()
+    pem = f.cert_pem(pki.device_cert).decode()
+    text = json.dumps({"certificate": pem}).replace("/", "\\/").encode()
+
+    [found] = detect(text)
+
+    der = f.cert_der(pki.device_cert)
+    assert (found.kind, found.key) == (
+        Kind.CERTIFICATE,
+        "SHA256:" + hashlib.sha256(der).hexdigest(),
+    )

@@ -275,6 +275,16 @@ class DerCertificateDetector:
 # Between the lines of a PEM body in flash: line breaks, escaped "\n" (JSON, C strings), the
 # quotes and backslash-newlines of a C string literal; spaces around a line are ignored.
 _PEM_LINE_BREAK = re.compile(rb'(?:\\[rn]|\\\r?\n|["\r\n])+')
+#: JSON's escapes of base64 characters, which some encoders write inside a PEM string: `\/`
+#: (PHP's json_encode) and `\u002B` (.NET's System.Text.Json escapes `+`); `\u002F`, `\u003D`.
+_JSON_ESCAPE = re.compile(rb"\\/|\\u00(2[bBfF]|3[dD])")
+
+
+def _unescaped(line: bytes) -> bytes:
+    """A line of a PEM body with JSON's escapes read back (a base64 body holds no backslash)."""
+    if b"\\" not in line:
+        return line
+    return _JSON_ESCAPE.sub(lambda m: b"/" if m[1] is None else bytes([int(m[1], 16)]), line)
 
 
 #: A damaged body shorter than this (base64 characters) cannot hold a 256-bit secret...
@@ -315,7 +325,7 @@ def pem_blocks(data: bytes, label_pattern: bytes, *, damaged: bool = False) -> I
         headers: list[str] = []
         lines: list[bytes] = []
         for raw in _PEM_LINE_BREAK.split(data[match.end() : stop]):
-            line = raw.strip()  # spaces, tabs, and the \v \f a text tool may leave
+            line = _unescaped(raw.strip())  # spaces, tabs, the \v \f a text tool may leave
             if not line:
                 continue
             if not lines and b":" in line:
