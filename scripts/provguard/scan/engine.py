@@ -9,6 +9,7 @@ file, permission, internal error), so a scan never says "clean" about bytes it d
 
 from __future__ import annotations
 
+import binascii
 import bisect
 import dataclasses
 import os
@@ -157,16 +158,58 @@ def _literal_hits(data: bytes, known: KnownIndex, detectors: Sequence[Detector])
     return hits
 
 
+#: A PEM file encoded in base64 once more, as a Kubernetes secret, a CI variable or a JSON field
+#: holds one (`base64 -w0 key.pem`): `-----BEGIN` in base64 at each of the three byte alignments,
+#: with how many characters before it its base64 quantum starts.
+_BASE64_BEGIN = {b"LS0tLS1CRUdJTi": 0, b"0tLS0tQkVHSU4": 2, b"tLS0tLUJFR0lO": 3}
+_BASE64_BEGIN_AT = re.compile(b"|".join(_BASE64_BEGIN))
+#: Base64 text, lines of it one block (`base64` wraps at 76 characters, and a BEGIN may be cut
+#: by a line break; the last line may be short): searched for a BEGIN without its line breaks.
+_BASE64_BLOCK = re.compile(rb"[A-Za-z0-9+/]{16,}(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/]+)*")
+_BASE64_CHAR = re.compile(rb"[A-Za-z0-9+/]")
+
+
+def _base64_pem_hits(data: bytes, known: KnownIndex, detectors: Sequence[Detector]) -> list[Hit]:
+    """What is in PEM text that `data` holds in base64, each hit at the base64 characters that
+    hold it (a block is decoded from the quantum of its first `-----BEGIN` to its end)."""
+    hits: list[Hit] = []
+    for block in _BASE64_BLOCK.finditer(data):
+        text = block[0].translate(None, b" \t\r\n")
+        marker = _BASE64_BEGIN_AT.search(text)
+        if marker is None:
+            continue
+        first = max(0, marker.start() - _BASE64_BEGIN[marker[0]])
+        whole = first + (len(text) - first) // 4 * 4 + ((len(text) - first) % 4 > 1) * 4
+        body = text[first:whole].ljust(whole - first, b"=")  # a lone last character is no byte
+        found = _search(binascii.a2b_base64(body), known, detectors)
+        if not found:
+            continue
+        # where each base64 character is: looked up only for the blocks that hold something
+        where = [block.start() + m.start() for m in _BASE64_CHAR.finditer(block[0])][first:]
+        hits += [
+            dataclasses.replace(
+                h,
+                start=where[h.start // 3 * 4],
+                end=where[min(len(where), -(-h.end // 3) * 4) - 1] + 1,
+                encoding=f"{h.encoding} in base64",
+            )
+            for h in found
+        ]
+    return hits
+
+
 def scan_segment(
     data: bytes, known: KnownIndex, detectors: Sequence[Detector] = DETECTORS, *, text: bool = False
 ) -> list[Hit]:
     """Known credentials and always-on detections in one segment, one hit per object; text
     stored as UTF-16 (a PEM block written by a Windows tool) is searched as its characters, and
-    in `text` (source code) the bytes that runs of C literals spell are searched too."""
+    in `text` (source code, configuration) the bytes that runs of C literals spell and PEM text
+    encoded in base64 are searched too."""
     found = candidates(data)
     hits = _search(data, known, detectors, found)
     if text:
         hits += _literal_hits(data, known, detectors)
+        hits += _base64_pem_hits(data, known, detectors)
     # one test for both byte orders (re: bytes.find crawls through zero fill for this needle)
     if not found.utf16:
         return _merge(hits)

@@ -1,0 +1,157 @@
+"""A PEM file encoded in base64 once more is found: a Kubernetes Secret (`data: tls.key: ...`),
+a CI variable or a JSON field written with `base64 -w0 key.pem`, or `base64`'s own output
+wrapped at 76 characters, where a BEGIN may be cut by a line break.
+
+The base64 is written by coreutils' `base64`; what a finding's span holds is checked by decoding
+it here. Keys are generated at test time and never printed.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provguard.cli import main
+from provguard.credentials import key_fingerprint
+from tests import factories as f
+
+
+def scan(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, dict]:
+    code = main(["scan", "--format", "json", *map(str, args)])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, json.loads(captured.out)
+
+
+def coreutils_base64(data: bytes, *, wrap: bool) -> str:
+    command = ["base64"] if wrap else ["base64", "-w0"]
+    return subprocess.run(command, input=data, capture_output=True, check=True).stdout.decode()
+
+
+def spelled(text: str, start: int, length: int) -> bytes:
+    """What the base64 characters of `text[start:start + length]` decode to, padded."""
+    chars = "".join(c for c in text[start : start + length] if not c.isspace())
+    return binascii.a2b_base64(chars + "=" * (-len(chars) % 4))
+
+
+def test_a_kubernetes_secret_holding_a_key_fails_the_scan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = f.ec_key()
+    pem = f.key_pem(key)
+    value = coreutils_base64(pem, wrap=False)
+    secret = tmp_path / "device-secret.yaml"
+    secret.write_text(
+        "apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\ndata:\n"
+        f"  tls.crt: {coreutils_base64(b'not a certificate', wrap=False)}\n"
+        f"  tls.key: {value}\n"
+    )
+    text = secret.read_text()
+
+    code, report = scan(capsys, secret)
+
+    assert code == 1
+    [finding] = report["findings"]
+    assert finding["encoding"].startswith("PEM PKCS#8 in base64")
+    assert finding["key"] == key_fingerprint(key)
+    assert finding["fileOffset"] == text.index(value)
+    assert finding["fileOffset"] + finding["length"] <= text.index(value) + len(value)
+    # the span reported holds the whole PEM block
+    assert pem.rstrip(b"\n") in spelled(text, finding["fileOffset"], finding["length"])
+
+
+@pytest.mark.parametrize("before", [0, 1, 2, 50, 51, 52, 53, 54, 55])
+def test_a_key_anywhere_in_wrapped_base64_is_found(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], before: int
+) -> None:
+    """`before` bytes of JSON come first: every byte alignment, and BEGINs cut by a line break
+    (the 76th character falls inside it for some of these)."""
+    key = f.ec_key()
+    pem = f.key_pem(key, pkcs8=False)
+    head = b'{"n": "' + b"d" * max(0, before - 10) + b'", "k": "'
+    blob = head[:before] if before < 10 else head
+    encoded = tmp_path / "device.json.b64"
+    encoded.write_text(coreutils_base64(blob + pem + b'"}', wrap=True))
+
+    code, report = scan(capsys, encoded)
+
+    assert code == 1
+    [finding] = report["findings"]
+    assert finding["encoding"].startswith("PEM SEC1 in base64")
+    assert finding["key"] == key_fingerprint(key)
+    text = encoded.read_text()
+    assert pem.rstrip(b"\n") in spelled(text, finding["fileOffset"], finding["length"])
+
+
+def test_a_begin_cut_by_a_line_break_is_in_these_cases() -> None:
+    """The wrapped cases above do cut a BEGIN (so the test is of what it says): base64 writes 4
+    characters for 3 bytes, `base64` breaks the line after every 76 characters."""
+    cut = []
+    for before in (50, 51, 52, 53, 54, 55):
+        head = len(b'{"n": "') + (before - 10) + len(b'", "k": "')
+        first, last = head * 4 // 3, -(-(head + len(b"-----BEGIN")) * 4 // 3)
+        cut += [before for line_end in range(76, last, 76) if first < line_end < last]
+    assert cut
+
+
+def test_a_bundle_of_certificate_and_key_is_read_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One run of base64 holding a chain and then the key: both found, the key after the chain."""
+    pki = f.device_pki()
+    bundle = (
+        f.cert_pem(pki.device_cert) + f.cert_pem(pki.device_ca_cert) + f.key_pem(pki.device_key)
+    )
+    config = tmp_path / "provisioning.json"
+    config.write_text(json.dumps({"bundle": coreutils_base64(bundle, wrap=False)}))
+
+    code, report = scan(capsys, config)
+
+    assert code == 1
+    kinds = sorted((x["kind"], x["key"]) for x in report["findings"] + report["allowed"])
+    assert ("private-key", key_fingerprint(pki.device_key)) in kinds
+    assert sum(kind == "certificate" for kind, _ in kinds) == 2
+
+
+def test_base64_of_a_certificate_or_of_random_bytes_is_no_private_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pki = f.device_pki()
+    config = tmp_path / "ca.env"
+    config.write_text(
+        f"CA_PEM={coreutils_base64(f.cert_pem(pki.ca_cert), wrap=False)}\n"
+        f"NOISE={coreutils_base64(os.urandom(3000), wrap=False)}\n"
+    )
+
+    code, report = scan(capsys, config)
+
+    assert code == 0
+    assert report["verdict"] == "clean"
+    [cert] = report["findings"] + report["allowed"]
+    assert cert["kind"] == "certificate"
+    assert cert["encoding"].startswith("PEM in base64")
+
+
+def test_a_key_whose_last_base64_quantum_is_short_is_found_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A P-256 SEC1 PEM is 227 bytes: its last 2 bytes (`-` and the line feed) are 3 characters
+    and a `=`; the END line must not lose its last dash."""
+    key = f.ec_key()
+    pem = f.key_pem(key, pkcs8=False)
+    assert len(pem) % 3 == 2
+    value = coreutils_base64(pem, wrap=False)
+    env = tmp_path / "device.env"
+    env.write_text(f"DEVICE_KEY={value}\n")
+
+    code, report = scan(capsys, env)
+
+    assert code == 1
+    [finding] = report["findings"]
+    assert finding["encoding"].startswith("PEM SEC1 in base64")
+    assert finding["key"] == key_fingerprint(key)
