@@ -9,6 +9,7 @@ it here. Keys are generated at test time and never printed.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 import os
 import subprocess
@@ -155,3 +156,37 @@ def test_a_key_whose_last_base64_quantum_is_short_is_found_whole(
     [finding] = report["findings"]
     assert finding["encoding"].startswith("PEM SEC1 in base64")
     assert finding["key"] == key_fingerprint(key)
+
+
+def test_every_base64_value_of_a_file_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Values with no PEM, a PEM that is no key or certificate (a public key), a certificate and
+    a key, one after another: the certificate and the key are both reported, where each is."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    pki = f.device_pki()
+    public = pki.device_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    values = {
+        "NOISE": coreutils_base64(os.urandom(600), wrap=False),
+        "PUBLIC": coreutils_base64(public, wrap=False),
+        "CERT": coreutils_base64(f.cert_pem(pki.device_cert), wrap=False),
+        "KEY": coreutils_base64(f.key_pem(pki.device_key), wrap=False),
+    }
+    env = tmp_path / "device.env"
+    env.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+    text = env.read_text()
+
+    code, report = scan(capsys, env)
+
+    assert code == 1
+    found = sorted(
+        (x["fileOffset"], x["kind"], x["key"]) for x in report["findings"] + report["allowed"]
+    )
+    der = f.cert_der(pki.device_cert)
+    assert found == [
+        (text.index(values["CERT"]), "certificate", "SHA256:" + hashlib.sha256(der).hexdigest()),
+        (text.index(values["KEY"]), "private-key", key_fingerprint(pki.device_key)),
+    ]

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from provguard.cli import main
 from provguard.credentials import key_fingerprint
+from provguard.scan import engine
+from provguard.scan.known import KnownIndex
 from tests import factories as f
 
 IN_CI = bool(os.environ.get("CI"))
@@ -255,3 +257,38 @@ def test_the_pre_commit_hook_refuses_a_key_header(
     assert code == 1
     assert "as a C byte array" in out
     f.assert_no_key_material(out, key)
+
+
+def test_every_array_of_a_file_is_read_and_each_key_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A table of other bytes first, then two keys, each an array of its own."""
+    first, second = f.ec_key(), f.ec_key()
+    source = tmp_path / "keys.c"
+    source.write_text(
+        "const uint8_t table[] = {\n" + file2hex(os.urandom(256)) + "};\n"
+        "const uint8_t first[] = {\n" + file2hex(f.key_der(first)) + "};\n"
+        "const uint8_t second[] = {\n" + file2hex(f.key_der(second)) + "};\n"
+    )
+    text = source.read_text()
+    starts = literal_starts(text)
+
+    code, report = scan(capsys, source)
+
+    assert code == 1
+    found = [(x["key"], x["fileOffset"]) for x in report["findings"]]
+    assert found == [
+        (key_fingerprint(first), starts[256]),
+        (key_fingerprint(second), starts[256 + len(f.key_der(first))]),
+    ]
+
+
+def test_bytes_of_a_binary_segment_are_not_read_as_literals() -> None:
+    """Only text is: a segment is binary unless the caller says it is text (an image would pay
+    two more passes for what only source code holds)."""
+    key = f.ec_key()
+    data = ("uint8_t k[] = {" + file2hex(f.key_der(key)) + "};").encode()
+
+    assert engine.scan_segment(data, KnownIndex([])) == []
+    [hit] = engine.scan_segment(data, KnownIndex([]), text=True)
+    assert hit.key == key_fingerprint(key)
