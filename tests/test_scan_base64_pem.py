@@ -61,7 +61,8 @@ def test_a_kubernetes_secret_holding_a_key_fails_the_scan(
     assert finding["encoding"].startswith("PEM PKCS#8 in base64")
     assert finding["key"] == key_fingerprint(key)
     assert finding["fileOffset"] == text.index(value)
-    assert finding["fileOffset"] + finding["length"] <= text.index(value) + len(value)
+    # 4 characters for every 3 bytes, up to the END line's last dash (not the line feed after it)
+    assert finding["length"] == -(-len(pem.rstrip(b"\n")) // 3) * 4
     # the span reported holds the whole PEM block
     assert pem.rstrip(b"\n") in spelled(text, finding["fileOffset"], finding["length"])
 
@@ -87,6 +88,9 @@ def test_a_key_anywhere_in_wrapped_base64_is_found(
     assert finding["key"] == key_fingerprint(key)
     text = encoded.read_text()
     assert pem.rstrip(b"\n") in spelled(text, finding["fileOffset"], finding["length"])
+    # reported from the quantum the BEGIN starts in: 4 characters for every 3 bytes before it
+    characters = [i for i, c in enumerate(text) if not c.isspace()]
+    assert finding["fileOffset"] == characters[len(blob) // 3 * 4]
 
 
 def test_a_begin_cut_by_a_line_break_is_in_these_cases() -> None:
@@ -117,6 +121,10 @@ def test_a_bundle_of_certificate_and_key_is_read_whole(
     kinds = sorted((x["kind"], x["key"]) for x in report["findings"] + report["allowed"])
     assert ("private-key", key_fingerprint(pki.device_key)) in kinds
     assert sum(kind == "certificate" for kind, _ in kinds) == 2
+    # the key's BEGIN is that many bytes into the run: 4 characters for every 3 before its quantum
+    [key] = [x for x in report["findings"] if x["kind"] == "private-key"]
+    value = config.read_text().index('"bundle": "') + len('"bundle": "')
+    assert key["fileOffset"] == value + bundle.index(b"-----BEGIN PRIVATE KEY") // 3 * 4
 
 
 def test_base64_of_a_certificate_or_of_random_bytes_is_no_private_key(
@@ -190,3 +198,28 @@ def test_every_base64_value_of_a_file_is_read(
         (text.index(values["CERT"]), "certificate", "SHA256:" + hashlib.sha256(der).hexdigest()),
         (text.index(values["KEY"]), "private-key", key_fingerprint(pki.device_key)),
     ]
+
+
+@pytest.mark.parametrize("after", ["", "\nX=1\n"], ids=["at-the-end", "a-line-after"])
+def test_base64_without_padding_or_a_newline_at_the_end_is_read_to_its_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], after: str
+) -> None:
+    """A PEM without its last line feed: 226 bytes of SEC1 end in one byte (`-`, two characters
+    of base64); 240 of PKCS#8 need no padding, and the next line's `X` then joins the run as a
+    lone last character, which holds no byte."""
+    sec1, pkcs8 = f.ec_key(), f.ec_key()
+    values = {
+        "SEC1": coreutils_base64(f.key_pem(sec1, pkcs8=False).rstrip(b"\n"), wrap=False),
+        "PKCS8": coreutils_base64(f.key_pem(pkcs8).rstrip(b"\n"), wrap=False),
+    }
+    assert values["SEC1"].endswith("==")
+    assert not values["PKCS8"].endswith("=")
+    env = tmp_path / "keys.env"
+    env.write_text(f"SEC1={values['SEC1']}\nPKCS8={values['PKCS8']}{after}")
+
+    code, report = scan(capsys, env)
+
+    assert code == 1
+    assert sorted(x["key"] for x in report["findings"]) == sorted(
+        [key_fingerprint(sec1), key_fingerprint(pkcs8)]
+    )

@@ -179,9 +179,10 @@ def _base64_pem_hits(data: bytes, known: KnownIndex, detectors: Sequence[Detecto
         if marker is None:
             continue
         first = max(0, marker.start() - _BASE64_BEGIN[marker[0]])
-        whole = first + (len(text) - first) // 4 * 4 + ((len(text) - first) % 4 > 1) * 4
-        body = text[first:whole].ljust(whole - first, b"=")  # a lone last character is no byte
-        found = _search(binascii.a2b_base64(body), known, detectors)
+        body = text[first:]
+        if len(body) % 4 == 1:  # a lone last character holds no byte (and a2b_base64 refuses it)
+            body = body[:-1]
+        found = _search(binascii.a2b_base64(body + b"=="), known, detectors)  # padding enough
         if not found:
             continue
         # where each base64 character is: looked up only for the blocks that hold something
