@@ -121,31 +121,71 @@ MIN_LITERALS = 32
 _LITERALS = (
     (
         "a C byte array",
-        re.compile(_BYTE + rb"(?:" + _BETWEEN + _BYTE + rb"){%d,}" % (MIN_LITERALS - 1)),
+        _BYTE,
+        _BETWEEN,
         re.compile(rb"/\*[^*]{0,80}\*/|//[^\n]{0,80}\n|0[xX]([0-9a-fA-F]{1,2})"),
     ),
-    (
-        "C \\x escapes",
-        # a string may be cut into several, one per line: "\x30\x81" "\x87..."
-        re.compile(_ESCAPE + rb'(?:(?:"[ \t\r\n]*")?' + _ESCAPE + rb"){%d,}" % (MIN_LITERALS - 1)),
-        re.compile(rb"\\x([0-9a-fA-F]{2})"),
-    ),
+    # a string may be cut into several, one per line: "\x30\x81" "\x87..."
+    ("C \\x escapes", _ESCAPE, rb'(?:"[ \t\r\n]*")?', re.compile(rb"\\x([0-9a-fA-F]{2})")),
 )
+#: A run is found by its first MIN_LITERALS literals and then followed a bounded number at a time:
+#: one regular expression over a whole array of megabytes would keep a backtracking state per
+#: literal (gigabytes).
+_RUNS = tuple(
+    (
+        name,
+        re.compile(literal + rb"(?:" + between + literal + rb"){%d}" % (MIN_LITERALS - 1)),
+        re.compile(rb"(?:" + between + literal + rb"){1,4096}"),
+        token,
+    )
+    for name, literal, between, token in _LITERALS
+)
+_COMMENT = re.compile(rb"/\*[^*]{0,80}\*/|//[^\n]{0,80}\n")
+_ONE_DIGIT = re.compile(rb"0[xX]([0-9a-fA-F])(?![0-9a-fA-F])")
+_NOT_HEX = bytes(c for c in range(256) if c not in b"0123456789abcdefABCDEF")
+
+
+def _runs(
+    first: re.Pattern[bytes], more: re.Pattern[bytes], data: bytes
+) -> Iterator[tuple[int, int]]:
+    """[start, end) of each run of at least MIN_LITERALS literals in `data`."""
+    at = 0
+    while (start := first.search(data, at)) is not None:
+        end = start.end()
+        while (longer := more.match(data, end)) is not None:
+            end = longer.end()
+        yield start.start(), end
+        at = end
+
+
+def _spelled(run: bytes) -> bytes:
+    """The bytes a run of literals spells (in C, with no object per literal: an array may hold
+    megabytes): comments out, `0x0` made `0x00`, then the `0x` and all but hex digits."""
+    if b"/" in run:
+        run = _COMMENT.sub(b"", run)
+    run = _ONE_DIGIT.sub(rb"0x0\1", run)
+    run = run.replace(b"0x", b"").replace(b"0X", b"")  # `\x` goes with all but the digits
+    return bytes.fromhex(run.translate(None, _NOT_HEX).decode("ascii"))
 
 
 def _literal_hits(data: bytes, known: KnownIndex, detectors: Sequence[Detector]) -> list[Hit]:
     """What is in the bytes that runs of C literals in `data` (text) spell, each hit at the
     literals that hold it: a key is in such a header in no other form."""
     hits: list[Hit] = []
-    for name, run_pattern, token in _LITERALS:
-        for run in run_pattern.finditer(data):
-            digits = [d for d in token.findall(data, run.start(), run.end()) if d]
-            spelled = bytes.fromhex(b"".join(d.rjust(2, b"0") for d in digits).decode())
-            found = _search(spelled, known, detectors)
+    for name, first, more, token in _RUNS:
+        for start, end in _runs(first, more, data):
+            found = _search(_spelled(data[start:end]), known, detectors)
             if not found:
                 continue
-            # where each byte's literal is: looked up only for the runs that hold something
-            spans = [m.span() for m in token.finditer(data, run.start(), run.end()) if m[1]]
+            # where the literals of the hits' first and last bytes are, in one pass
+            wanted = {i for h in found for i in (h.start, h.end - 1)}
+            spans: dict[int, tuple[int, int]] = {}
+            literals = (m for m in token.finditer(data, start, end) if m[1])
+            for index, literal in enumerate(literals):
+                if index in wanted:
+                    spans[index] = literal.span()
+                    if len(spans) == len(wanted):
+                        break
             hits += [
                 dataclasses.replace(
                     h,
@@ -166,7 +206,6 @@ _BASE64_BEGIN_AT = re.compile(b"|".join(_BASE64_BEGIN))
 #: Base64 text, lines of it one block (`base64` wraps at 76 characters, and a BEGIN may be cut
 #: by a line break; the last line may be short): searched for a BEGIN without its line breaks.
 _BASE64_BLOCK = re.compile(rb"[A-Za-z0-9+/]{16,}(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/]+)*")
-_BASE64_CHAR = re.compile(rb"[A-Za-z0-9+/]")
 
 
 def _base64_pem_hits(data: bytes, known: KnownIndex, detectors: Sequence[Detector]) -> list[Hit]:
@@ -185,18 +224,42 @@ def _base64_pem_hits(data: bytes, known: KnownIndex, detectors: Sequence[Detecto
         found = _search(binascii.a2b_base64(body + b"=="), known, detectors)  # padding enough
         if not found:
             continue
-        # where each base64 character is: looked up only for the blocks that hold something
-        where = [block.start() + m.start() for m in _BASE64_CHAR.finditer(block[0])][first:]
+        # the characters that hold each hit: 4 for every 3 bytes, from the quantum it starts in
+        last = len(text) - 1
+        spans = [
+            (first + h.start // 3 * 4, min(last, first + -(-h.end // 3) * 4 - 1)) for h in found
+        ]
+        where = _positions(block[0], block.start(), [i for span in spans for i in span])
         hits += [
             dataclasses.replace(
-                h,
-                start=where[h.start // 3 * 4],
-                end=where[min(len(where), -(-h.end // 3) * 4) - 1] + 1,
-                encoding=f"{h.encoding} in base64",
+                h, start=where[a], end=where[b] + 1, encoding=f"{h.encoding} in base64"
             )
-            for h in found
+            for h, (a, b) in zip(found, spans, strict=True)
         ]
     return hits
+
+
+_SPACE = re.compile(rb"[ \t\r\n]+")
+
+
+def _positions(block: bytes, offset: int, wanted: list[int]) -> dict[int, int]:
+    """Where in the data (`block` starting at `offset`) the non-space characters of `block`
+    numbered `wanted` are, in one pass over its line breaks (no list of every character)."""
+    out: dict[int, int] = {}
+    targets = iter(sorted(set(wanted)))
+    target = next(targets, None)
+    skipped = 0  # white space before the characters counted so far
+    for space in _SPACE.finditer(block):
+        while target is not None and target + skipped < space.start():
+            out[target] = offset + target + skipped
+            target = next(targets, None)
+        if target is None:
+            return out
+        skipped += space.end() - space.start()
+    while target is not None:
+        out[target] = offset + target + skipped
+        target = next(targets, None)
+    return out
 
 
 def scan_segment(
