@@ -223,3 +223,29 @@ def test_base64_without_padding_or_a_newline_at_the_end_is_read_to_its_end(
     assert sorted(x["key"] for x in report["findings"]) == sorted(
         [key_fingerprint(sec1), key_fingerprint(pkcs8)]
     )
+
+
+def test_a_key_lines_into_wrapped_base64_is_reported_at_its_own_characters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A chain and then the key, wrapped at 76: the key's first and last characters are lines
+    in, past the line breaks (counted here by numbering the base64 characters; the `=` of the
+    padding holds no byte and ends no finding)."""
+    pki = f.device_pki()
+    pem = f.key_pem(pki.device_key)
+    bundle = f.cert_pem(pki.device_cert) + f.cert_pem(pki.device_ca_cert) + pem
+    encoded = tmp_path / "chain-and-key.b64"
+    encoded.write_text(coreutils_base64(bundle, wrap=True))
+    text = encoded.read_text()
+    characters = [i for i, c in enumerate(text) if c.isalnum() or c in "+/"]
+    begin = bundle.index(b"-----BEGIN PRIVATE KEY")
+    end = begin + len(pem.rstrip(b"\n"))  # the END line's last dash
+
+    code, report = scan(capsys, encoded)
+
+    assert code == 1
+    [key] = [x for x in report["findings"] if x["kind"] == "private-key"]
+    assert key["fileOffset"] == characters[begin // 3 * 4]
+    assert key["fileOffset"] > text.index("\n") * 2  # lines in
+    last = min(len(characters), -(-end // 3) * 4) - 1
+    assert key["fileOffset"] + key["length"] == characters[last] + 1
