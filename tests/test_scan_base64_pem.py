@@ -223,6 +223,10 @@ def test_base64_without_padding_or_a_newline_at_the_end_is_read_to_its_end(
     assert sorted(x["key"] for x in report["findings"]) == sorted(
         [key_fingerprint(sec1), key_fingerprint(pkcs8)]
     )
+    # the SEC1 key ends in its last quantum: every character of its value but the padding
+    [first] = [x for x in report["findings"] if x["key"] == key_fingerprint(sec1)]
+    assert first["fileOffset"] == len("SEC1=")
+    assert first["length"] == len(values["SEC1"].rstrip("="))
 
 
 def test_a_key_lines_into_wrapped_base64_is_reported_at_its_own_characters(
@@ -249,3 +253,16 @@ def test_a_key_lines_into_wrapped_base64_is_reported_at_its_own_characters(
     assert key["fileOffset"] > text.index("\n") * 2  # lines in
     last = min(len(characters), -(-end // 3) * 4) - 1
     assert key["fileOffset"] + key["length"] == characters[last] + 1
+
+
+def test_positions_count_only_the_characters_that_are_not_white_space() -> None:
+    """`_positions`: the n-th character that is no space, tab or line break, wherever breaks of
+    any length fall (numbered here by enumerating the characters)."""
+    from provguard.scan.engine import _positions  # noqa: PLC0415
+
+    block = b"ab\ncd\r\n\tef  g\nh\n"
+    characters = [i for i, c in enumerate(block) if c not in b" \t\r\n"]
+    wanted = list(range(len(characters)))
+
+    assert _positions(block, 1000, wanted) == {n: 1000 + i for n, i in enumerate(characters)}
+    assert _positions(block, 0, [6, 2]) == {2: characters[2], 6: characters[6]}

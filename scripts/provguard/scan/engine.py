@@ -164,7 +164,8 @@ def _spelled(run: bytes) -> bytes:
     if b"/" in run:
         run = _COMMENT.sub(b"", run)
     run = _ONE_DIGIT.sub(rb"0x0\1", run)
-    run = run.replace(b"0x", b"").replace(b"0X", b"")  # `\x` goes with all but the digits
+    # the \x of an escape goes with everything else that is no hex digit
+    run = run.replace(b"0x", b"").replace(b"0X", b"")
     return bytes.fromhex(run.translate(None, _NOT_HEX).decode("ascii"))
 
 
