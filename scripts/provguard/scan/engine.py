@@ -111,8 +111,9 @@ _UTF16 = {
 
 #: Bytes written in C source as literals, which is how a key file gets into a build as a header:
 #: `xxd -i`, Zephyr's `generate_inc_file_for_target` (`0x30, 0x81, ...`) or a string of `\x`
-#: escapes. (name, a run of at least MIN_LITERALS of them, one literal or anything between two)
-#: A comment may sit between two array elements (`/* 0x000010 */`, an offset some tools write).
+#: escapes. Each kind: (name, one literal, what may come between two, the expression that numbers
+#: the literals of a run: a comment matches it with no digits). A comment may sit between two
+#: array elements (`/* 0x000010 */`, an offset some tools write).
 _BETWEEN = rb"[ \t\r\n]*,(?:[ \t\r\n]|/\*[^*]{0,80}\*/|//[^\n]{0,80}\n)*"
 _BYTE = rb"0[xX][0-9a-fA-F]{1,2}(?![0-9a-fA-F])"
 _ESCAPE = rb"\\x[0-9a-fA-F]{2}"
