@@ -181,7 +181,7 @@ def test_a_string_of_x_escapes_cut_over_lines_is_found(
 
     assert code == 1
     finding = only_finding(report)
-    assert finding["encoding"].startswith("PKCS#8 DER as C \\x escapes")
+    assert finding["encoding"].startswith("PKCS#8 DER as hex escapes in a C string")
     assert finding["fileOffset"] == first
 
 
@@ -238,7 +238,7 @@ def test_a_known_key_s_scalar_as_literals_is_named_as_known(
     assert by_file.keys() == {str(source), str(escaped)}
     assert {x["known"] for x in by_file.values()} == {str(key_file)}
     assert "as a C byte array" in by_file[str(source)]["encoding"]
-    assert "as C \\x escapes" in by_file[str(escaped)]["encoding"]
+    assert "as hex escapes in a C string" in by_file[str(escaped)]["encoding"]
 
 
 def test_the_pre_commit_hook_refuses_a_key_header(

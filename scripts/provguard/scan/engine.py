@@ -127,7 +127,12 @@ _LITERALS = (
         re.compile(rb"/\*[^*]{0,80}\*/|//[^\n]{0,80}\n|0[xX]([0-9a-fA-F]{1,2})"),
     ),
     # a string may be cut into several, one per line: "\x30\x81" "\x87..."
-    ("C \\x escapes", _ESCAPE, rb'(?:"[ \t\r\n]*")?', re.compile(rb"\\x([0-9a-fA-F]{2})")),
+    (
+        "hex escapes in a C string",
+        _ESCAPE,
+        rb'(?:"[ \t\r\n]*")?',
+        re.compile(rb"\\x([0-9a-fA-F]{2})"),
+    ),
 )
 #: A run is found by its first MIN_LITERALS literals and then followed a bounded number at a time:
 #: one regular expression over a whole array of megabytes would keep a backtracking state per
