@@ -79,6 +79,10 @@ WINDOW = 16 << 20
 MAX_HEX_TEXT = 3 * MAX_DECODE
 #: Windows overlap by at least the longest object looked for, so nothing is lost between them.
 MIN_OVERLAP = 4 * MAX_OBJECT
+#: ... and each is read with this much of the one before it, whose hits it does not own: the tail
+#: of a key that starts before the window is then seen as that key's, not as what is left of a
+#: damaged one (`detectors.salvaged_ec_keys`: an EC key's core is at most 32 bytes in).
+LEAD = 64
 
 
 @dataclass(frozen=True)
@@ -462,11 +466,13 @@ def segment_findings(
     *,
     lines: bool = False,
     keep: int | None = None,
+    own_from: int = 0,
     fresh: int = 0,
     lines_before: int = 0,
 ) -> list[Finding]:
     """Findings of one segment. `keep`: only hits starting before this offset (a window's own
-    bytes; the overlap belongs to the next window); `fresh`: only hits ending after it (the head
+    bytes; the overlap belongs to the next window); `own_from`: only hits starting at or after
+    it (the lead-in belongs to the window before); `fresh`: only hits ending after it (the head
     of the window repeats the previous one)."""
     findings = []
     text = image.format == "text" or segment.section == HEX_TEXT
@@ -474,7 +480,7 @@ def segment_findings(
     lines_at = _line_breaks_before(segment.data, (h.start for h in hits)) if lines and text else {}
     symbol_starts: dict[int, tuple[int, ...]] = {}  # id of a region -> its symbols' offsets
     for hit in hits:
-        if (keep is not None and hit.start >= keep) or hit.end <= fresh:
+        if (keep is not None and hit.start >= keep) or hit.start < own_from or hit.end <= fresh:
             continue
         length = hit.end - hit.start
         region = _region_at(segment.regions, hit.start) if segment.regions else None
@@ -585,21 +591,23 @@ def _window_findings(
             newlines += _line_breaks(stream.read(own), own)
     for start, own in windows(stop - first):
         offset = first + start
-        stream.seek(offset)
-        data = stream.read(own + overlap)
-        address = None if base_address is None else base_address + offset
-        segment = Segment(address, data, section=section, file_offset=offset)
+        lead = min(offset, LEAD)
+        stream.seek(offset - lead)
+        data = stream.read(lead + own + overlap)
+        address = None if base_address is None else base_address + offset - lead
+        segment = Segment(address, data, section=section, file_offset=offset - lead)
         findings += segment_findings(
             image,
             segment,
             known,
             detectors,
             lines=lines,
-            keep=own if offset + own < size else None,
-            lines_before=newlines,
+            keep=lead + own if offset + own < size else None,
+            own_from=lead,
+            lines_before=newlines - _line_breaks(data, lead),
         )
         if lines and (image.format == "text" or section == HEX_TEXT):
-            newlines += _line_breaks(data, own)
+            newlines += _line_breaks(data[lead:], own)
     return findings
 
 
