@@ -2,10 +2,12 @@
 matches its scalar) is a finding, never "clean" (the gate fails closed).
 
 Every byte of a P-256 key in PKCS#8 and SEC1 is damaged in turn. The key is reported at its span
-whenever the DER detector can still see a candidate there (the first bytes it matches on are
-the only exception), named by the public key of the scalar that is left: the original key's
-fingerprint when the damage is outside the scalar, else the fingerprint of the damaged scalar's
-key. Both are computed here with cryptography from the bytes the test damaged.
+whenever the DER detector can still see a candidate there; when the damage is in the first bytes
+it matches on, from its ECPrivateKey core (version 1 and the scalar) to the scalar's end; only
+damage to that core's own first five bytes leaves nothing to report. It is named by the public
+key of the scalar that is left: the original key's fingerprint when the damage is outside the
+scalar, else the fingerprint of the damaged scalar's key. Both are computed here with
+cryptography from the bytes the test damaged.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provguard.cli import main
-from provguard.scan.detectors import DAMAGED_EC, Detection, detect
+from provguard.scan.detectors import DAMAGED_EC, DAMAGED_EC_FRAMING, Detection, detect
 from provguard.scan.known import P256_LAYOUT_DAMAGE
 from provguard.scan.model import Kind
 from tests import factories as f
@@ -56,24 +58,28 @@ def expected(damaged: bytes, at: int, scalar: int, key: ec.EllipticCurvePrivateK
     [(PKCS8, "PKCS#8", 7), (SEC1, "SEC1", 6)],  # bytes the DER candidate pattern matches on
     ids=["PKCS#8", "SEC1"],
 )
-def test_every_damaged_byte_of_a_p256_key_past_its_first_few_is_reported(
+def test_every_damaged_byte_of_a_p256_key_but_its_core_is_reported(
     fmt: serialization.PrivateFormat, form: str, matched: int
 ) -> None:
     key = f.ec_key()
     der = der_of(key, fmt)
     scalar = scalar_offset(der, key)
-    version = der.index(b"\x02\x01\x01\x04") + 2  # ECPrivateKey's version, 1 (RFC 5915)
+    core = der.index(b"\x02\x01\x01\x04")  # ECPrivateKey's version 1 (RFC 5915), its scalar
     for at in range(len(der)):
         damaged = bytearray(der)
         damaged[at] ^= 0x55
         found = detect(PAD + bytes(damaged) + PAD)
         fingerprint = expected(bytes(damaged), at, scalar, key)
-        if at < matched or fingerprint is None:
+        if (at < matched and core <= at < core + 5) or fingerprint is None:
             assert found == [], at
             continue
-        damage = "damaged: its version is not 1" if at == version else DAMAGED_EC
-        encoding = f"{form} DER, {damage}"
-        span = (len(PAD), len(PAD) + len(der))
+        if at < matched:  # the DER pattern cannot see it: what is left from the core on is
+            encoding = f"{form} DER, {DAMAGED_EC_FRAMING}"
+            span = (len(PAD) + core, len(PAD) + scalar + 32)
+        else:
+            damage = "damaged: its version is not 1" if at == core + 2 else DAMAGED_EC
+            encoding = f"{form} DER, {damage}"
+            span = (len(PAD), len(PAD) + len(der))
         assert found == [Detection(*span, Kind.PRIVATE_KEY, encoding, fingerprint, "EC secp256r1")]
 
 
@@ -100,12 +106,17 @@ def _layout_damaged(count: int) -> bytes:
     return bytes(der)
 
 
-@pytest.mark.parametrize(("count", "reported"), [(P256_LAYOUT_DAMAGE, True), (3, False)])
-def test_a_p256_layout_is_recognised_with_up_to_two_bytes_changed(
-    count: int, reported: bool
-) -> None:
+@pytest.mark.parametrize(
+    ("count", "damage"),
+    [
+        (P256_LAYOUT_DAMAGE, f"SEC1 DER, {DAMAGED_EC}"),  # the layout, at the key's first byte
+        (3, f"EC DER, {DAMAGED_EC_FRAMING}"),  # not the layout: what is left from its core on
+    ],
+)
+def test_a_p256_layout_is_recognised_with_up_to_two_bytes_changed(count: int, damage: str) -> None:
     assert P256_LAYOUT_DAMAGE == 2
-    assert bool(detect(PAD + _layout_damaged(count) + PAD)) is reported
+    [found] = detect(PAD + _layout_damaged(count) + PAD)
+    assert (found.encoding, found.start) == (damage, len(PAD) + (0 if count == 2 else 2))
 
 
 @pytest.mark.parametrize(

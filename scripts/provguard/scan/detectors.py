@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from provguard.scan.model import Kind
@@ -161,7 +163,9 @@ class DerPrivateKeyDetector:
     _candidate = re.compile(rb"\x30(?=" + _KEY_AFTER_SEQUENCE + rb")", re.DOTALL)
 
     def find(self, data: bytes) -> Iterator[Detection]:
-        return _confirmed(self._candidate, self.confirm, data)
+        keys = list(_confirmed(self._candidate, self.confirm, data))
+        cores = (match.start() for match in EC_CORE.finditer(data))
+        return iter(keys + salvaged_ec_keys(data, cores, keys))
 
     @staticmethod
     def confirm(data: bytes, start: int) -> Detection | None:
@@ -243,6 +247,125 @@ def _ec_key_parts(der: bytes) -> tuple[str, ec.EllipticCurve, bytes, int] | None
     if len(secret) != (curve.key_size + 7) // 8:
         return None
     return form, curve, secret, version
+
+
+# --- what is left of an EC key whose DER does not parse ---------------------------------------
+
+#: The core of every EC private key, SEC1's ECPrivateKey (RFC 5915), which PKCS#8 wraps too:
+#: INTEGER version 1, then the private scalar as an OCTET STRING of the curve's size (24 bytes,
+#: secp192r1, to 66, P-521). It survives damage to the framing around it (the outer lengths and
+#: tags, which `DerPrivateKeyDetector.confirm` needs whole), and a public key cut short.
+EC_CORE = re.compile(rb"\x02\x01\x01\x04[\x18-\x42]")
+#: ECPrivateKey's publicKey [1], a BIT STRING holding an uncompressed point, after the scalar.
+_EC_PUBLIC_KEY = re.compile(
+    rb"\xa1(?:[\x00-\x7f]|\x81[\x80-\xff])\x03(?:[\x00-\x7f]|\x81[\x80-\xff])\x00\x04"
+)
+#: How far before the core a PKCS#8 key's curve OID may end (the OCTET STRING and SEQUENCE
+#: headers of the ECPrivateKey it wraps come between: 4 to 8 bytes, and some slack), and how far
+#: after the scalar a SEC1 key's may start (the [0] parameters header: 2 bytes).
+_OID_BEFORE, _OID_AFTER = 12, 4
+#: How far after the scalar the public key may start: after SEC1's parameters (up to 13 bytes).
+_POINT_AFTER = 16
+#: Damage reported for such a key: it is named by the key its scalar makes on the curve written
+#: beside it, the original key's fingerprint while the scalar is whole.
+DAMAGED_EC_FRAMING = "damaged: its DER framing does not parse"
+
+
+@cache
+def _named_curves() -> tuple[tuple[bytes, ec.EllipticCurve], ...]:
+    """(DER of the OID, curve) of every named curve cryptography derives keys on, the NIST
+    curves first: the curve assumed for a scalar of their size when no OID is left to say."""
+    from asn1crypto.core import ObjectIdentifier  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+    names = sorted(
+        (n for n in dir(ec.EllipticCurveOID) if not n.startswith("_")),
+        key=lambda n: (not n.startswith("SECP") or n.endswith("K1"), n),
+    )
+    out = []
+    for name in names:
+        oid = getattr(ec.EllipticCurveOID, name)
+        try:
+            curve = ec.get_curve_for_oid(oid)()
+        except LookupError:  # pragma: no cover - an OID this cryptography has no curve for
+            continue
+        out.append((ObjectIdentifier(oid.dotted_string).dump(), curve))
+    return tuple(out)
+
+
+def salvaged_ec_keys(
+    data: bytes, cores: Iterable[int], keys: Sequence[Detection]
+) -> list[Detection]:
+    """The EC keys whose core (`EC_CORE`) is at one of `cores` and outside every key in `keys`
+    (which are in order and do not overlap): what a changed length, tag or OID, or a key cut
+    short after its scalar, leaves of a key."""
+    starts = [k.start for k in keys]
+    out = []
+    for core in cores:
+        inside = bisect.bisect_right(starts, core) - 1
+        if inside >= 0 and core < keys[inside].end:
+            continue
+        found = _salvaged_ec_key(data, core)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def _salvaged_ec_key(data: bytes, core: int) -> Detection | None:
+    """The key whose core is at `core`, when the curve is still named beside it (its OID before
+    the core, PKCS#8, or after the scalar, SEC1) or its public key follows the scalar; None for
+    anything else (random bytes hold the core and either of those by a chance below 2**-70 at an
+    offset)."""
+    size = data[core + 4]
+    end = core + 5 + size
+    sized = [(oid, curve) for oid, curve in _named_curves() if (curve.key_size + 7) // 8 == size]
+    if end > len(data) or not sized:
+        return None
+    named = next(
+        (
+            (form, curve)
+            for oid, curve in sized
+            for form, near in (
+                ("PKCS#8", data[max(0, core - _OID_BEFORE - len(oid)) : core]),
+                ("SEC1", data[end : end + _OID_AFTER + len(oid)]),
+            )
+            if oid in near
+        ),
+        None,
+    )
+    point = _EC_PUBLIC_KEY.search(data, end, end + _POINT_AFTER + 8)
+    if named is None and point is None:
+        return None
+    form, curves = (named[0], [named[1]]) if named else ("EC", [c for _, c in sized])
+    keys = _derived(int.from_bytes(data[core + 5 : end], "big"), curves)
+    if not keys:  # zero or past the curve's order: no key
+        return None
+    key = keys[0]
+    if point is not None and named is None:  # the curve whose public key follows, if any is
+        written = data[point.end() - 1 : point.end() + 2 * size]
+        key = next((k for k in keys if _uncompressed(k) == written), key)
+    return _key_detection(core, end, f"{form} DER, {DAMAGED_EC_FRAMING}", key)
+
+
+def _derived(value: int, curves: list[ec.EllipticCurve]) -> list[ec.EllipticCurvePrivateKey]:
+    """The key `value` is on each of `curves` where it is one (not zero, below the order)."""
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+    out = []
+    for curve in curves:
+        try:
+            out.append(ec.derive_private_key(value, curve))
+        except ValueError:
+            continue
+    return out
+
+
+def _uncompressed(key: ec.EllipticCurvePrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    return key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
 
 
 class DerCertificateDetector:
@@ -497,21 +620,24 @@ class Candidates:
     certificates: tuple[int, ...]
     pem: bool
     utf16: bool
+    ec_cores: tuple[int, ...] = ()  # EC_CORE: what may be left of an EC key that does not parse
 
 
 def candidates(data: bytes) -> Candidates:
     """The `Candidates` of `data`, block by block (see BLOCK)."""
     keys: list[int] = []
     certificates: list[int] = []
+    cores: list[int] = []
     pem = utf16 = False
     for start in range(0, len(data), BLOCK):
         own, stop = start + BLOCK, min(len(data), start + BLOCK + SPAN)
         for match in _DER_CANDIDATE.finditer(data, start, stop):
             if match.start() < own:
                 (keys if match.group(1) is not None else certificates).append(match.start())
+        cores += [m.start() for m in EC_CORE.finditer(data, start, stop) if m.start() < own]
         pem = pem or _PEM_BEGIN.search(data, start, stop) is not None
         utf16 = utf16 or UTF16_BEGIN.search(data, start, stop) is not None
-    return Candidates(tuple(keys), tuple(certificates), pem, utf16)
+    return Candidates(tuple(keys), tuple(certificates), pem, utf16, tuple(cores))
 
 
 def detect(
@@ -524,13 +650,11 @@ def detect(
     out: list[Detection] = []
     for detector in detectors:
         if type(detector) is DerPrivateKeyDetector:
-            confirmed = (DerPrivateKeyDetector.confirm(data, at) for at in found.keys)
+            keys = [k for at in found.keys if (k := DerPrivateKeyDetector.confirm(data, at))]
+            out += keys + salvaged_ec_keys(data, found.ec_cores, keys)
         elif type(detector) is DerCertificateDetector:
             confirmed = (DerCertificateDetector.confirm(data, at) for at in found.certificates)
+            out += [d for d in confirmed if d is not None]
         elif found.pem or not isinstance(detector, PemPrivateKeyDetector | PemCertificateDetector):
             out += detector.find(data)
-            continue
-        else:
-            continue
-        out += [d for d in confirmed if d is not None]
     return out
