@@ -190,3 +190,46 @@ def test_scan_fails_a_release_image_holding_a_damaged_p384_key(
     assert finding["key"] == spki_fingerprint(key)
     assert finding["fileOffset"] == len(PAD) + core
     assert finding["encoding"] == f"SEC1 DER, {DAMAGED_EC_FRAMING} (EC secp384r1)"
+
+
+def test_a_damaged_key_right_after_a_whole_one_is_reported_too() -> None:
+    """Keys back to back in a table: the core of the second starts where the first ends."""
+    whole = ec.generate_private_key(ec.SECP256R1())
+    broken = ec.generate_private_key(ec.SECP384R1())
+    first = der_of(whole, "PKCS#8")
+    der = der_of(broken, "SEC1")
+    core, end = core_of(der, broken)
+    data = PAD + first + der[core:] + PAD  # the second key's SEQUENCE header is lost
+    at = len(PAD) + len(first)
+    found = detect(data)
+    assert [d.key for d in found] == [spki_fingerprint(whole), spki_fingerprint(broken)]
+    assert found[1] == salvaged(at, at + end - core, "SEC1", broken)
+
+
+def test_a_key_cut_right_after_its_scalar_at_the_end_of_the_data_is_reported() -> None:
+    """PKCS#8 names the curve before the core: the scalar's last byte may be the data's last."""
+    key = ec.generate_private_key(ec.SECP384R1())
+    der = der_of(key, "PKCS#8")
+    core, end = core_of(der, key)
+    assert detect(PAD + der[:end]) == [salvaged(len(PAD) + core, len(PAD) + end, "PKCS#8", key)]
+
+
+def test_a_key_whose_bytes_before_its_curves_oid_are_lost_is_reported() -> None:
+    """A buffer that starts at the PKCS#8 key's curve OID: the OID is the data's first bytes."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = der_of(key, "PKCS#8")
+    core, end = core_of(der, key)
+    oid = der.index(b"\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07")  # prime256v1, from RFC 5480
+    data = der[oid:]
+    assert detect(data) == [salvaged(core - oid, end - oid, "PKCS#8", key)]
+
+
+def test_a_public_key_further_on_does_not_name_a_lone_scalar() -> None:
+    """Only a public key that follows the scalar (after SEC1's parameters at most) names its
+    curve: another key's, a little further on, does not make the scalar a key."""
+    lone = ec.generate_private_key(ec.SECP256R1())
+    der = der_of(lone, "SEC1")
+    core, end = core_of(der, lone)
+    other = ec.generate_private_key(ec.SECP256R1())
+    found = detect(PAD + der[core:end] + b"\xff" * 40 + der_of(other, "SEC1") + PAD)
+    assert [d.key for d in found] == [spki_fingerprint(other)]
