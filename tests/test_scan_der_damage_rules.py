@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provguard.cli import main
-from provguard.scan.detectors import DAMAGED_EC, DAMAGED_EC_FRAMING, Detection, detect
+from provguard.scan.detectors import DAMAGED_EC, DAMAGED_FRAMING, Detection, detect
 from provguard.scan.known import P256_LAYOUT_DAMAGE
 from provguard.scan.model import Kind
 from tests import factories as f
@@ -74,7 +74,7 @@ def test_every_damaged_byte_of_a_p256_key_but_its_core_is_reported(
             assert found == [], at
             continue
         if at < matched:  # the DER pattern cannot see it: what is left from the core on is
-            encoding = f"{form} DER, {DAMAGED_EC_FRAMING}"
+            encoding = f"{form} DER, {DAMAGED_FRAMING}"
             span = (len(PAD) + core, len(PAD) + scalar + 32)
         else:
             damage = "damaged: its version is not 1" if at == core + 2 else DAMAGED_EC
@@ -110,7 +110,7 @@ def _layout_damaged(count: int) -> bytes:
     ("count", "damage"),
     [
         (P256_LAYOUT_DAMAGE, f"SEC1 DER, {DAMAGED_EC}"),  # the layout, at the key's first byte
-        (3, f"EC DER, {DAMAGED_EC_FRAMING}"),  # not the layout: what is left from its core on
+        (3, f"EC DER, {DAMAGED_FRAMING}"),  # not the layout: what is left from its core on
     ],
 )
 def test_a_p256_layout_is_recognised_with_up_to_two_bytes_changed(count: int, damage: str) -> None:

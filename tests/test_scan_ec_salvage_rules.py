@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from provguard.cli import main
 from provguard.scan.detectors import (
     BLOCK,
-    DAMAGED_EC_FRAMING,
+    DAMAGED_FRAMING,
     DerPrivateKeyDetector,
     Detection,
     detect,
@@ -55,7 +55,7 @@ def core_of(der: bytes, key: ec.EllipticCurvePrivateKey) -> tuple[int, int]:
 
 
 def salvaged(start: int, end: int, form: str, key: ec.EllipticCurvePrivateKey) -> Detection:
-    encoding = f"{form} DER, {DAMAGED_EC_FRAMING}"
+    encoding = f"{form} DER, {DAMAGED_FRAMING}"
     algorithm = f"EC {key.curve.name}"
     return Detection(start, end, Kind.PRIVATE_KEY, encoding, spki_fingerprint(key), algorithm)
 
@@ -189,7 +189,7 @@ def test_scan_fails_a_release_image_holding_a_damaged_p384_key(
     [finding] = report["findings"]
     assert finding["key"] == spki_fingerprint(key)
     assert finding["fileOffset"] == len(PAD) + core
-    assert finding["encoding"] == f"SEC1 DER, {DAMAGED_EC_FRAMING} (EC secp384r1)"
+    assert finding["encoding"] == f"SEC1 DER, {DAMAGED_FRAMING} (EC secp384r1)"
 
 
 def test_a_damaged_key_right_after_a_whole_one_is_reported_too() -> None:

@@ -164,8 +164,8 @@ class DerPrivateKeyDetector:
 
     def find(self, data: bytes) -> Iterator[Detection]:
         keys = list(_confirmed(self._candidate, self.confirm, data))
-        cores = (match.start() for match in EC_CORE.finditer(data))
-        return iter(keys + salvaged_ec_keys(data, cores, keys))
+        cores = (match.start() for match in KEY_CORE.finditer(data))
+        return iter(keys + salvaged_keys(data, cores, keys))
 
     @staticmethod
     def confirm(data: bytes, start: int) -> Detection | None:
@@ -249,13 +249,16 @@ def _ec_key_parts(der: bytes) -> tuple[str, ec.EllipticCurve, bytes, int] | None
     return form, curve, secret, version
 
 
-# --- what is left of an EC key whose DER does not parse ---------------------------------------
+# --- what is left of a key whose DER does not parse -------------------------------------------
 
-#: The core of every EC private key, SEC1's ECPrivateKey (RFC 5915), which PKCS#8 wraps too:
-#: INTEGER version 1, then the private scalar as an OCTET STRING of the curve's size (24 bytes,
-#: secp192r1, to 66, P-521). It survives damage to the framing around it (the outer lengths and
-#: tags, which `DerPrivateKeyDetector.confirm` needs whole), and a public key cut short.
-EC_CORE = re.compile(rb"\x02\x01\x01\x04[\x18-\x42]")
+#: The core of a private key, which survives damage to the framing around it (the outer lengths
+#: and tags, which `DerPrivateKeyDetector.confirm` needs whole) and a key cut short after it:
+#: - EC: SEC1's ECPrivateKey (RFC 5915), which PKCS#8 wraps too: INTEGER version 1, then the
+#:   private scalar as an OCTET STRING of the curve's size (24 bytes, secp192r1, to 66, P-521);
+#: - RSA: PKCS#1's RSAPrivateKey (RFC 8017), which PKCS#8 wraps too: INTEGER version 0, then the
+#:   modulus, an INTEGER of 128 bytes or more (long-form length).
+#: Both in one pattern: `re` finds its two fixed first bytes as fast as either core alone.
+KEY_CORE = re.compile(rb"\x02\x01(?:\x01\x04[\x18-\x42]|\x00\x02[\x81\x82])")
 #: ECPrivateKey's publicKey [1], a BIT STRING holding an uncompressed point, after the scalar.
 _EC_PUBLIC_KEY = re.compile(
     rb"\xa1(?:[\x00-\x7f]|\x81[\x80-\xff])\x03(?:[\x00-\x7f]|\x81[\x80-\xff])\x00\x04"
@@ -266,9 +269,16 @@ _EC_PUBLIC_KEY = re.compile(
 _OID_BEFORE, _OID_AFTER = 12, 4
 #: How far after the scalar the public key may start: after SEC1's parameters (up to 13 bytes).
 _POINT_AFTER = 16
-#: Damage reported for such a key: it is named by the key its scalar makes on the curve written
-#: beside it, the original key's fingerprint while the scalar is whole.
-DAMAGED_EC_FRAMING = "damaged: its DER framing does not parse"
+#: Damage reported for such a key. An EC key is named by the key its scalar makes on the curve
+#: written beside it, the original key's fingerprint while the scalar is whole; an RSA key by its
+#: modulus and public exponent.
+DAMAGED_FRAMING = "damaged: its DER framing does not parse"
+#: rsaEncryption (PKCS#8's AlgorithmIdentifier): before an RSA core, it says the key is PKCS#8.
+_RSA_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01"
+#: How far before the core it ends at most (NULL parameters, OCTET STRING and SEQUENCE headers).
+_RSA_OID_BEFORE = 12
+#: The longest INTEGER of an RSA key read (a 16384-bit modulus, with its header).
+_RSA_INTEGER = 2 + 3 + 2049
 
 
 @cache
@@ -293,22 +303,62 @@ def _named_curves() -> tuple[tuple[bytes, ec.EllipticCurve], ...]:
     return tuple(out)
 
 
-def salvaged_ec_keys(
-    data: bytes, cores: Iterable[int], keys: Sequence[Detection]
-) -> list[Detection]:
-    """The EC keys whose core (`EC_CORE`) is at one of `cores` and outside every key in `keys`
-    (which are in order and do not overlap): what a changed length, tag or OID, or a key cut
-    short after its scalar, leaves of a key."""
+def salvaged_keys(data: bytes, cores: Iterable[int], keys: Sequence[Detection]) -> list[Detection]:
+    """The keys whose core (`KEY_CORE`) is at one of `cores` and outside every key in `keys`
+    (which are in order and do not overlap): what a changed length, tag or OID, lost first bytes
+    or a key cut short leave of a key."""
     starts = [k.start for k in keys]
     out = []
     for core in cores:
         inside = bisect.bisect_right(starts, core) - 1
         if inside >= 0 and core < keys[inside].end:
             continue
-        found = _salvaged_ec_key(data, core)
+        salvage = _salvaged_ec_key if data[core + 2] == 1 else _salvaged_rsa_key
+        found = salvage(data, core)
         if found is not None:
             out.append(found)
     return out
+
+
+def _salvaged_rsa_key(data: bytes, core: int) -> Detection | None:
+    """The RSA key whose core is at `core`, when its modulus, public exponent, private exponent
+    and primes follow it whole, one INTEGER after the other: the primes' product is the modulus,
+    which no other bytes are. Its span ends after the last of the key's eight INTEGERs that is
+    whole (the CRT values after the primes may be damaged or cut off)."""
+    from asn1crypto.parser import parse  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
+    from provguard.credentials import key_fingerprint  # noqa: PLC0415
+
+    values: list[int] = []
+    at = core + 3
+    while len(values) < 8:
+        try:
+            klass, _, tag, header, contents, _ = parse(data[at : at + _RSA_INTEGER])
+        except ValueError:  # not a whole DER value there
+            break
+        if (klass, tag) != (0, 2):  # not an INTEGER
+            break
+        values.append(int.from_bytes(contents, "big"))
+        at += len(header) + len(contents)
+    if len(values) < 5:
+        return None
+    modulus, exponent, _, p, q = values[:5]
+    if p < 2 or q < 2 or p * q != modulus:
+        return None
+    try:
+        public = rsa.RSAPublicNumbers(exponent, modulus).public_key()
+    except ValueError:  # an exponent no RSA key has
+        return None
+    form = (
+        "PKCS#8"
+        if _RSA_OID in data[max(0, core - _RSA_OID_BEFORE - len(_RSA_OID)) : core]
+        else "PKCS#1"
+    )
+    encoding = f"{form} DER, {DAMAGED_FRAMING}"
+    return Detection(
+        core, at, Kind.PRIVATE_KEY, encoding, key_fingerprint(public), f"RSA-{public.key_size}"
+    )
 
 
 def _salvaged_ec_key(data: bytes, core: int) -> Detection | None:
@@ -344,7 +394,7 @@ def _salvaged_ec_key(data: bytes, core: int) -> Detection | None:
     if point is not None and named is None:  # the curve whose public key follows, if any is
         written = data[point.end() - 1 : point.end() + 2 * size]
         key = next((k for k in keys if _uncompressed(k) == written), key)
-    return _key_detection(core, end, f"{form} DER, {DAMAGED_EC_FRAMING}", key)
+    return _key_detection(core, end, f"{form} DER, {DAMAGED_FRAMING}", key)
 
 
 def _derived(value: int, curves: list[ec.EllipticCurve]) -> list[ec.EllipticCurvePrivateKey]:
@@ -620,7 +670,7 @@ class Candidates:
     certificates: tuple[int, ...]
     pem: bool
     utf16: bool
-    ec_cores: tuple[int, ...] = ()  # EC_CORE: what may be left of an EC key that does not parse
+    key_cores: tuple[int, ...] = ()  # KEY_CORE: what may be left of a key that does not parse
 
 
 def candidates(data: bytes) -> Candidates:
@@ -634,7 +684,7 @@ def candidates(data: bytes) -> Candidates:
         for match in _DER_CANDIDATE.finditer(data, start, stop):
             if match.start() < own:
                 (keys if match.group(1) is not None else certificates).append(match.start())
-        cores += [m.start() for m in EC_CORE.finditer(data, start, stop) if m.start() < own]
+        cores += [m.start() for m in KEY_CORE.finditer(data, start, stop) if m.start() < own]
         pem = pem or _PEM_BEGIN.search(data, start, stop) is not None
         utf16 = utf16 or UTF16_BEGIN.search(data, start, stop) is not None
     return Candidates(tuple(keys), tuple(certificates), pem, utf16, tuple(cores))
@@ -651,7 +701,7 @@ def detect(
     for detector in detectors:
         if type(detector) is DerPrivateKeyDetector:
             keys = [k for at in found.keys if (k := DerPrivateKeyDetector.confirm(data, at))]
-            out += keys + salvaged_ec_keys(data, found.ec_cores, keys)
+            out += keys + salvaged_keys(data, found.key_cores, keys)
         elif type(detector) is DerCertificateDetector:
             confirmed = (DerCertificateDetector.confirm(data, at) for at in found.certificates)
             out += [d for d in confirmed if d is not None]

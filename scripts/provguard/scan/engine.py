@@ -81,7 +81,7 @@ MAX_HEX_TEXT = 3 * MAX_DECODE
 MIN_OVERLAP = 4 * MAX_OBJECT
 #: ... and each is read with this much of the one before it, whose hits it does not own: the tail
 #: of a key that starts before the window is then seen as that key's, not as what is left of a
-#: damaged one (`detectors.salvaged_ec_keys`: an EC key's core is at most 32 bytes in).
+#: damaged one (`detectors.salvaged_keys`: a key's core is at most 32 bytes in).
 LEAD = 64
 
 
