@@ -16,6 +16,7 @@ import random
 from pathlib import Path
 
 import pytest
+from asn1crypto.core import Integer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -101,6 +102,46 @@ def test_a_key_without_its_first_bytes_is_reported_from_its_core(
     der[core - 4] = 0x31  # PKCS#8: the RSAPrivateKey's own SEQUENCE (PKCS#1: the same byte)
     found = found_in(PAD + bytes(der) + PAD)
     assert found == [salvaged(len(PAD) + core, len(PAD) + len(der), form, key)]
+    # an INTEGER right after the key (the next object in flash) is not read as part of it
+    found = found_in(PAD + bytes(der) + b"\x02\x01\x05" + PAD)
+    assert found == [salvaged(len(PAD) + core, len(PAD) + len(der), form, key)]
+
+
+def test_a_pkcs8_key_whose_bytes_before_its_oid_are_lost_is_named_pkcs8(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    """A buffer that starts at rsaEncryption's OID, the RSAPrivateKey's header damaged too."""
+    der = bytearray(der_of(key, "PKCS#8"))
+    core = core_of(bytes(der), key)
+    der[core - 4] = 0x31
+    oid = der.index(b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01")  # RFC 8017's
+    data = bytes(der[oid:])
+    assert found_in(data) == [salvaged(core - oid, len(der) - oid, "PKCS#8", key)]
+
+
+def integers(*values: int) -> bytes:
+    return b"".join(Integer(v).dump() for v in values)
+
+
+@pytest.mark.parametrize(
+    ("primes", "claimed"),
+    [("real", True), ("one and the modulus", False), ("the modulus and one", False)],
+)
+def test_only_two_primes_that_multiply_to_the_modulus_make_a_key(
+    key: rsa.RSAPrivateKey, primes: str, claimed: bool
+) -> None:
+    """Version 0 and five INTEGERs written here (no SEQUENCE around them): 1 x n is n too, but
+    gives nothing away."""
+    numbers = key.private_numbers()
+    n, e = numbers.public_numbers.n, numbers.public_numbers.e
+    p, q = {
+        "real": (numbers.p, numbers.q),
+        "one and the modulus": (1, n),
+        "the modulus and one": (n, 1),
+    }[primes]
+    body = b"\x02\x01\x00" + integers(n, e, numbers.d, p, q)
+    found = found_in(PAD + body + PAD)
+    assert [h.key for h in found] == ([spki_fingerprint(key)] if claimed else [])
 
 
 @pytest.mark.parametrize("form", FORMS)

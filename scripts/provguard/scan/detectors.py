@@ -344,7 +344,7 @@ def _salvaged_rsa_key(data: bytes, core: int) -> Detection | None:
     if len(values) < 5:
         return None
     modulus, exponent, _, p, q = values[:5]
-    if p < 2 or q < 2 or p * q != modulus:
+    if not 1 < p < modulus or p * q != modulus:  # p = 1, q = n is no key
         return None
     try:
         public = rsa.RSAPublicNumbers(exponent, modulus).public_key()
